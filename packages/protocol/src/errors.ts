@@ -1,0 +1,92 @@
+/**
+ * Typed errors. Every error a client can see is a TokencastError with an HTTP status and an
+ * OpenAI-style `type`/`code`; `toErrorBody` is the one place that turns it into JSON.
+ */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+  | 'service_unavailable';
+
+export interface ErrorBody {
+  error: { message: string; type: ErrorType; param: string | null; code: string | null };
+}
+
+export interface ErrorOptions {
+  /** Name of the request field at fault; null when the error is not about one field. */
+  param?: string | null;
+  cause?: unknown;
+}
+
+export class TokencastError extends Error {
+  readonly statusCode: number;
+  readonly type: ErrorType;
+  readonly code: string;
+  readonly param: string | null;
+
+  constructor(statusCode: number, type: ErrorType, code: string, message: string, opts: ErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.statusCode = statusCode;
+    this.type = type;
+    this.code = code;
+    this.param = opts.param ?? null;
+  }
+}
+
+export class InvalidRequestError extends TokencastError {
+  constructor(message: string, code = 'invalid_request', opts: ErrorOptions = {}) {
+    super(400, 'invalid_request_error', code, message, opts);
+  }
+}
+
+export class NotFoundError extends TokencastError {
+  constructor(message: string, code = 'not_found', opts: ErrorOptions = {}) {
+    super(404, 'not_found_error', code, message, opts);
+  }
+}
+
+/** The offset asked for is older than what the stream still holds: never silently skipped. */
+export class GoneError extends TokencastError {
+  constructor(message: string, code = 'offset_gone', opts: ErrorOptions = {}) {
+    super(410, 'invalid_request_error', code, message, opts);
+  }
+}
+
+export class PayloadTooLargeError extends TokencastError {
+  constructor(message: string, opts: ErrorOptions = {}) {
+    super(413, 'invalid_request_error', 'payload_too_large', message, opts);
+  }
+}
+
+export class UnsupportedMediaTypeError extends TokencastError {
+  constructor(message: string, opts: ErrorOptions = {}) {
+    super(415, 'invalid_request_error', 'unsupported_media_type', message, opts);
+  }
+}
+
+export class ServiceUnavailableError extends TokencastError {
+  /** Seconds the client should wait before retrying; null when unknown. */
+  readonly retryAfter: number | null;
+  constructor(message: string, code = 'service_unavailable', retryAfter: number | null = null, opts: ErrorOptions = {}) {
+    super(503, 'service_unavailable', code, message, opts);
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Anything that is not a TokencastError is an internal error: its message is not shown to clients. */
+export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof TokencastError) {
+    return {
+      status: err.statusCode,
+      body: { error: { message: err.message, type: err.type, param: err.param, code: err.code } },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: { message: 'Internal server error', type: 'server_error', param: null, code: 'internal_error' } },
+  };
+}
