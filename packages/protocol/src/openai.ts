@@ -37,7 +37,6 @@ function chunk(ctx: WireContext, text: string | null, finish: string | null, rol
     base.object = 'text_completion';
     base.choices = [{ text: text ?? '', index: 0, logprobs: null, finish_reason: finish }];
   }
-  if (ctx.includeUsage) base.usage = null;
   return base;
 }
 

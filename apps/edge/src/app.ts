@@ -1,0 +1,81 @@
+import type { Engine } from '@tokencast/engine';
+import type { ModelCatalog } from '@tokencast/producer';
+import type { RequestLimits } from '@tokencast/protocol';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { EdgeConfig } from './config.js';
+import { Hub } from './fanout/hub.js';
+import errorsPlugin from './plugins/errors.js';
+import { completionRoutes } from './routes/completions.js';
+import { generationRoutes } from './routes/generations.js';
+import { healthRoutes } from './routes/health.js';
+import { GenerationService } from './service.js';
+
+export interface EdgeDeps {
+  engine: Engine;
+  catalog: ModelCatalog;
+  config: EdgeConfig;
+  logger: Logger;
+}
+
+export interface Edge {
+  app: FastifyInstance;
+  hub: Hub;
+  /** Stop taking streams, tell viewers to reconnect elsewhere, close. */
+  drain(): Promise<void>;
+}
+
+export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
+  const { engine, catalog, config, logger } = deps;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    // One log line per request, written below when the response is over (streams included).
+    disableRequestLogging: true,
+    // Streams last as long as generations do; Node's and Fastify's defaults would cut them.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+  const hub = new Hub(engine.store, {
+    windowSize: config.windowSize,
+    readBatch: config.readBatch,
+    heartbeatMs: config.heartbeatMs,
+    lingerMs: config.lingerMs,
+    livenessCheckMs: config.livenessCheckMs,
+  });
+  let draining = false;
+  const limits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars };
+  const service = new GenerationService(engine, catalog);
+
+  app.addHook('onRequest', async (req, reply) => {
+    const started = performance.now();
+    reply.raw.once('close', () => {
+      const gen = reply.raw.getHeader('x-generation-id');
+      req.log.info(
+        { method: req.method, url: req.url.split('?')[0], status: reply.raw.statusCode, ms: Math.round(performance.now() - started), ...(gen ? { gen } : {}), aborted: !reply.raw.writableFinished },
+        'request',
+      );
+    });
+  });
+  await app.register(errorsPlugin);
+  const streamDeps = { hub, store: engine.store, config, service, limits };
+  await app.register(async (scope) => completionRoutes(scope, streamDeps));
+  await app.register(async (scope) => generationRoutes(scope, streamDeps));
+  await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
+  app.addHook('onClose', async () => {
+    await hub.close();
+  });
+
+  return {
+    app,
+    hub,
+    async drain() {
+      draining = true;
+      hub.redirectAll(config.reconnectRetryMs);
+      await app.close();
+    },
+  };
+}

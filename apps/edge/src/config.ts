@@ -1,0 +1,41 @@
+import { envInt, envString } from '@tokencast/engine';
+
+type Env = Record<string, string | undefined>;
+
+/** Edge settings; every one comes from the environment (README.md lists them). */
+export interface EdgeConfig {
+  host: string;
+  port: number;
+  /** Largest request body accepted, bytes. */
+  bodyLimitBytes: number;
+  maxTokensCap: number;
+  maxPromptChars: number;
+  heartbeatMs: number;
+  stallTimeoutMs: number;
+  windowSize: number;
+  readBatch: number;
+  lingerMs: number;
+  livenessCheckMs: number;
+  /** On SIGTERM: stop accepting, tell viewers to reconnect, exit within this, ms. */
+  shutdownGraceMs: number;
+  /** The `retry:` hint sent to viewers when this edge drains, ms. */
+  reconnectRetryMs: number;
+}
+
+export function edgeConfigFromEnv(env: Env): EdgeConfig {
+  return {
+    host: envString(env, 'HOST', '0.0.0.0'),
+    port: envInt(env, 'PORT', 8080, 0, 65_535),
+    bodyLimitBytes: envInt(env, 'BODY_LIMIT_BYTES', 1_048_576, 1),
+    maxTokensCap: envInt(env, 'MAX_TOKENS_CAP', 32_768, 1),
+    maxPromptChars: envInt(env, 'MAX_PROMPT_CHARS', 200_000, 1),
+    heartbeatMs: envInt(env, 'HEARTBEAT_MS', 15_000, 10),
+    stallTimeoutMs: envInt(env, 'STALL_TIMEOUT_MS', 30_000, 10),
+    windowSize: envInt(env, 'EDGE_WINDOW_EVENTS', 4_096, 1),
+    readBatch: envInt(env, 'EDGE_READ_BATCH', 512, 1, 100_000),
+    lingerMs: envInt(env, 'EDGE_CHANNEL_LINGER_MS', 5_000, 0),
+    livenessCheckMs: envInt(env, 'EDGE_LIVENESS_CHECK_MS', 15_000, 10),
+    shutdownGraceMs: envInt(env, 'SHUTDOWN_GRACE_MS', 10_000, 0),
+    reconnectRetryMs: envInt(env, 'RECONNECT_RETRY_MS', 500, 0),
+  };
+}

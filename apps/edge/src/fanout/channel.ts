@@ -1,0 +1,147 @@
+import type { GenerationStore } from '@tokencast/engine';
+import { encodeSseEvent, type GenerationMeta, type StoredEvent, type WireContext, wireContext } from '@tokencast/protocol';
+import { type Entry, joinFrames, type Sink } from './sink.js';
+
+export interface ChannelOptions {
+  /** Newest events kept in memory per generation, for viewers that fall a little behind. */
+  windowSize: number;
+  /** Events per catch-up read from the store. */
+  readBatch: number;
+}
+
+/**
+ * Everything one edge process does for one generation: the recent window of encoded events,
+ * the viewers that are live (at the head) and the ones catching up. Invariant: a live sink's
+ * cursor equals `lastOffset`, so one pushed batch fits every live sink and is built once.
+ */
+export class Channel {
+  readonly ctx: WireContext;
+  /** Offset of the newest event this channel knows of. */
+  lastOffset: number;
+  /** True once the terminal event is known. */
+  ended: boolean;
+  readonly live = new Set<Sink>();
+  readonly sinks = new Set<Sink>();
+  private window: Entry[] = [];
+  /** Offset of window[0] (when the window is empty: lastOffset + 1). */
+  private windowStart: number;
+  /** Catch-up reads in flight, by the offset they read after: concurrent joiners share them. */
+  private readonly reads = new Map<number, Promise<Entry[]>>();
+  /** Sinks whose cursor is past lastOffset, waiting for the tail to catch up with them. */
+  private readonly ahead = new Set<Sink>();
+
+  constructor(
+    readonly id: string,
+    meta: GenerationMeta,
+    private readonly store: GenerationStore,
+    private readonly opts: ChannelOptions,
+  ) {
+    this.ctx = wireContext(meta);
+    this.lastOffset = meta.lastOffset;
+    this.ended = meta.status === 'completed' || meta.status === 'failed' || meta.status === 'cancelled';
+    this.windowStart = this.lastOffset + 1;
+  }
+
+  encode(ev: StoredEvent): Entry {
+    return { ev, frame: Buffer.from(encodeSseEvent(this.ctx, ev)) };
+  }
+
+  /** New events from the tail, in order, starting at lastOffset + 1. */
+  append(events: readonly StoredEvent[]): void {
+    const first = events[0];
+    if (!first || first.offset !== this.lastOffset + 1) return; // not contiguous: the tail re-reads
+    const entries = events.map((ev) => this.encode(ev));
+    this.window.push(...entries);
+    this.lastOffset = (entries[entries.length - 1] as Entry).ev.offset;
+    if (entries[entries.length - 1]?.ev.kind === 'end') this.ended = true;
+    const excess = this.window.length - this.opts.windowSize;
+    if (excess > 0) {
+      this.window.splice(0, excess);
+      this.windowStart += excess;
+    }
+    if (this.window.length === 0) this.windowStart = this.lastOffset + 1;
+    else this.windowStart = (this.window[0] as Entry).ev.offset;
+    let joined: Buffer | null = null;
+    for (const sink of this.live) {
+      if (sink.closed) {
+        this.live.delete(sink);
+        continue;
+      }
+      joined ??= joinFrames(entries); // hot path: built once, the same bytes to every live viewer
+      if (!sink.push(entries, joined)) this.live.delete(sink);
+    }
+    // After the live push: a parked sink that catches up now must not also get this batch.
+    for (const sink of this.ahead) {
+      if (sink.closed || sink.cursor <= this.lastOffset) {
+        this.ahead.delete(sink);
+        if (!sink.closed) void this.catchUp(sink);
+      }
+    }
+  }
+
+  /** Attach a sink at its cursor; it catches up, then joins the live set. */
+  attach(sink: Sink): void {
+    this.sinks.add(sink);
+    sink.onResume(() => void this.catchUp(sink));
+    void this.catchUp(sink);
+  }
+
+  detach(sink: Sink): void {
+    this.live.delete(sink);
+    this.ahead.delete(sink);
+    this.sinks.delete(sink);
+  }
+
+  /**
+   * Brings a sink from its cursor to the head: from the window when it covers the cursor, from
+   * the store otherwise, in batches; then adds it to the live set. The check and the join happen
+   * in one synchronous step, so no event can fall between catching up and going live.
+   */
+  async catchUp(sink: Sink): Promise<void> {
+    while (!sink.closed) {
+      if (sink.cursor > this.lastOffset) {
+        // The viewer has seen more than our tail delivered so far (another edge served it):
+        // park it until the tail reaches its cursor, so nothing is pushed to it twice.
+        this.ahead.add(sink);
+        return;
+      }
+      if (sink.cursor === this.lastOffset) {
+        if (!this.ended) this.live.add(sink);
+        return;
+      }
+      let entries: Entry[];
+      if (sink.cursor + 1 >= this.windowStart) {
+        entries = this.window.slice(sink.cursor + 1 - this.windowStart);
+      } else {
+        try {
+          entries = await this.readShared(sink.cursor);
+        } catch {
+          sink.fail('store_unavailable', 'the stream store is unavailable; reconnect to resume', true);
+          return;
+        }
+        if (sink.closed) return;
+        // The store may be ahead of our tail; events past lastOffset come through the tail, or a
+        // viewer that joins live would get them twice.
+        entries = entries.filter((e) => e.ev.offset <= this.lastOffset && e.ev.offset > sink.cursor);
+        if (entries.length === 0) {
+          // The store holds less than this channel has seen: the stream expired or was lost.
+          sink.fail('offset_gone', `events after offset ${sink.cursor} are no longer available`, false);
+          return;
+        }
+      }
+      if (!sink.push(entries, null)) return; // paused: resumes via onResume
+    }
+  }
+
+  private readShared(after: number): Promise<Entry[]> {
+    let p = this.reads.get(after);
+    if (!p) {
+      p = this.store
+        .readEvents(this.id, after, this.opts.readBatch)
+        .then((evs) => evs.map((ev) => this.encode(ev)))
+        .finally(() => this.reads.delete(after));
+      this.reads.set(after, p);
+    }
+    return p;
+  }
+}

@@ -1,0 +1,158 @@
+import type { GenerationStore, Tail } from '@tokencast/engine';
+import { HEARTBEAT_FRAME, NotFoundError, type StoredEvent } from '@tokencast/protocol';
+import { Channel, type ChannelOptions } from './channel.js';
+import type { Sink } from './sink.js';
+
+export interface HubOptions extends ChannelOptions {
+  /** Comment line sent to idle viewers this often, ms (keeps proxies from cutting them). */
+  heartbeatMs: number;
+  /** How long a channel nobody watches is kept (a reconnecting viewer finds it warm), ms. */
+  lingerMs: number;
+  /** A live channel with no event for this long checks that its generation still exists, ms. */
+  livenessCheckMs: number;
+}
+
+const HEARTBEAT = Buffer.from(HEARTBEAT_FRAME);
+
+/**
+ * The edge's fan-out: one Channel per generation being watched on this process, all fed by a
+ * single Tail (one live read path for the whole process). Adding viewers costs the store nothing
+ * once a channel is live; catch-up reads are shared between viewers that need the same range.
+ */
+export class Hub {
+  private readonly channels = new Map<string, Channel>();
+  private readonly loading = new Map<string, Promise<Channel>>();
+  private readonly lingering = new Map<string, NodeJS.Timeout>();
+  private readonly lastEventAt = new Map<string, number>();
+  private readonly tail: Tail;
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  /** Events pushed to the channels (not to viewers): for metrics and benchmarks. */
+  eventsIn = 0;
+
+  constructor(
+    private readonly store: GenerationStore,
+    private readonly opts: HubOptions,
+  ) {
+    this.tail = store.openTail((id, events) => this.onEvents(id, events));
+    this.heartbeatTimer = setInterval(() => this.tick(), opts.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  get sinkCount(): number {
+    let n = 0;
+    for (const ch of this.channels.values()) n += ch.sinks.size;
+    return n;
+  }
+
+  get followed(): number {
+    return this.tail.size;
+  }
+
+  /** The channel of a generation, loaded on first use. NotFoundError for an unknown id. */
+  async acquire(id: string): Promise<Channel> {
+    const ch = this.channels.get(id);
+    if (ch) {
+      this.unlinger(id);
+      return ch;
+    }
+    let p = this.loading.get(id);
+    if (!p) {
+      p = this.load(id).finally(() => this.loading.delete(id));
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  /** Attach a sink; the channel is released (after lingerMs) once its last sink leaves. */
+  attach(ch: Channel, sink: Sink): void {
+    this.unlinger(ch.id);
+    ch.attach(sink);
+  }
+
+  detach(ch: Channel, sink: Sink): void {
+    ch.detach(sink);
+    if (ch.sinks.size === 0) this.linger(ch);
+  }
+
+  /** Tell every viewer to reconnect (to another edge): used when draining. */
+  redirectAll(retryMs: number): void {
+    for (const ch of this.channels.values()) for (const s of ch.sinks) s.redirect?.(retryMs);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    for (const t of this.lingering.values()) clearTimeout(t);
+    this.lingering.clear();
+    await this.tail.close();
+  }
+
+  private async load(id: string): Promise<Channel> {
+    const meta = await this.store.getMeta(id);
+    if (!meta) throw new NotFoundError(`generation ${id} not found`, 'generation_not_found', { param: 'id' });
+    const ch = new Channel(id, meta, this.store, this.opts);
+    this.channels.set(id, ch);
+    this.lastEventAt.set(id, Date.now());
+    if (!ch.ended) this.tail.add(id, ch.lastOffset);
+    return ch;
+  }
+
+  private onEvents(id: string, events: StoredEvent[]): void {
+    const ch = this.channels.get(id);
+    if (!ch) return;
+    this.eventsIn += events.length;
+    this.lastEventAt.set(id, Date.now());
+    ch.append(events);
+  }
+
+  private linger(ch: Channel): void {
+    if (this.lingering.has(ch.id)) return;
+    const t = setTimeout(() => {
+      this.lingering.delete(ch.id);
+      if (ch.sinks.size > 0) return;
+      this.channels.delete(ch.id);
+      this.lastEventAt.delete(ch.id);
+      this.tail.remove(ch.id);
+    }, this.opts.lingerMs);
+    t.unref();
+    this.lingering.set(ch.id, t);
+  }
+
+  private unlinger(id: string): void {
+    const t = this.lingering.get(id);
+    if (t) {
+      clearTimeout(t);
+      this.lingering.delete(id);
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const ch of this.channels.values()) {
+      for (const s of ch.sinks) s.heartbeat?.(HEARTBEAT);
+      const quiet = now - (this.lastEventAt.get(ch.id) ?? now);
+      if (!ch.ended && ch.sinks.size > 0 && quiet >= this.opts.livenessCheckMs) {
+        this.lastEventAt.set(ch.id, now);
+        void this.checkAlive(ch);
+      }
+    }
+  }
+
+  /**
+   * A generation whose keys vanished (Redis restarted empty, or evicted) would leave its viewers
+   * waiting forever: tell them instead.
+   */
+  private async checkAlive(ch: Channel): Promise<void> {
+    let meta: Awaited<ReturnType<GenerationStore['getMeta']>>;
+    try {
+      meta = await this.store.getMeta(ch.id);
+    } catch {
+      return; // unreachable: the next tick checks again
+    }
+    if (meta) return;
+    for (const s of [...ch.sinks]) s.fail('generation_lost', 'this generation is no longer in the store', false);
+  }
+}

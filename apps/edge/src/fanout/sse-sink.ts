@@ -1,0 +1,115 @@
+import type { ServerResponse } from 'node:http';
+import { AFTER_END_FRAME, encodeSseEvent, type WireContext } from '@tokencast/protocol';
+import type { Entry, Sink } from './sink.js';
+
+export interface SseSinkOptions {
+  /** A viewer whose socket has not drained for this long is disconnected (it can resume), ms. */
+  stallTimeoutMs: number;
+  /** Whether this viewer wants the usage chunk before [DONE]; null: as the generation was created. */
+  includeUsage: boolean | null;
+  /** Called once when the response is over, whatever the reason. */
+  onClose: (sink: SseSink) => void;
+}
+
+/**
+ * One SSE response. Writes whole frame groups only, so a heartbeat can never land inside an
+ * event. When the socket stops draining (write() returns false) the sink pauses: the channel
+ * stops pushing, the generation's stream in the store is the buffer, and on 'drain' the viewer
+ * catches up in a few large writes. A viewer stalled past stallTimeoutMs is cut off and may
+ * come back with Last-Event-ID.
+ */
+export class SseSink implements Sink {
+  cursor: number;
+  closed = false;
+  paused = false;
+  private resume: (() => void) | null = null;
+  private stallTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly ctx: WireContext,
+    from: number,
+    private readonly opts: SseSinkOptions,
+  ) {
+    this.cursor = from;
+    res.on('close', this.handleClose);
+    res.on('drain', this.handleDrain);
+  }
+
+  push(entries: readonly Entry[], joined: Buffer | null): boolean {
+    if (this.closed || this.res.writableEnded) return false;
+    const last = entries[entries.length - 1] as Entry;
+    let bytes: Buffer | string;
+    if (last.ev.kind === 'end' && this.opts.includeUsage !== null && this.opts.includeUsage !== this.ctx.includeUsage) {
+      // This viewer asked for the other usage variant: re-encode (only the end frame differs).
+      const ctx = { ...this.ctx, includeUsage: this.opts.includeUsage };
+      bytes = entries.map((e) => encodeSseEvent(ctx, e.ev)).join('');
+    } else {
+      bytes = joined ?? (entries.length === 1 ? last.frame : Buffer.concat(entries.map((e) => e.frame)));
+    }
+    const ok = this.res.write(bytes);
+    this.cursor = last.ev.offset;
+    if (last.ev.kind === 'end') {
+      this.finish();
+      return false;
+    }
+    if (!ok) this.pause();
+    return ok;
+  }
+
+  onResume(cb: () => void): void {
+    this.resume = cb;
+  }
+
+  /** The viewer resumed after the terminal event: there is nothing left but the end marker. */
+  endAfterTerminal(): void {
+    if (!this.closed && !this.res.writableEnded) this.res.end(AFTER_END_FRAME);
+  }
+
+  heartbeat(frame: Buffer): void {
+    if (!this.closed && !this.paused && !this.res.writableEnded) this.res.write(frame);
+  }
+
+  fail(code: string, message: string, retryable: boolean): void {
+    if (this.closed || this.res.writableEnded) return;
+    if (retryable) {
+      // A passing fault: ask the client to come back shortly with its Last-Event-ID.
+      this.res.end('retry: 1000\n\n');
+    } else {
+      const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
+      this.res.end(`data: ${body}\n\ndata: [DONE]\n\n`);
+    }
+  }
+
+  /** Ask the client to reconnect elsewhere (the edge is draining). */
+  redirect(retryMs: number): void {
+    if (!this.closed && !this.res.writableEnded) this.res.end(`retry: ${retryMs}\n\n`);
+  }
+
+  private finish(): void {
+    this.res.end();
+  }
+
+  private pause(): void {
+    this.paused = true;
+    this.stallTimer = setTimeout(() => this.res.destroy(), this.opts.stallTimeoutMs);
+  }
+
+  private readonly handleDrain = (): void => {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    this.resume?.();
+  };
+
+  private readonly handleClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    this.res.off('drain', this.handleDrain);
+    this.resume = null;
+    this.opts.onClose(this);
+  };
+}

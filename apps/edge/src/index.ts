@@ -1,0 +1,3 @@
+export { buildEdge, type Edge, type EdgeDeps } from './app.js';
+export { type EdgeConfig, edgeConfigFromEnv } from './config.js';
+export { Hub } from './fanout/hub.js';

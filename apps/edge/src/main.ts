@@ -1,0 +1,54 @@
+import { ConfigError, createEngine, engineConfig } from '@tokencast/engine';
+import { catalogFromEnv, createLogger, errInfo, Worker, workerOptionsFromEnv } from '@tokencast/producer';
+import { buildEdge } from './app.js';
+import { edgeConfigFromEnv } from './config.js';
+
+/**
+ * `npm run edge`: one edge process against REDIS_URL.
+ * `npm start` (--embedded): edge + producer + the mock model in one process, on the memory
+ * engine when REDIS_URL is unset, on Redis when it is set.
+ */
+const embedded = process.argv.includes('--embedded');
+const log = createLogger(embedded ? 'tokencast' : 'edge');
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const ec = engineConfig(env);
+  if (!embedded && !ec.redisUrl) throw new ConfigError('REDIS_URL is not set: a standalone edge needs Redis (npm start runs everything in one process without it)');
+  const config = edgeConfigFromEnv(env);
+  const engine = createEngine(ec, embedded ? 'tokencast:embedded' : 'tokencast:edge');
+  const catalog = catalogFromEnv(env);
+  const edge = await buildEdge({ engine, catalog, config, logger: log });
+  let worker: Worker | null = null;
+  if (embedded) {
+    worker = new Worker(engine, catalog, log, workerOptionsFromEnv(env));
+    worker.start();
+  }
+  const address = await edge.app.listen({ host: config.host, port: config.port });
+  log.info({ address, engine: engine.kind, embedded }, engine.kind === 'memory' ? 'tokencast is up (in-memory engine: set REDIS_URL to use Redis)' : 'tokencast is up');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    const force = setTimeout(() => {
+      log.warn('grace period over; exiting');
+      process.exit(0);
+    }, config.shutdownGraceMs);
+    force.unref();
+    await edge.drain();
+    await worker?.stop(config.shutdownGraceMs / 2);
+    await catalog.close();
+    await engine.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  log.fatal({ err: errInfo(err) }, err instanceof ConfigError ? err.message : 'edge failed to start');
+  process.exit(1);
+});

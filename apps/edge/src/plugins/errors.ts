@@ -1,0 +1,48 @@
+import { type ErrorBody, InvalidRequestError, PayloadTooLargeError, ServiceUnavailableError, TokencastError, toErrorBody, UnsupportedMediaTypeError } from '@tokencast/protocol';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+/**
+ * One error path for the whole edge: every failure leaves as OpenAI-style JSON with the right
+ * status. Fastify's own errors (bad JSON, body too large, wrong content type) are translated to
+ * our typed errors first; anything unknown is a 500 whose details go to the log, not the client.
+ */
+export function translate(err: unknown): TokencastError | null {
+  if (err instanceof TokencastError) return err;
+  const e = err as Partial<FastifyError> & { name?: string };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError('the request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaTypeError('send the request body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new InvalidRequestError('the request body is empty; send a JSON object', 'invalid_json');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new InvalidRequestError('the Content-Length header does not match the body', 'invalid_content_length');
+    case 'FST_ERR_VALIDATION':
+      return new InvalidRequestError(e.message ?? 'invalid request', 'invalid_request');
+  }
+  if (e.name === 'SyntaxError' && e.statusCode === 400) return new InvalidRequestError('the request body is not valid JSON', 'invalid_json');
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new TokencastError(e.statusCode, 'invalid_request_error', 'invalid_request', e.message ?? 'invalid request');
+  }
+  return null;
+}
+
+async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((err, req, reply) => {
+    const known = translate(err);
+    if (!known) req.log.error({ err }, 'unhandled error');
+    else if (known.statusCode >= 500) req.log.warn({ code: known.code, msg: known.message }, 'request failed');
+    const { status, body } = toErrorBody(known ?? err);
+    if (known instanceof ServiceUnavailableError && known.retryAfter !== null) reply.header('retry-after', String(known.retryAfter));
+    else if (status === 503) reply.header('retry-after', '1');
+    reply.code(status).type('application/json').send(body satisfies ErrorBody);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const body: ErrorBody = { error: { message: `Unknown route ${req.method} ${req.url.split('?')[0]}`, type: 'invalid_request_error', param: null, code: 'unknown_route' } };
+    reply.code(404).send(body);
+  });
+}
+
+export default fp(errorsPlugin, { name: 'tokencast-errors' });

@@ -1,0 +1,37 @@
+import type { Engine } from '@tokencast/engine';
+import type { ModelCatalog } from '@tokencast/producer';
+import { type GenerationMeta, type GenerationRequest, newGenerationId, NotFoundError } from '@tokencast/protocol';
+
+/** Accepting a generation: the model must be served here; then its meta is stored and it is queued. */
+export class GenerationService {
+  constructor(
+    private readonly engine: Engine,
+    private readonly catalog: ModelCatalog,
+  ) {}
+
+  async submit(request: GenerationRequest): Promise<GenerationMeta> {
+    if (!this.catalog.providerFor(request.model)) {
+      throw new NotFoundError(`The model '${request.model}' does not exist or is not served here`, 'model_not_found', { param: 'model' });
+    }
+    const meta: GenerationMeta = {
+      id: newGenerationId(),
+      status: 'queued',
+      kind: request.kind,
+      model: request.model,
+      request,
+      createdAt: Date.now(),
+      startedAt: 0,
+      firstTokenAt: 0,
+      completedAt: 0,
+      producer: '',
+      fence: 0,
+      lastOffset: 0,
+      tokens: 0,
+      finishReason: null,
+      usage: null,
+      error: null,
+    };
+    await this.engine.queue.enqueue(meta);
+    return meta;
+  }
+}

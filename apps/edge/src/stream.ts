@@ -1,0 +1,80 @@
+import type { GenerationStore } from '@tokencast/engine';
+import { AFTER_END_FRAME, completeResponse, InvalidRequestError, TokencastError, wireContext } from '@tokencast/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { EdgeConfig } from './config.js';
+import { CollectorSink } from './fanout/collector.js';
+import type { Hub } from './fanout/hub.js';
+import { SseSink } from './fanout/sse-sink.js';
+
+export interface StreamDeps {
+  hub: Hub;
+  store: GenerationStore;
+  config: EdgeConfig;
+}
+
+/** Response headers of every SSE stream; X-Accel-Buffering stops any nginx from buffering it. */
+function sseHeaders(id: string): Record<string, string> {
+  return {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-generation-id': id,
+  };
+}
+
+/**
+ * Serve generation `id` as SSE from after offset `from`: replay, then live, then the end.
+ * Everything that can fail with a status (unknown id, offset out of range) fails before the
+ * headers go out; after that the response is ours (hijacked) and ends with a terminal event,
+ * a `retry:` hint, or the client leaving.
+ */
+export async function streamSse(req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, id: string, from: number, includeUsage: boolean | null): Promise<void> {
+  const { hub, store, config } = deps;
+  const ch = await hub.acquire(id);
+  if (from > ch.lastOffset) {
+    // The channel may lag the store (another edge served this client further): ask the store.
+    const meta = await store.getMeta(id);
+    const last = meta?.lastOffset ?? ch.lastOffset;
+    if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'Last-Event-ID' });
+  }
+  reply.hijack();
+  const res = reply.raw;
+  // setHeader (not writeHead's argument) so the request log line can read the generation id.
+  for (const [k, v] of Object.entries(sseHeaders(id))) res.setHeader(k, v);
+  res.writeHead(200);
+  res.flushHeaders();
+  if (ch.ended && from >= ch.lastOffset) {
+    res.end(AFTER_END_FRAME);
+    return;
+  }
+  const sink = new SseSink(res, ch.ctx, from, {
+    stallTimeoutMs: config.stallTimeoutMs,
+    includeUsage,
+    onClose: (s) => hub.detach(ch, s),
+  });
+  req.log.debug({ gen: id, from }, 'viewer attached');
+  hub.attach(ch, sink);
+}
+
+/** Wait for the generation to end and answer with the whole OpenAI response. */
+export async function collectResponse(req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, id: string): Promise<unknown> {
+  const ch = await deps.hub.acquire(id);
+  const sink = new CollectorSink();
+  const onClose = () => {
+    sink.abandon();
+    deps.hub.detach(ch, sink);
+  };
+  reply.raw.once('close', onClose);
+  deps.hub.attach(ch, sink);
+  const end = await sink.done;
+  reply.raw.off('close', onClose);
+  deps.hub.detach(ch, sink);
+  if (end.status === 'failed') {
+    const e = end.error ?? { code: 'generation_failed', message: 'the generation failed' };
+    throw new TokencastError(502, 'server_error', e.code, e.message);
+  }
+  const meta = await deps.store.getMeta(id);
+  const ctx = meta ? wireContext(meta) : ch.ctx;
+  return completeResponse(ctx, sink.tokens, end);
+}

@@ -1,0 +1,244 @@
+import { type Engine, FencedError, type Job } from '@tokencast/engine';
+import { emptyUsage, type EndEvent, type GenerationMeta, promptText, TokencastError, type Usage } from '@tokencast/protocol';
+import type { Logger } from 'pino';
+import { promptTokens } from './providers/mock.js';
+import type { ModelCatalog } from './providers/catalog.js';
+import { GenerationWriter } from './writer.js';
+
+export type ReclaimPolicy = 'continue' | 'fail';
+
+export interface WorkerOptions {
+  /** Consumer name in the queue's group; unique per process. */
+  name: string;
+  /** Generations run at once by this process. */
+  concurrency: number;
+  /** A job whose producer has been silent this long is reclaimed by another, ms. */
+  reclaimIdleMs: number;
+  /** Deliveries after which a job is dead-lettered and its generation ended with an error. */
+  maxDeliveries: number;
+  /** What a reclaimed generation that already has events does: continue from its last offset
+   * when the provider can reproduce the text (the mock can), or end with an error. */
+  reclaimPolicy: ReclaimPolicy;
+  /** BLOCK of the queue read, ms. */
+  takeBlockMs: number;
+  /** How long appends are retried while the store is unreachable, ms. */
+  writeRetryBudgetMs: number;
+}
+
+interface Active {
+  job: Job;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/** Why a running generation was aborted by us: a cancel ends it, a shutdown hands it back. */
+const CANCELLED = Symbol('cancelled');
+const SHUTDOWN = Symbol('shutdown');
+
+/**
+ * Pulls jobs from the queue and runs up to `concurrency` generations. Jobs stay pending until
+ * their generation has its terminal event; a heartbeat (touch) keeps them from looking idle, so
+ * only a producer that really died has its jobs reclaimed.
+ */
+export class Worker {
+  private readonly active = new Map<string, Active>(); // by generation id
+  private running = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private slotFreed: (() => void) | null = null;
+  private unsubscribeCancel: (() => void) | null = null;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly catalog: ModelCatalog,
+    private readonly log: Logger,
+    private readonly opts: WorkerOptions,
+  ) {}
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribeCancel = this.engine.store.onCancel((id) => this.active.get(id)?.abort.abort(CANCELLED));
+    const beat = Math.max(50, Math.floor(this.opts.reclaimIdleMs / 3));
+    this.timers.push(setInterval(() => this.heartbeat(), beat), setInterval(() => this.reclaim(), Math.max(50, Math.floor(this.opts.reclaimIdleMs / 2))));
+    for (const t of this.timers) t.unref();
+    this.loopDone = this.takeLoop();
+    this.log.info({ producer: this.opts.name, concurrency: this.opts.concurrency, models: this.catalog.names() }, 'producer started');
+  }
+
+  /**
+   * Stop taking jobs; give running generations `graceMs` to finish; then abort the rest without
+   * acknowledging them, so another producer reclaims and continues them.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.slotFreed?.();
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.engine.queue.close();
+    await this.loopDone;
+    const all = Promise.all([...this.active.values()].map((a) => a.done));
+    const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([all, timer]);
+    for (const a of this.active.values()) a.abort.abort(SHUTDOWN);
+    await all;
+    this.unsubscribeCancel?.();
+  }
+
+  private async takeLoop(): Promise<void> {
+    while (this.running) {
+      const free = this.opts.concurrency - this.active.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          this.slotFreed = resolve;
+        });
+        this.slotFreed = null;
+        continue;
+      }
+      try {
+        const jobs = await this.engine.queue.take(this.opts.name, free, this.opts.takeBlockMs);
+        for (const job of jobs) this.launch(job);
+      } catch (err) {
+        if (!this.running) break;
+        this.log.warn({ err: errInfo(err) }, 'queue read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 500).unref());
+      }
+    }
+  }
+
+  private async reclaim(): Promise<void> {
+    const free = this.opts.concurrency - this.active.size;
+    if (!this.running || free <= 0) return;
+    try {
+      const jobs = await this.engine.queue.reclaim(this.opts.name, this.opts.reclaimIdleMs, free);
+      for (const job of jobs) {
+        this.log.warn({ gen: job.generationId, deliveries: job.deliveries }, 'reclaimed a job from a silent producer');
+        this.launch(job);
+      }
+    } catch (err) {
+      this.log.warn({ err: errInfo(err) }, 'reclaim failed');
+    }
+  }
+
+  private heartbeat(): void {
+    const ids = [...this.active.values()].map((a) => a.job.jobId);
+    this.engine.queue.touch(this.opts.name, ids).catch((err) => this.log.warn({ err: errInfo(err) }, 'heartbeat failed'));
+  }
+
+  private launch(job: Job): void {
+    if (this.active.has(job.generationId)) return;
+    const abort = new AbortController();
+    const entry: Active = { job, abort, done: Promise.resolve() };
+    this.active.set(job.generationId, entry);
+    entry.done = this.run(job, abort.signal)
+      .catch((err) => this.log.error({ gen: job.generationId, err: errInfo(err) }, 'job failed unexpectedly'))
+      .finally(() => {
+        this.active.delete(job.generationId);
+        this.slotFreed?.();
+      });
+  }
+
+  private async run(job: Job, signal: AbortSignal): Promise<void> {
+    const { store, queue } = this.engine;
+    const id = job.generationId;
+    const claim = await store.claim(id, this.opts.name);
+    if (!claim) {
+      // Ended or expired while queued: nothing to write.
+      await queue.ack(job.jobId);
+      return;
+    }
+    const { meta, fence } = claim;
+    const log = this.log.child({ gen: id, model: meta.model });
+    const prior = await this.priorOutput(meta);
+    const writer = new GenerationWriter(store, id, fence, meta.createdAt, meta.lastOffset, prior.tokens, { retryBudgetMs: this.opts.writeRetryBudgetMs });
+    const promptCount = promptTokens(promptText(meta.request));
+    const finish = async (end: Omit<EndEvent, 'offset' | 'ms'>) => {
+      await writer.end(end);
+      await queue.ack(job.jobId);
+      log.info({ status: end.status, finish: end.finishReason, tokens: writer.tokens }, 'generation ended');
+    };
+    const failed = (code: string, message: string, usage: Usage) => finish({ kind: 'end', status: 'failed', finishReason: 'error', usage, error: { code, message } });
+
+    if (job.deliveries > this.opts.maxDeliveries) {
+      await queue.deadLetter(job, 'too many deliveries');
+      await writer.end({ kind: 'end', status: 'failed', finishReason: 'error', usage: usageOf(promptCount, prior.tokens), error: { code: 'too_many_attempts', message: `the generation was attempted ${job.deliveries} times` } });
+      log.error({ deliveries: job.deliveries }, 'dead-lettered a job that kept failing');
+      return;
+    }
+    const provider = this.catalog.providerFor(meta.model);
+    if (!provider) return failed('model_not_served', `no producer serves model ${meta.model}`, usageOf(promptCount, 0));
+    if (meta.lastOffset > 0 && (this.opts.reclaimPolicy === 'fail' || !provider.canResume)) {
+      return failed('producer_lost', 'the producer of this generation stopped before it finished', usageOf(promptCount, prior.tokens));
+    }
+    if (meta.lastOffset > 0) log.info({ offset: meta.lastOffset, tokens: prior.tokens }, 'continuing a reclaimed generation');
+
+    try {
+      for await (const ev of provider.generate(meta.request, { signal, resumeTokens: prior.tokens, resumeText: prior.text })) {
+        if (ev.type === 'token') writer.write(ev.text, ev.tokens);
+        else {
+          const completion = ev.usage?.completion_tokens ?? writer.tokens;
+          const prompt = ev.usage?.prompt_tokens ?? promptCount;
+          return await finish({ kind: 'end', status: 'completed', finishReason: ev.finishReason, usage: usageOf(prompt, completion), error: null });
+        }
+      }
+      // The provider stopped without an end: we aborted it.
+      if (signal.reason === SHUTDOWN) {
+        log.info('handing the generation back on shutdown');
+        return; // not acked: another producer reclaims it and continues
+      }
+      if (signal.reason === CANCELLED) {
+        return await finish({ kind: 'end', status: 'cancelled', finishReason: 'cancelled', usage: usageOf(promptCount, writer.tokens), error: null });
+      }
+      return await failed('upstream_ended', 'the model stopped without finishing', usageOf(promptCount, writer.tokens));
+    } catch (err) {
+      if (err instanceof FencedError) {
+        log.warn('fenced: another producer owns this generation now');
+        return; // the new owner acks the job
+      }
+      if (err instanceof TokencastError && err.statusCode >= 500 && err.code.startsWith('upstream_')) {
+        log.warn({ err: errInfo(err) }, 'upstream failed');
+        return await failed(err.code, err.message, usageOf(promptCount, writer.tokens));
+      }
+      throw err;
+    }
+  }
+
+  /** Text and token count already published, for a generation that is being continued. */
+  private async priorOutput(meta: GenerationMeta): Promise<{ text: string; tokens: number }> {
+    if (meta.lastOffset === 0) return { text: '', tokens: 0 };
+    let text = '';
+    let tokens = 0;
+    let after = 0;
+    for (;;) {
+      const evs = await this.engine.store.readEvents(meta.id, after, 1000);
+      if (evs.length === 0) break;
+      for (const e of evs) {
+        if (e.kind === 'token') {
+          text += e.text;
+          tokens += e.tokens;
+        }
+        after = e.offset;
+      }
+    }
+    return { text, tokens };
+  }
+}
+
+function usageOf(prompt: number, completion: number): Usage {
+  const u = emptyUsage();
+  u.prompt_tokens = prompt;
+  u.completion_tokens = completion;
+  u.total_tokens = prompt + completion;
+  return u;
+}
+
+export function errInfo(err: unknown): { message: string; code?: string; name?: string } {
+  if (err instanceof Error) return { name: err.name, message: err.message, ...(err instanceof TokencastError ? { code: err.code } : {}) };
+  return { message: String(err) };
+}
+

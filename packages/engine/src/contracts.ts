@@ -1,0 +1,102 @@
+import type { EndEvent, GenerationMeta, StoredEvent, TokenEvent } from '@tokencast/protocol';
+
+/**
+ * The storage contracts every part of tokencast talks to. Two engines satisfy them side by side:
+ * memory/ (one process, the embedded default) and redis/ (the cluster). Apps import only these.
+ */
+
+/** An event as the producer hands it over: the store assigns nothing, the writer names its offset. */
+export type NewEvent = Omit<TokenEvent, 'offset'> | Omit<EndEvent, 'offset'>;
+
+export interface AppendResult {
+  /** Offset of the newest event after the append. */
+  lastOffset: number;
+}
+
+export interface ClaimResult {
+  meta: GenerationMeta;
+  /** The fencing token this claimer must present on every append. */
+  fence: number;
+}
+
+export interface GenerationStore {
+  /** Meta of a generation; null when unknown or expired. */
+  getMeta(id: string): Promise<GenerationMeta | null>;
+  /** Up to `count` events with offset > afterOffset, in order. Empty when none (yet). */
+  readEvents(id: string, afterOffset: number, count: number): Promise<StoredEvent[]>;
+  /**
+   * Take over a generation for writing: bumps the fence and marks it running. Null when the
+   * generation is unknown, expired or already ended (then there is nothing to write).
+   */
+  claim(id: string, producer: string): Promise<ClaimResult | null>;
+  /**
+   * Append events at offsets afterOffset+1 … atomically with the meta update (tokens, first
+   * token time, and for an end event the terminal status). Idempotent: repeating an append that
+   * was applied (its reply lost) changes nothing and answers the same. Throws FencedError when
+   * `fence` is not the current one, EndedError after the terminal event, OffsetMismatchError when
+   * afterOffset is not the newest offset.
+   */
+  append(id: string, fence: number, afterOffset: number, events: readonly NewEvent[]): Promise<AppendResult>;
+  /** Ask the current writer to stop; false when the generation is unknown or already ended. */
+  requestCancel(id: string): Promise<boolean>;
+  /** Called with a generation id whenever a cancel is requested anywhere. Returns an unsubscribe. */
+  onCancel(listener: (id: string) => void): () => void;
+  /** Live follower of many generations at once, one per edge process. */
+  openTail(onEvents: TailListener): Tail;
+}
+
+export type TailListener = (id: string, events: StoredEvent[]) => void;
+
+/**
+ * One live read path covering many generations. For each generation added it delivers, in
+ * order and exactly once, every event after the offset it was added with, until removed.
+ */
+export interface Tail {
+  add(id: string, afterOffset: number): void;
+  remove(id: string): void;
+  /** Generations currently followed. */
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+export interface Job {
+  /** The queue entry's own id (opaque). */
+  jobId: string;
+  generationId: string;
+  /** How many times this job has been handed to a consumer, this time included. */
+  deliveries: number;
+}
+
+export interface QueueStats {
+  /** Entries in the queue stream not yet handed to any producer. */
+  waiting: number;
+  /** Handed to a producer and not yet acknowledged. */
+  pending: number;
+  consumers: { name: string; pending: number; idleMs: number }[];
+}
+
+export interface JobQueue {
+  /** Store the generation's meta (status queued) and queue its job. */
+  enqueue(meta: GenerationMeta): Promise<void>;
+  /** New jobs for this consumer: at most `count`, waiting up to blockMs for the first. */
+  take(consumer: string, count: number, blockMs: number): Promise<Job[]>;
+  /** Jobs whose consumer has been silent for minIdleMs, moved to this consumer. */
+  reclaim(consumer: string, minIdleMs: number, count: number): Promise<Job[]>;
+  /** Tell the queue these jobs are still being worked on (resets their idle time). */
+  touch(consumer: string, jobIds: readonly string[]): Promise<void>;
+  ack(jobId: string): Promise<void>;
+  /** Move a job that keeps failing aside, with the reason. */
+  deadLetter(job: Job, reason: string): Promise<void>;
+  stats(): Promise<QueueStats>;
+  /** Interrupt a take() in progress (used on shutdown). */
+  close(): Promise<void>;
+}
+
+export interface Engine {
+  readonly kind: 'memory' | 'redis';
+  readonly store: GenerationStore;
+  readonly queue: JobQueue;
+  /** Resolves when the backing store answers; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

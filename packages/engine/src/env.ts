@@ -1,0 +1,72 @@
+import type { Engine } from './contracts.js';
+import { createMemoryEngine } from './memory/engine.js';
+import { createRedisEngine } from './redis/engine.js';
+
+/** Reading configuration from the environment, with defaults and a clear error for bad values. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export function envString(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+export function envInt(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function envNumber(env: Env, name: string, fallback: number, min = 0): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name} must be a number ≥ ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function envList(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export interface EngineConfig {
+  /** Unset: the in-process memory engine (embedded mode only). */
+  redisUrl: string | null;
+  prefix: string;
+  ttlSeconds: number;
+  blockMs: number;
+  watchdogMarginMs: number;
+  commandTimeoutMs: number;
+}
+
+export function engineConfig(env: Env): EngineConfig {
+  return {
+    redisUrl: env.REDIS_URL ? env.REDIS_URL : null,
+    prefix: envString(env, 'TOKENCAST_KEY_PREFIX', 'tc'),
+    ttlSeconds: envInt(env, 'GENERATION_TTL_SECONDS', 86_400, 1),
+    blockMs: envInt(env, 'REDIS_BLOCK_MS', 5_000, 10),
+    watchdogMarginMs: envInt(env, 'REDIS_WATCHDOG_MARGIN_MS', 5_000, 100),
+    commandTimeoutMs: envInt(env, 'REDIS_COMMAND_TIMEOUT_MS', 5_000, 0),
+  };
+}
+
+export function createEngine(c: EngineConfig, name: string): Engine {
+  if (!c.redisUrl) return createMemoryEngine({ ttlSeconds: c.ttlSeconds });
+  return createRedisEngine({
+    url: c.redisUrl,
+    prefix: c.prefix,
+    ttlSeconds: c.ttlSeconds,
+    name,
+    blockMs: c.blockMs,
+    watchdogMarginMs: c.watchdogMarginMs,
+    commandTimeoutMs: c.commandTimeoutMs,
+  });
+}

@@ -1,0 +1,251 @@
+import { EventEmitter } from 'node:events';
+import type { GenerationMeta, StoredEvent } from '@tokencast/protocol';
+import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, NewEvent, QueueStats, Tail, TailListener } from '../contracts.js';
+import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
+
+/**
+ * The single-process engine: the embedded default (`npm start` with no REDIS_URL) and the fast
+ * half of the conformance suite. Same semantics as the Redis engine, including fencing, explicit
+ * offsets and expiry, minus durability across restarts.
+ */
+interface Generation {
+  meta: GenerationMeta;
+  events: StoredEvent[];
+  expiresAt: number;
+}
+
+interface PendingJob {
+  job: Job;
+  consumer: string;
+  lastSeen: number;
+}
+
+export interface MemoryEngineOptions {
+  ttlSeconds?: number;
+}
+
+export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
+  const ttlMs = (opts.ttlSeconds ?? 86_400) * 1000;
+  const gens = new Map<string, Generation>();
+  const bus = new EventEmitter();
+  bus.setMaxListeners(0);
+
+  const live = (id: string): Generation | null => {
+    const g = gens.get(id);
+    if (!g) return null;
+    if (g.expiresAt <= Date.now()) {
+      gens.delete(id);
+      return null;
+    }
+    return g;
+  };
+  // Expired generations are dropped lazily on access and by this sweep, so memory stays bounded.
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [id, g] of gens) if (g.expiresAt <= now) gens.delete(id);
+  }, 60_000);
+  sweep.unref();
+
+  const store: GenerationStore = {
+    async getMeta(id) {
+      const g = live(id);
+      return g ? structuredClone(g.meta) : null;
+    },
+    async readEvents(id, afterOffset, count) {
+      const g = live(id);
+      if (!g) return [];
+      // Offsets are 1-based and dense, so offset k sits at index k-1.
+      return g.events.slice(afterOffset, afterOffset + count);
+    },
+    async claim(id, producer): Promise<ClaimResult | null> {
+      const g = live(id);
+      if (!g || g.meta.status === 'completed' || g.meta.status === 'failed' || g.meta.status === 'cancelled') return null;
+      g.meta.fence += 1;
+      g.meta.status = 'running';
+      g.meta.producer = producer;
+      if (!g.meta.startedAt) g.meta.startedAt = Date.now();
+      return { meta: structuredClone(g.meta), fence: g.meta.fence };
+    },
+    async append(id, fence, afterOffset, events: readonly NewEvent[]): Promise<AppendResult> {
+      const g = live(id);
+      if (!g) throw new MissingGenerationError(id);
+      if (g.meta.fence !== fence) throw new FencedError(id);
+      const m = g.meta;
+      if (m.lastOffset === afterOffset + events.length) return { lastOffset: m.lastOffset };
+      if (m.lastOffset !== afterOffset) throw new OffsetMismatchError(id);
+      if (m.status === 'completed' || m.status === 'failed' || m.status === 'cancelled') throw new EndedError(id);
+      const added: StoredEvent[] = [];
+      for (const ev of events) {
+        const stored = { ...ev, offset: ++m.lastOffset } as StoredEvent;
+        g.events.push(stored);
+        added.push(stored);
+        if (stored.kind === 'token') {
+          m.tokens += stored.tokens;
+          if (!m.firstTokenAt) m.firstTokenAt = Date.now();
+        } else {
+          m.status = stored.status;
+          m.finishReason = stored.finishReason;
+          m.usage = stored.usage;
+          m.error = stored.error;
+          m.completedAt = Date.now();
+        }
+      }
+      g.expiresAt = Date.now() + ttlMs;
+      bus.emit(`ev:${id}`, added);
+      return { lastOffset: m.lastOffset };
+    },
+    async requestCancel(id) {
+      const g = live(id);
+      if (!g || g.meta.status === 'completed' || g.meta.status === 'failed' || g.meta.status === 'cancelled') return false;
+      bus.emit('cancel', id);
+      return true;
+    },
+    onCancel(listener) {
+      bus.on('cancel', listener);
+      return () => bus.off('cancel', listener);
+    },
+    openTail(onEvents: TailListener): Tail {
+      return new MemoryTail(bus, (id) => live(id)?.events ?? [], onEvents);
+    },
+  };
+
+  const waiting: Job[] = [];
+  const pending = new Map<string, PendingJob>();
+  const dead: { job: Job; reason: string }[] = [];
+  let seq = 0;
+  const takers = new Set<() => void>();
+
+  const queue: JobQueue = {
+    async enqueue(meta) {
+      gens.set(meta.id, { meta: structuredClone(meta), events: [], expiresAt: Date.now() + ttlMs });
+      waiting.push({ jobId: `${Date.now()}-${seq++}`, generationId: meta.id, deliveries: 0 });
+      for (const wake of takers) wake();
+    },
+    async take(consumer, count, blockMs) {
+      if (waiting.length === 0 && blockMs > 0) {
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            takers.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, blockMs);
+          takers.add(wake);
+        });
+      }
+      const jobs = waiting.splice(0, count);
+      for (const j of jobs) {
+        j.deliveries += 1;
+        pending.set(j.jobId, { job: j, consumer, lastSeen: Date.now() });
+      }
+      return jobs.map((j) => ({ ...j }));
+    },
+    async reclaim(consumer, minIdleMs, count) {
+      const now = Date.now();
+      const out: Job[] = [];
+      for (const p of pending.values()) {
+        if (out.length >= count) break;
+        if (now - p.lastSeen < minIdleMs) continue;
+        p.job.deliveries += 1;
+        p.consumer = consumer;
+        p.lastSeen = now;
+        out.push({ ...p.job });
+      }
+      return out;
+    },
+    async touch(consumer, jobIds) {
+      for (const id of jobIds) {
+        const p = pending.get(id);
+        if (p) {
+          p.consumer = consumer;
+          p.lastSeen = Date.now();
+        }
+      }
+    },
+    async ack(jobId) {
+      pending.delete(jobId);
+    },
+    async deadLetter(job, reason) {
+      dead.push({ job, reason });
+      pending.delete(job.jobId);
+    },
+    async stats(): Promise<QueueStats> {
+      const byConsumer = new Map<string, { pending: number; lastSeen: number }>();
+      for (const p of pending.values()) {
+        const c = byConsumer.get(p.consumer) ?? { pending: 0, lastSeen: 0 };
+        c.pending += 1;
+        c.lastSeen = Math.max(c.lastSeen, p.lastSeen);
+        byConsumer.set(p.consumer, c);
+      }
+      const now = Date.now();
+      return {
+        waiting: waiting.length,
+        pending: pending.size,
+        consumers: [...byConsumer].map(([name, c]) => ({ name, pending: c.pending, idleMs: now - c.lastSeen })),
+      };
+    },
+    async close() {
+      for (const wake of [...takers]) wake();
+    },
+  };
+
+  return {
+    kind: 'memory',
+    store,
+    queue,
+    async ping() {},
+    async close() {
+      clearInterval(sweep);
+      await queue.close();
+    },
+  };
+}
+
+/** Follows generations through the in-process bus; delivers in order, exactly once. */
+class MemoryTail implements Tail {
+  private readonly follows = new Map<string, { cursor: number; handler: (evs: StoredEvent[]) => void }>();
+
+  constructor(
+    private readonly bus: EventEmitter,
+    private readonly eventsOf: (id: string) => StoredEvent[],
+    private readonly onEvents: TailListener,
+  ) {}
+
+  get size(): number {
+    return this.follows.size;
+  }
+
+  add(id: string, afterOffset: number): void {
+    this.remove(id);
+    const f = {
+      cursor: afterOffset,
+      handler: (evs: StoredEvent[]) => {
+        const fresh = evs.filter((e) => e.offset > f.cursor);
+        if (fresh.length === 0) return;
+        f.cursor = (fresh[fresh.length - 1] as StoredEvent).offset;
+        if (fresh[fresh.length - 1]?.kind === 'end') this.remove(id);
+        this.onEvents(id, fresh);
+      },
+    };
+    this.follows.set(id, f);
+    this.bus.on(`ev:${id}`, f.handler);
+    // Events written before add() but after afterOffset: deliver them first, asynchronously,
+    // as the Redis tail would.
+    queueMicrotask(() => {
+      if (this.follows.get(id) !== f) return;
+      const missed = this.eventsOf(id).slice(f.cursor);
+      if (missed.length) f.handler(missed);
+    });
+  }
+
+  remove(id: string): void {
+    const f = this.follows.get(id);
+    if (!f) return;
+    this.bus.off(`ev:${id}`, f.handler);
+    this.follows.delete(id);
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.follows.keys()]) this.remove(id);
+  }
+}

@@ -1,0 +1,36 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Runs one blocking command so that it always settles. With autoResendUnfulfilledCommands off,
+ * ioredis drops a command that was in flight when the connection closed and never settles its
+ * promise; and a blocking read has been seen to hang across reconnects even when re-sent
+ * (ioredis #1285, #1888). So a read is abandoned, and resolves `null`, when the connection
+ * closes or when it outlives its BLOCK by `marginMs` (the watchdog, which also forces a
+ * reconnect). The caller then simply reads again from the last id it delivered.
+ */
+export async function guardedRead<T>(conn: Redis, issue: () => Promise<T>, blockMs: number, marginMs: number): Promise<T | null> {
+  let onClose!: () => void;
+  let timer: NodeJS.Timeout | undefined;
+  const interrupted = new Promise<null>((resolve) => {
+    onClose = () => resolve(null);
+    conn.once('close', onClose);
+    timer = setTimeout(() => {
+      // The read outlived BLOCK by a wide margin: the connection is wedged, not quiet.
+      conn.disconnect(true);
+      resolve(null);
+    }, blockMs + marginMs);
+  });
+  const read = issue();
+  read.catch(() => {}); // an abandoned read may still reject later; nobody waits for it
+  try {
+    return await Promise.race([read, interrupted]);
+  } finally {
+    clearTimeout(timer);
+    conn.off('close', onClose);
+  }
+}
+
+/** Waits until the connection is ready (or ms elapse); used to pace retries after errors. */
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
