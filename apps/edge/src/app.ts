@@ -55,7 +55,14 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     reply.raw.once('close', () => {
       const gen = reply.raw.getHeader('x-generation-id');
       req.log.info(
-        { method: req.method, url: req.url.split('?')[0], status: reply.raw.statusCode, ms: Math.round(performance.now() - started), ...(gen ? { gen } : {}), aborted: !reply.raw.writableFinished },
+        {
+          method: req.method,
+          url: req.url.split('?')[0],
+          status: reply.raw.statusCode,
+          ms: Math.round(performance.now() - started),
+          ...(gen ? { gen } : {}),
+          aborted: !reply.raw.writableFinished,
+        },
         'request',
       );
     });

@@ -1,6 +1,6 @@
 import type { Engine } from '@tokencast/engine';
 import type { ModelCatalog } from '@tokencast/producer';
-import { type GenerationMeta, type GenerationRequest, newGenerationId, NotFoundError } from '@tokencast/protocol';
+import { type GenerationMeta, type GenerationRequest, NotFoundError, newGenerationId } from '@tokencast/protocol';
 
 /** Accepting a generation: the model must be served here; then its meta is stored and it is queued. */
 export class GenerationService {

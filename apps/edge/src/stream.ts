@@ -58,7 +58,7 @@ export async function streamSse(req: FastifyRequest, reply: FastifyReply, deps: 
 }
 
 /** Wait for the generation to end and answer with the whole OpenAI response. */
-export async function collectResponse(req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, id: string): Promise<unknown> {
+export async function collectResponse(_req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, id: string): Promise<unknown> {
   const ch = await deps.hub.acquire(id);
   const sink = new CollectorSink();
   const onClose = () => {

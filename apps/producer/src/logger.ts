@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 /**
  * The one logger factory: JSON lines, level from LOG_LEVEL, and secrets redacted wherever they

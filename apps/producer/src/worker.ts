@@ -1,8 +1,8 @@
 import { type Engine, FencedError, type Job } from '@tokencast/engine';
-import { emptyUsage, type EndEvent, type GenerationMeta, promptText, TokencastError, type Usage } from '@tokencast/protocol';
+import { type EndEvent, emptyUsage, type GenerationMeta, promptText, TokencastError, type Usage } from '@tokencast/protocol';
 import type { Logger } from 'pino';
-import { promptTokens } from './providers/mock.js';
 import type { ModelCatalog } from './providers/catalog.js';
+import { promptTokens } from './providers/mock.js';
 import { GenerationWriter } from './writer.js';
 
 export type ReclaimPolicy = 'continue' | 'fail';
@@ -64,7 +64,10 @@ export class Worker {
     this.running = true;
     this.unsubscribeCancel = this.engine.store.onCancel((id) => this.active.get(id)?.abort.abort(CANCELLED));
     const beat = Math.max(50, Math.floor(this.opts.reclaimIdleMs / 3));
-    this.timers.push(setInterval(() => this.heartbeat(), beat), setInterval(() => this.reclaim(), Math.max(50, Math.floor(this.opts.reclaimIdleMs / 2))));
+    this.timers.push(
+      setInterval(() => this.heartbeat(), beat),
+      setInterval(() => this.reclaim(), Math.max(50, Math.floor(this.opts.reclaimIdleMs / 2))),
+    );
     for (const t of this.timers) t.unref();
     this.loopDone = this.takeLoop();
     this.log.info({ producer: this.opts.name, concurrency: this.opts.concurrency, models: this.catalog.names() }, 'producer started');
@@ -166,7 +169,13 @@ export class Worker {
 
     if (job.deliveries > this.opts.maxDeliveries) {
       await queue.deadLetter(job, 'too many deliveries');
-      await writer.end({ kind: 'end', status: 'failed', finishReason: 'error', usage: usageOf(promptCount, prior.tokens), error: { code: 'too_many_attempts', message: `the generation was attempted ${job.deliveries} times` } });
+      await writer.end({
+        kind: 'end',
+        status: 'failed',
+        finishReason: 'error',
+        usage: usageOf(promptCount, prior.tokens),
+        error: { code: 'too_many_attempts', message: `the generation was attempted ${job.deliveries} times` },
+      });
       log.error({ deliveries: job.deliveries }, 'dead-lettered a job that kept failing');
       return;
     }
@@ -241,4 +250,3 @@ export function errInfo(err: unknown): { message: string; code?: string; name?: 
   if (err instanceof Error) return { name: err.name, message: err.message, ...(err instanceof TokencastError ? { code: err.code } : {}) };
   return { message: String(err) };
 }
-

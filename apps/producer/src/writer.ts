@@ -1,6 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type GenerationStore, type NewEvent, StoreUnavailableError } from '@tokencast/engine';
 import type { EndEvent } from '@tokencast/protocol';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface WriterOptions {
   /** How long to keep retrying an append while the store is unreachable, ms. */

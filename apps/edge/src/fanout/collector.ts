@@ -1,4 +1,4 @@
-import { type EndEvent, type TokenEvent, TokencastError } from '@tokencast/protocol';
+import { type EndEvent, TokencastError, type TokenEvent } from '@tokencast/protocol';
 import type { Entry, Sink } from './sink.js';
 
 /** The sink behind a non-streaming request: gathers every event, settles at the end. */

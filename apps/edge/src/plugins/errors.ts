@@ -37,7 +37,10 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     const { status, body } = toErrorBody(known ?? err);
     if (known instanceof ServiceUnavailableError && known.retryAfter !== null) reply.header('retry-after', String(known.retryAfter));
     else if (status === 503) reply.header('retry-after', '1');
-    reply.code(status).type('application/json').send(body satisfies ErrorBody);
+    reply
+      .code(status)
+      .type('application/json')
+      .send(body satisfies ErrorBody);
   });
   app.setNotFoundHandler((req, reply) => {
     const body: ErrorBody = { error: { message: `Unknown route ${req.method} ${req.url.split('?')[0]}`, type: 'invalid_request_error', param: null, code: 'unknown_route' } };

@@ -1,5 +1,5 @@
-import { type GenerationRequest, promptText } from '@tokencast/protocol';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type GenerationRequest, promptText } from '@tokencast/protocol';
 import { UpstreamError } from './errors.js';
 import type { GenerateContext, Provider, ProviderEvent } from './provider.js';
 

@@ -49,7 +49,10 @@ export class OpenAICompatibleProvider implements Provider {
     const onAbort = () => local.abort(ctx.signal.reason);
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     let sawToken = false;
-    const firstTokenTimer = setTimeout(() => local.abort(new UpstreamError('first_token_timeout', `no token from the upstream within ${this.opts.firstTokenTimeoutMs} ms`)), this.opts.firstTokenTimeoutMs);
+    const firstTokenTimer = setTimeout(
+      () => local.abort(new UpstreamError('first_token_timeout', `no token from the upstream within ${this.opts.firstTokenTimeoutMs} ms`)),
+      this.opts.firstTokenTimeoutMs,
+    );
     try {
       let res: Awaited<ReturnType<typeof request>>;
       try {

@@ -2,8 +2,8 @@ import type { FinishReason, GenerationRequest, Usage } from '@tokencast/protocol
 
 /** What a model hands the producer, in order: tokens, then exactly one end. */
 export type ProviderEvent =
-  | { type: 'token'; text: string; /** model tokens in this piece, usually 1 */ tokens: number }
-  | { type: 'end'; finishReason: FinishReason; /** null when the upstream gave none: the producer counts */ usage: Partial<Usage> | null };
+  | { type: 'token'; text: string /** model tokens in this piece, usually 1 */; tokens: number }
+  | { type: 'end'; finishReason: FinishReason /** null when the upstream gave none: the producer counts */; usage: Partial<Usage> | null };
 
 export interface GenerateContext {
   signal: AbortSignal;

@@ -1,4 +1,4 @@
-import { fieldsToEvent, type GenerationMeta, type StoredEvent, entryIdToOffset, eventToFields } from '@tokencast/protocol';
+import { entryIdToOffset, eventToFields, fieldsToEvent, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { AppendResult, ClaimResult, GenerationStore, NewEvent, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';

@@ -107,12 +107,7 @@ export class RedisTail implements Tail {
       this.inflight = ++this.seq;
       let reply: XReadReply;
       try {
-        reply = (await guardedRead(
-          this.conn,
-          () => this.conn.call('XREAD', ...args) as Promise<XReadReply>,
-          this.opts.blockMs,
-          this.opts.watchdogMarginMs,
-        )) as XReadReply;
+        reply = (await guardedRead(this.conn, () => this.conn.call('XREAD', ...args) as Promise<XReadReply>, this.opts.blockMs, this.opts.watchdogMarginMs)) as XReadReply;
       } catch {
         this.inflight = 0;
         if (!this.closed) await pause(200);

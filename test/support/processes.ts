@@ -1,0 +1,99 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './redis.js';
+
+/**
+ * Real tokencast processes for tests, started from the build (npm test builds first).
+ * Each gets a free port and its own environment; logs are kept for assertions.
+ */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const EDGE_MAIN = `${ROOT}apps/edge/dist/main.js`;
+export const PRODUCER_MAIN = `${ROOT}apps/producer/dist/main.js`;
+
+export interface Proc {
+  url: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  /** Everything the process printed so far (JSON log lines). */
+  logs(): string;
+  /** Send a signal and wait for the exit; resolves with the exit code (null when killed). */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Settings that keep tests quick: short blocks and heartbeats, fast mock. */
+export const FAST_ENV: Record<string, string> = {
+  LOG_LEVEL: 'info',
+  REDIS_BLOCK_MS: '1000',
+  REDIS_WATCHDOG_MARGIN_MS: '1000',
+  HEARTBEAT_MS: '2000',
+  MOCK_TTFT_MS: '20',
+  MOCK_TOKENS_PER_SECOND: '200',
+};
+
+export async function startProcess(main: string, env: Record<string, string>, args: string[] = [], opts: { waitForHttp?: boolean } = {}): Promise<Proc> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const child = spawn(process.execPath, [main, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...FAST_ENV, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const proc: Proc = {
+    url,
+    port,
+    pid: child.pid ?? 0,
+    child,
+    logs: () => out,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+  if (opts.waitForHttp !== false) {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before listening:\n${out}`);
+      try {
+        const res = await fetch(`${url}/healthz`);
+        if (res.ok) break;
+      } catch {}
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`process did not listen on ${port}:\n${out}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return proc;
+}
+
+export function startEdge(env: Record<string, string>): Promise<Proc> {
+  return startProcess(EDGE_MAIN, env);
+}
+
+export function startEmbedded(env: Record<string, string>): Promise<Proc> {
+  return startProcess(EDGE_MAIN, env, ['--embedded']);
+}
+
+/** A producer has no HTTP port; it is ready once it logs "producer started". */
+export async function startProducer(env: Record<string, string>): Promise<Proc> {
+  const p = await startProcess(PRODUCER_MAIN, env, [], { waitForHttp: false });
+  const deadline = Date.now() + 15_000;
+  while (!p.logs().includes('producer started')) {
+    if (p.child.exitCode !== null) throw new Error(`producer exited with ${p.child.exitCode}:\n${p.logs()}`);
+    if (Date.now() > deadline) throw new Error(`producer did not start:\n${p.logs()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return p;
+}
