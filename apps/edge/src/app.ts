@@ -9,6 +9,7 @@ import errorsPlugin from './plugins/errors.js';
 import { completionRoutes } from './routes/completions.js';
 import { generationRoutes } from './routes/generations.js';
 import { healthRoutes } from './routes/health.js';
+import { wsRoutes } from './routes/ws.js';
 import { GenerationService } from './service.js';
 
 export interface EdgeDeps {
@@ -72,6 +73,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));
   await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
+  await app.register(async (scope) => wsRoutes(scope, { hub, config }));
   app.addHook('onClose', async () => {
     await hub.close();
   });

@@ -1,4 +1,4 @@
-import { envInt, envString } from '@tokencast/engine';
+import { envInt, envList, envString } from '@tokencast/engine';
 
 type Env = Record<string, string | undefined>;
 
@@ -20,6 +20,12 @@ export interface EdgeConfig {
   shutdownGraceMs: number;
   /** The `retry:` hint sent to viewers when this edge drains, ms. */
   reconnectRetryMs: number;
+  /** Browser origins allowed to open a WebSocket ("*": any); the edge's own host always is. */
+  wsAllowedOrigins: string[];
+  wsMaxPayloadBytes: number;
+  wsMaxBufferedBytes: number;
+  wsMaxSubscriptions: number;
+  wsMaxMessagesPerSecond: number;
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -37,5 +43,10 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     livenessCheckMs: envInt(env, 'EDGE_LIVENESS_CHECK_MS', 15_000, 10),
     shutdownGraceMs: envInt(env, 'SHUTDOWN_GRACE_MS', 10_000, 0),
     reconnectRetryMs: envInt(env, 'RECONNECT_RETRY_MS', 500, 0),
+    wsAllowedOrigins: envList(env, 'WS_ALLOWED_ORIGINS'),
+    wsMaxPayloadBytes: envInt(env, 'WS_MAX_PAYLOAD_BYTES', 65_536, 64),
+    wsMaxBufferedBytes: envInt(env, 'WS_MAX_BUFFERED_BYTES', 1_048_576, 1024),
+    wsMaxSubscriptions: envInt(env, 'WS_MAX_SUBSCRIPTIONS', 100, 1),
+    wsMaxMessagesPerSecond: envInt(env, 'WS_MAX_MESSAGES_PER_SECOND', 100, 1),
   };
 }

@@ -52,24 +52,38 @@ export function streamErrorPayload(ev: EndEvent): Record<string, unknown> {
 }
 
 /**
- * One SSE frame group per stored event. `id:` is the event's offset (digits only, so no caller
- * text ever reaches an SSE field name or id); JSON.stringify escapes CR/LF, so each payload is one
- * `data:` line and cannot forge an event.
+ * The `data:` payloads of one stored event, each a single-line JSON text (JSON.stringify escapes
+ * CR/LF), in order. A token event has one; an end event has its finish (or error) chunk, the
+ * usage chunk when asked for, and the "[DONE]" marker. SSE and WebSocket carry the same payloads.
  */
-export function encodeSseEvent(ctx: WireContext, ev: StoredEvent): string {
-  if (ev.kind === 'token') return `id: ${ev.offset}\ndata: ${JSON.stringify(chunk(ctx, ev.text, null, ev.offset === 1))}\n\n`;
-  return encodeEnd(ctx, ev);
+export function eventPayloads(ctx: WireContext, ev: StoredEvent): string[] {
+  if (ev.kind === 'token') return [JSON.stringify(chunk(ctx, ev.text, null, ev.offset === 1))];
+  const out = [ev.status === 'failed' ? JSON.stringify(streamErrorPayload(ev)) : JSON.stringify(chunk(ctx, ctx.kind === 'chat' ? null : '', ev.finishReason, false))];
+  if (ctx.includeUsage) out.push(JSON.stringify(usageChunk(ctx, ev.usage)));
+  out.push('[DONE]');
+  return out;
 }
 
-function encodeEnd(ctx: WireContext, ev: EndEvent): string {
+/**
+ * One SSE frame group per stored event. `id:` is the event's offset (digits only, so no caller
+ * text ever reaches an SSE field name or id); each payload is one `data:` line, so no text can
+ * forge an event. Only the first frame of the group carries the id.
+ */
+export function encodeSseEvent(ctx: WireContext, ev: StoredEvent): string {
+  const payloads = eventPayloads(ctx, ev);
   let out = `id: ${ev.offset}\n`;
-  if (ev.status === 'failed') {
-    out += `data: ${JSON.stringify(streamErrorPayload(ev))}\n\n`;
-  } else {
-    out += `data: ${JSON.stringify(chunk(ctx, ctx.kind === 'chat' ? null : '', ev.finishReason, false))}\n\n`;
-  }
-  if (ctx.includeUsage) out += `data: ${JSON.stringify(usageChunk(ctx, ev.usage))}\n\n`;
-  return out + DONE_FRAME;
+  for (const p of payloads) out += `data: ${p}\n\n`;
+  return out;
+}
+
+/**
+ * The WebSocket message for one stored event: `{"type":"event","gen","offset","data":[…],"end"}`
+ * where data holds the same payloads as the SSE frames ("[DONE]" is left out: `end` says it).
+ * Built by concatenation because the payloads are JSON texts already.
+ */
+export function encodeWsEvent(ctx: WireContext, ev: StoredEvent): string {
+  const payloads = eventPayloads(ctx, ev).filter((p) => p !== '[DONE]');
+  return `{"type":"event","gen":"${ctx.id}","offset":${ev.offset},"data":[${payloads.join(',')}],"end":${ev.kind === 'end'}}`;
 }
 
 /** What a client that resumes after the terminal event receives: just the end of the stream. */

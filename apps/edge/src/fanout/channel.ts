@@ -1,5 +1,5 @@
 import type { GenerationStore } from '@tokencast/engine';
-import { encodeSseEvent, type GenerationMeta, type StoredEvent, type WireContext, wireContext } from '@tokencast/protocol';
+import { encodeSseEvent, encodeWsEvent, type GenerationMeta, type StoredEvent, type WireContext, wireContext } from '@tokencast/protocol';
 import { type Entry, joinFrames, type Sink } from './sink.js';
 
 export interface ChannelOptions {
@@ -44,6 +44,12 @@ export class Channel {
 
   encode(ev: StoredEvent): Entry {
     return { ev, frame: Buffer.from(encodeSseEvent(this.ctx, ev)) };
+  }
+
+  /** The WebSocket message of an entry, encoded once per channel. */
+  wsMessage(entry: Entry): string {
+    entry.ws ??= encodeWsEvent(this.ctx, entry.ev);
+    return entry.ws;
   }
 
   /** New events from the tail, in order, starting at lastOffset + 1. */

@@ -5,6 +5,8 @@ export interface Entry {
   ev: StoredEvent;
   /** The event's SSE frame group in the channel's default variant. */
   frame: Buffer;
+  /** The event's WebSocket message, built on first use and then shared by every WS viewer. */
+  ws?: string;
 }
 
 /**

@@ -1,0 +1,128 @@
+import websocket from '@fastify/websocket';
+import { isGenerationId, NotFoundError, parseOffset, TokencastError } from '@tokencast/protocol';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { EdgeConfig } from '../config.js';
+import type { Hub } from '../fanout/hub.js';
+import { WsSink } from '../fanout/ws-sink.js';
+
+export interface WsDeps {
+  hub: Hub;
+  config: EdgeConfig;
+}
+
+/** Close codes: 4008 stalled (resume from your offsets), 4029 too many messages, 1009 too large (ws). */
+const STALLED = 4008;
+const FLOODED = 4029;
+
+/**
+ * GET /v1/ws: many generations over one socket, each from any offset.
+ *   → {"type":"subscribe","gen":"gen_…","from":0}   → {"type":"unsubscribe","gen":"gen_…"}
+ *   ← {"type":"event","gen","offset","data":[…same payloads as SSE…],"end":bool}
+ *   ← {"type":"error","gen"?,"code","message","retryable"}   ← {"type":"reconnect","gen","retry_ms","offset"}
+ * A client that reconnects resubscribes with from = the last offset it received, per generation.
+ */
+export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void> {
+  const { hub, config } = deps;
+  await app.register(websocket, {
+    options: { maxPayload: config.wsMaxPayloadBytes },
+    // Sockets are closed by our drain (reconnect hints first), then by the plugin.
+  });
+  const sockets = new Set<WebSocket>();
+  const alive = new WeakMap<WebSocket, boolean>();
+  const pinger = setInterval(() => {
+    for (const s of sockets) {
+      if (alive.get(s) === false) {
+        s.terminate(); // no pong since the last ping: the peer is gone
+        continue;
+      }
+      alive.set(s, false);
+      s.ping();
+    }
+  }, config.heartbeatMs);
+  pinger.unref();
+  app.addHook('onClose', async () => clearInterval(pinger));
+
+  app.get('/v1/ws', { websocket: true, preValidation: async (req) => checkOrigin(req, config.wsAllowedOrigins) }, (socket, req) => {
+    sockets.add(socket);
+    alive.set(socket, true);
+    socket.on('pong', () => alive.set(socket, true));
+    const subs = new Map<string, WsSink>();
+    let windowStart = Date.now();
+    let messages = 0;
+
+    const reply = (msg: Record<string, unknown>) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
+    };
+
+    const subscribe = async (gen: unknown, fromRaw: unknown) => {
+      if (!isGenerationId(gen)) return reply({ type: 'error', gen: null, code: 'generation_not_found', message: 'No generation with that id', retryable: false });
+      if (subs.has(gen)) return reply({ type: 'error', gen, code: 'already_subscribed', message: 'already subscribed to this generation', retryable: false });
+      if (subs.size >= config.wsMaxSubscriptions)
+        return reply({ type: 'error', gen, code: 'too_many_subscriptions', message: `at most ${config.wsMaxSubscriptions} per socket`, retryable: false });
+      try {
+        const from = fromRaw === undefined || fromRaw === null ? 0 : parseOffset(String(fromRaw), 'from');
+        const ch = await hub.acquire(gen);
+        if (socket.readyState !== socket.OPEN) return;
+        const sink = new WsSink(socket, ch, from, {
+          maxBufferedBytes: config.wsMaxBufferedBytes,
+          stallTimeoutMs: config.stallTimeoutMs,
+          onStall: () => socket.close(STALLED, 'stalled: resubscribe from your last offsets'),
+          onEnd: (s) => {
+            subs.delete(gen);
+            hub.detach(ch, s);
+          },
+        });
+        subs.set(gen, sink);
+        hub.attach(ch, sink);
+      } catch (err) {
+        const e = err instanceof NotFoundError ? new NotFoundError('No generation with that id', 'generation_not_found') : err;
+        const known = e instanceof TokencastError;
+        if (!known) req.log.warn({ err }, 'websocket subscribe failed');
+        reply({ type: 'error', gen, code: known ? e.code : 'internal_error', message: known ? e.message : 'internal error', retryable: !known || e.statusCode >= 500 });
+      }
+    };
+
+    socket.on('message', (raw, isBinary) => {
+      const now = Date.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        messages = 0;
+      }
+      if (++messages > config.wsMaxMessagesPerSecond) {
+        socket.close(FLOODED, 'too many messages');
+        return;
+      }
+      let msg: { type?: unknown; gen?: unknown; from?: unknown };
+      try {
+        if (isBinary) throw new Error('binary');
+        msg = JSON.parse(raw.toString()) as typeof msg;
+        if (typeof msg !== 'object' || msg === null) throw new Error('not an object');
+      } catch {
+        return reply({ type: 'error', code: 'invalid_message', message: 'send JSON text messages: {"type":"subscribe","gen":"gen_…","from":0}', retryable: false });
+      }
+      if (msg.type === 'subscribe') void subscribe(msg.gen, msg.from);
+      else if (msg.type === 'unsubscribe') {
+        if (typeof msg.gen === 'string') subs.get(msg.gen)?.close();
+      } else reply({ type: 'error', code: 'invalid_message', message: 'type must be subscribe or unsubscribe', retryable: false });
+    });
+
+    socket.on('close', () => {
+      sockets.delete(socket);
+      for (const s of [...subs.values()]) s.close();
+    });
+    socket.on('error', () => {}); // a peer that vanishes uncleanly; 'close' follows
+  });
+}
+
+function checkOrigin(req: FastifyRequest, allowed: string[]): void {
+  const origin = req.headers.origin;
+  // Non-browser clients send no Origin; browsers always do, and only listed origins (or this
+  // host itself) may open a socket, so a foreign page cannot ride a user's credentials.
+  if (origin === undefined) return;
+  if (allowed.includes('*') || allowed.includes(origin)) return;
+  try {
+    if (new URL(origin).host === req.headers.host) return;
+  } catch {}
+  throw new TokencastError(403, 'permission_error', 'origin_not_allowed', 'this Origin may not open a WebSocket here');
+}
