@@ -9,7 +9,8 @@ export class GenerationService {
     private readonly catalog: ModelCatalog,
   ) {}
 
-  async submit(request: GenerationRequest): Promise<GenerationMeta> {
+  /** `owner`: name of the API key submitting it ('' without keys). */
+  async submit(request: GenerationRequest, owner = ''): Promise<GenerationMeta> {
     if (!this.catalog.providerFor(request.model)) {
       throw new NotFoundError(`The model '${request.model}' does not exist or is not served here`, 'model_not_found', { param: 'model' });
     }
@@ -23,6 +24,7 @@ export class GenerationService {
       startedAt: 0,
       firstTokenAt: 0,
       completedAt: 0,
+      owner,
       producer: '',
       fence: 0,
       lastOffset: 0,

@@ -92,10 +92,34 @@ export interface JobQueue {
   close(): Promise<void>;
 }
 
+/**
+ * API keys shared by every edge. Only sha256 hashes of keys are stored; names identify keys in
+ * logs, metrics and generation ownership. Keys from the environment are revoked here too.
+ */
+export interface KeyStore {
+  /** Name of the stored key with this sha256 hex hash; null when none. */
+  findByHash(hash: string): Promise<string | null>;
+  add(name: string, hash: string): Promise<void>;
+  /** Revoke a key by name (stored or from the environment); false when it was already revoked. */
+  revoke(name: string): Promise<boolean>;
+  /** Names revoked so far. */
+  revoked(): Promise<Set<string>>;
+  /** Names of the stored keys. */
+  names(): Promise<string[]>;
+}
+
+/** Fixed-window counters shared by every edge, for requests-per-minute limits. */
+export interface Limiter {
+  /** Count one hit on `key` in the current window; returns hits in this window so far and ms until it ends. */
+  hit(key: string, windowMs: number): Promise<{ count: number; resetMs: number }>;
+}
+
 export interface Engine {
   readonly kind: 'memory' | 'redis';
   readonly store: GenerationStore;
   readonly queue: JobQueue;
+  readonly keys: KeyStore;
+  readonly limiter: Limiter;
   /** Resolves when the backing store answers; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -36,6 +36,27 @@ export class InvalidRequestError extends TokencastError {
   }
 }
 
+export class AuthenticationError extends TokencastError {
+  constructor(message: string, code = 'invalid_api_key', opts: ErrorOptions = {}) {
+    super(401, 'authentication_error', code, message, opts);
+  }
+}
+
+export class PermissionError extends TokencastError {
+  constructor(message: string, code = 'forbidden', opts: ErrorOptions = {}) {
+    super(403, 'permission_error', code, message, opts);
+  }
+}
+
+/** A limit was reached; `retryAfter` (seconds) goes out as the Retry-After header. */
+export class RateLimitError extends TokencastError {
+  readonly retryAfter: number;
+  constructor(message: string, code: string, retryAfter: number, opts: ErrorOptions = {}) {
+    super(429, 'rate_limit_error', code, message, opts);
+    this.retryAfter = retryAfter;
+  }
+}
+
 export class NotFoundError extends TokencastError {
   constructor(message: string, code = 'not_found', opts: ErrorOptions = {}) {
     super(404, 'not_found_error', code, message, opts);

@@ -13,6 +13,8 @@ export interface GenerationMeta {
   startedAt: number;
   firstTokenAt: number;
   completedAt: number;
+  /** Name of the API key that created it; empty when the edge runs without keys. */
+  owner: string;
   /** Name of the producer that last claimed the job; empty while queued. */
   producer: string;
   /** Claim counter: each claim increments it, and only the holder of the current value may append. */

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { GenerationMeta, StoredEvent } from '@tokencast/protocol';
-import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, NewEvent, QueueStats, Tail, TailListener } from '../contracts.js';
+import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, KeyStore, Limiter, NewEvent, QueueStats, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
 
 /**
@@ -189,10 +189,48 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     },
   };
 
+  const keyNames = new Map<string, string>(); // hash → name
+  const revoked = new Set<string>();
+  const windows = new Map<string, number>();
+  const keys: KeyStore = {
+    async findByHash(hash) {
+      return keyNames.get(hash) ?? null;
+    },
+    async add(name, hash) {
+      keyNames.set(hash, name);
+      revoked.delete(name);
+    },
+    async revoke(name) {
+      if (revoked.has(name)) return false;
+      revoked.add(name);
+      return true;
+    },
+    async revoked() {
+      return new Set(revoked);
+    },
+    async names() {
+      return [...keyNames.values()];
+    },
+  };
+  const limiter: Limiter = {
+    async hit(key, windowMs) {
+      const now = Date.now();
+      const window = Math.floor(now / windowMs);
+      const k = `${key}:${windowMs}:${window}`;
+      const count = (windows.get(k) ?? 0) + 1;
+      windows.set(k, count);
+      // Old windows are dropped as new ones start, so the map holds about one entry per key.
+      if (count === 1) windows.delete(`${key}:${windowMs}:${window - 1}`);
+      return { count, resetMs: (window + 1) * windowMs - now };
+    },
+  };
+
   return {
     kind: 'memory',
     store,
     queue,
+    keys,
+    limiter,
     async ping() {},
     async close() {
       clearInterval(sweep);

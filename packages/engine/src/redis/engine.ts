@@ -1,5 +1,6 @@
 import { TokencastError } from '@tokencast/protocol';
 import type { Engine } from '../contracts.js';
+import { RedisKeyStore, RedisLimiter } from './access.js';
 import { StoreUnavailableError } from '../errors.js';
 import { blockingConnection, commandConnection } from './connection.js';
 import { Keys } from './keys.js';
@@ -44,6 +45,8 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     kind: 'redis',
     store: asUnavailable(store),
     queue: asUnavailable(queue),
+    keys: asUnavailable(new RedisKeyStore(cmd, keys)),
+    limiter: asUnavailable(new RedisLimiter(cmd, keys)),
     async ping() {
       try {
         await cmd.ping();

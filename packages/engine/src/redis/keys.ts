@@ -10,6 +10,9 @@ import { InvalidRequestError, isGenerationId } from '@tokencast/protocol';
  *   <prefix>:dead            stream  jobs that kept failing, with the reason
  *   <prefix>:recent          zset    generation ids by creation time (for listing)
  *   <prefix>:cancel          pubsub  channel: generation ids whose cancel was requested
+ *   <prefix>:apikeys         hash    sha256(key) → key name (keys shared by every edge)
+ *   <prefix>:revoked         set     names of revoked keys
+ *   <prefix>:rl:<name>:<n>   string  requests of key <name> in fixed window n (expires)
  */
 export const PRODUCER_GROUP = 'producers';
 
@@ -18,6 +21,8 @@ export class Keys {
   readonly dead: string;
   readonly recent: string;
   readonly cancelChannel: string;
+  readonly apiKeys: string;
+  readonly revoked: string;
 
   constructor(readonly prefix: string) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) throw new Error(`invalid key prefix ${JSON.stringify(prefix)}`);
@@ -25,6 +30,13 @@ export class Keys {
     this.dead = `${prefix}:dead`;
     this.recent = `${prefix}:recent`;
     this.cancelChannel = `${prefix}:cancel`;
+    this.apiKeys = `${prefix}:apikeys`;
+    this.revoked = `${prefix}:revoked`;
+  }
+
+  /** A rate-limit window counter; `subject` is a key name or an address, never a secret. */
+  rateWindow(subject: string, window: number): string {
+    return `${this.prefix}:rl:${subject.replace(/[^A-Za-z0-9_.:-]/g, '_')}:${window}`;
   }
 
   events(id: string): string {
