@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import type { Engine } from '@tokencast/engine';
 import type { ModelCatalog } from '@tokencast/producer';
 import type { RequestLimits } from '@tokencast/protocol';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { Access } from './access/access.js';
+import { ApiKeys } from './access/api-keys.js';
+import { Limits } from './access/limits.js';
+import { ReadTokens } from './access/read-token.js';
 import type { EdgeConfig } from './config.js';
 import { Hub } from './fanout/hub.js';
 import errorsPlugin from './plugins/errors.js';
@@ -17,6 +22,8 @@ export interface EdgeDeps {
   catalog: ModelCatalog;
   config: EdgeConfig;
   logger: Logger;
+  /** API keys from the environment, sha256 hash → name (see access/api-keys.ts keysFromEnv). */
+  envKeys?: Map<string, string>;
 }
 
 export interface Edge {
@@ -48,8 +55,20 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     livenessCheckMs: config.livenessCheckMs,
   });
   let draining = false;
-  const limits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars };
+  const requestLimits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars };
   const service = new GenerationService(engine, catalog);
+  const secret = config.readTokenSecret ? Buffer.from(config.readTokenSecret) : randomBytes(32);
+  const access = new Access(new ApiKeys(deps.envKeys ?? new Map(), engine.keys, config.authCacheMs), new ReadTokens(secret, config.readTokenTtlSeconds), {
+    enabled: config.authRequired,
+  });
+  if (!config.authRequired) logger.warn('no API keys configured: the API is open to anyone who can reach it (set API_KEYS to require keys)');
+  else if (!config.readTokenSecret) logger.warn('READ_TOKEN_SECRET is not set: read tokens are valid on this edge only');
+  const limits = new Limits(engine.limiter, engine.queue, {
+    requestsPerMinute: config.requestsPerMinute,
+    streamsPerKey: config.streamsPerKey,
+    streamsPerIp: config.streamsPerIp,
+    maxQueueDepth: config.maxQueueDepth,
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     const started = performance.now();
@@ -69,11 +88,11 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     });
   });
   await app.register(errorsPlugin);
-  const streamDeps = { hub, store: engine.store, config, service, limits };
+  const streamDeps = { hub, store: engine.store, config, service, limits, requestLimits, access };
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));
   await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
-  await app.register(async (scope) => wsRoutes(scope, { hub, config }));
+  await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
   app.addHook('onClose', async () => {
     await hub.close();
   });

@@ -26,6 +26,17 @@ export interface EdgeConfig {
   wsMaxBufferedBytes: number;
   wsMaxSubscriptions: number;
   wsMaxMessagesPerSecond: number;
+  /** Keys are required when any is configured (API_KEYS / API_KEYS_FILE) or AUTH_REQUIRED=true. */
+  authRequired: boolean;
+  /** HMAC secret for read tokens; empty: a random one per process (tokens then work on this edge only). */
+  readTokenSecret: string;
+  readTokenTtlSeconds: number;
+  /** How long key lookups and revocations are cached, ms (bounds how long a revoked key works). */
+  authCacheMs: number;
+  requestsPerMinute: number;
+  streamsPerKey: number;
+  streamsPerIp: number;
+  maxQueueDepth: number;
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -48,5 +59,13 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     wsMaxBufferedBytes: envInt(env, 'WS_MAX_BUFFERED_BYTES', 1_048_576, 1024),
     wsMaxSubscriptions: envInt(env, 'WS_MAX_SUBSCRIPTIONS', 100, 1),
     wsMaxMessagesPerSecond: envInt(env, 'WS_MAX_MESSAGES_PER_SECOND', 100, 1),
+    authRequired: env.AUTH_REQUIRED === 'true' || Boolean(env.API_KEYS) || Boolean(env.API_KEYS_FILE),
+    readTokenSecret: envString(env, 'READ_TOKEN_SECRET', ''),
+    readTokenTtlSeconds: envInt(env, 'READ_TOKEN_TTL_SECONDS', envInt(env, 'GENERATION_TTL_SECONDS', 86_400, 1), 1),
+    authCacheMs: envInt(env, 'AUTH_CACHE_MS', 5_000, 0),
+    requestsPerMinute: envInt(env, 'RATE_LIMIT_RPM', 0, 0),
+    streamsPerKey: envInt(env, 'MAX_STREAMS_PER_KEY', 0, 0),
+    streamsPerIp: envInt(env, 'MAX_STREAMS_PER_IP', 0, 0),
+    maxQueueDepth: envInt(env, 'MAX_QUEUE_DEPTH', 0, 0),
   };
 }

@@ -1,5 +1,6 @@
 import { ConfigError, createEngine, engineConfig } from '@tokencast/engine';
 import { catalogFromEnv, createLogger, errInfo, Worker, workerOptionsFromEnv } from '@tokencast/producer';
+import { keysFromEnv } from './access/api-keys.js';
 import { buildEdge } from './app.js';
 import { edgeConfigFromEnv } from './config.js';
 
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   const config = edgeConfigFromEnv(env);
   const engine = createEngine(ec, embedded ? 'tokencast:embedded' : 'tokencast:edge');
   const catalog = catalogFromEnv(env);
-  const edge = await buildEdge({ engine, catalog, config, logger: log });
+  const edge = await buildEdge({ engine, catalog, config, logger: log, envKeys: keysFromEnv(env) });
   let worker: Worker | null = null;
   if (embedded) {
     worker = new Worker(engine, catalog, log, workerOptionsFromEnv(env));

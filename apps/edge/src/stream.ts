@@ -1,6 +1,8 @@
 import type { GenerationStore } from '@tokencast/engine';
-import { AFTER_END_FRAME, completeResponse, InvalidRequestError, TokencastError, wireContext } from '@tokencast/protocol';
+import { AFTER_END_FRAME, completeResponse, InvalidRequestError, NotFoundError, TokencastError, wireContext } from '@tokencast/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Access, Principal } from './access/access.js';
+import type { Limits } from './access/limits.js';
 import type { EdgeConfig } from './config.js';
 import { CollectorSink } from './fanout/collector.js';
 import type { Hub } from './fanout/hub.js';
@@ -10,6 +12,18 @@ export interface StreamDeps {
   hub: Hub;
   store: GenerationStore;
   config: EdgeConfig;
+  access: Access;
+  limits: Limits;
+}
+
+/** Unknown, expired, malformed and forbidden ids all get this same answer: ids reveal nothing. */
+export function generationNotFound(): NotFoundError {
+  return new NotFoundError('No generation with that id', 'generation_not_found', { param: 'id' });
+}
+
+/** The subject a stream is counted against per key; null for read-token and anonymous viewers. */
+export function keySubject(p: Principal): string | null {
+  return p.kind === 'key' ? p.name : null;
 }
 
 /** Response headers of every SSE stream; X-Accel-Buffering stops any nginx from buffering it. */
@@ -29,15 +43,30 @@ function sseHeaders(id: string): Record<string, string> {
  * headers go out; after that the response is ours (hijacked) and ends with a terminal event,
  * a `retry:` hint, or the client leaving.
  */
-export async function streamSse(req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, id: string, from: number, includeUsage: boolean | null): Promise<void> {
+export async function streamSse(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  deps: StreamDeps,
+  principal: Principal,
+  id: string,
+  from: number,
+  includeUsage: boolean | null,
+): Promise<void> {
   const { hub, store, config } = deps;
-  const ch = await hub.acquire(id);
+  let ch: Awaited<ReturnType<Hub['acquire']>>;
+  try {
+    ch = await hub.acquire(id);
+  } catch (err) {
+    throw err instanceof NotFoundError ? generationNotFound() : err;
+  }
+  if (!deps.access.canWatch(principal, { id, owner: ch.owner })) throw generationNotFound();
   if (from > ch.lastOffset) {
     // The channel may lag the store (another edge served this client further): ask the store.
     const meta = await store.getMeta(id);
     const last = meta?.lastOffset ?? ch.lastOffset;
     if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'Last-Event-ID' });
   }
+  const release = deps.limits.openStream(keySubject(principal), req.ip);
   reply.hijack();
   const res = reply.raw;
   // setHeader (not writeHead's argument) so the request log line can read the generation id.
@@ -45,21 +74,29 @@ export async function streamSse(req: FastifyRequest, reply: FastifyReply, deps: 
   res.writeHead(200);
   res.flushHeaders();
   if (ch.ended && from >= ch.lastOffset) {
+    release();
     res.end(AFTER_END_FRAME);
     return;
   }
   const sink = new SseSink(res, ch.ctx, from, {
     stallTimeoutMs: config.stallTimeoutMs,
     includeUsage,
-    onClose: (s) => hub.detach(ch, s),
+    onClose: (s) => {
+      release();
+      hub.detach(ch, s);
+    },
   });
   req.log.debug({ gen: id, from }, 'viewer attached');
   hub.attach(ch, sink);
 }
 
 /** Wait for the generation to end and answer with the whole OpenAI response. */
-export async function collectResponse(_req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, id: string): Promise<unknown> {
-  const ch = await deps.hub.acquire(id);
+export async function collectResponse(req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, principal: Principal, id: string): Promise<unknown> {
+  const release = deps.limits.openStream(keySubject(principal), req.ip);
+  const ch = await deps.hub.acquire(id).catch((err) => {
+    release();
+    throw err;
+  });
   const sink = new CollectorSink();
   const onClose = () => {
     sink.abandon();
@@ -67,9 +104,14 @@ export async function collectResponse(_req: FastifyRequest, reply: FastifyReply,
   };
   reply.raw.once('close', onClose);
   deps.hub.attach(ch, sink);
-  const end = await sink.done;
-  reply.raw.off('close', onClose);
-  deps.hub.detach(ch, sink);
+  let end: Awaited<CollectorSink['done']>;
+  try {
+    end = await sink.done;
+  } finally {
+    release();
+    reply.raw.off('close', onClose);
+    deps.hub.detach(ch, sink);
+  }
   if (end.status === 'failed') {
     const e = end.error ?? { code: 'generation_failed', message: 'the generation failed' };
     throw new TokencastError(502, 'server_error', e.code, e.message);

@@ -18,7 +18,10 @@ export function keysFromEnv(env: Record<string, string | undefined>): Map<string
     if (key.length < 16) throw new ConfigError(`${where}: the key named ${name} is shorter than 16 characters`);
     out.set(hashKey(key), name);
   };
-  for (const pair of (env.API_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const pair of (env.API_KEYS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const i = pair.indexOf(':');
     if (i <= 0) throw new ConfigError('API_KEYS must be a comma-separated list of name:key');
     add(pair.slice(0, i), pair.slice(i + 1), 'API_KEYS');

@@ -16,6 +16,8 @@ export interface ChannelOptions {
  */
 export class Channel {
   readonly ctx: WireContext;
+  /** Name of the API key that created the generation ('' without keys): for access checks. */
+  readonly owner: string;
   /** Offset of the newest event this channel knows of. */
   lastOffset: number;
   /** True once the terminal event is known. */
@@ -37,6 +39,7 @@ export class Channel {
     private readonly opts: ChannelOptions,
   ) {
     this.ctx = wireContext(meta);
+    this.owner = meta.owner;
     this.lastOffset = meta.lastOffset;
     this.ended = meta.status === 'completed' || meta.status === 'failed' || meta.status === 'cancelled';
     this.windowStart = this.lastOffset + 1;

@@ -1,4 +1,13 @@
-import { type ErrorBody, InvalidRequestError, PayloadTooLargeError, ServiceUnavailableError, TokencastError, toErrorBody, UnsupportedMediaTypeError } from '@tokencast/protocol';
+import {
+  type ErrorBody,
+  InvalidRequestError,
+  PayloadTooLargeError,
+  RateLimitError,
+  ServiceUnavailableError,
+  TokencastError,
+  toErrorBody,
+  UnsupportedMediaTypeError,
+} from '@tokencast/protocol';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -35,7 +44,8 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     if (!known) req.log.error({ err }, 'unhandled error');
     else if (known.statusCode >= 500) req.log.warn({ code: known.code, msg: known.message }, 'request failed');
     const { status, body } = toErrorBody(known ?? err);
-    if (known instanceof ServiceUnavailableError && known.retryAfter !== null) reply.header('retry-after', String(known.retryAfter));
+    const retryAfter = known instanceof ServiceUnavailableError || known instanceof RateLimitError ? known.retryAfter : null;
+    if (retryAfter !== null) reply.header('retry-after', String(retryAfter));
     else if (status === 503) reply.header('retry-after', '1');
     reply
       .code(status)

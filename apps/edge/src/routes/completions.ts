@@ -3,20 +3,35 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationService } from '../service.js';
 import { collectResponse, type StreamDeps, streamSse } from '../stream.js';
 
-export interface CompletionRoutesDeps extends StreamDeps {
+export interface SubmitDeps extends StreamDeps {
   service: GenerationService;
-  limits: RequestLimits;
+  limits: StreamDeps['limits'];
+  requestLimits: RequestLimits;
+}
+
+/**
+ * Accept a generation for the caller: authenticate, count the request against the caller's
+ * rate, check the queue has room, then store and queue it. Shared by every creating route.
+ */
+export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: (body: unknown, limits: RequestLimits) => GenerationRequest) {
+  const principal = await deps.access.identify(req);
+  const owner = deps.access.requireCreator(principal);
+  await deps.limits.checkRate(owner ? `key:${owner}` : `ip:${req.ip}`);
+  const request = parse(req.body, deps.requestLimits);
+  await deps.limits.checkQueue();
+  const meta = await deps.service.submit(request, owner);
+  req.log.info({ gen: meta.id, model: meta.model, key: owner || undefined, stream: request.stream }, 'generation accepted');
+  return { principal, request, meta };
 }
 
 /** POST /v1/chat/completions and POST /v1/completions: OpenAI-compatible, streaming or not. */
-export async function completionRoutes(app: FastifyInstance, deps: CompletionRoutesDeps): Promise<void> {
-  const handle = async (req: FastifyRequest, reply: FastifyReply, request: GenerationRequest) => {
-    const meta = await deps.service.submit(request);
+export async function completionRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
+  const handle = async (req: FastifyRequest, reply: FastifyReply, parse: typeof parseChatRequest) => {
+    const { principal, request, meta } = await accept(req, deps, parse);
     reply.header('x-generation-id', meta.id);
-    req.log.info({ gen: meta.id, model: meta.model, stream: request.stream }, 'generation accepted');
-    if (request.stream) return streamSse(req, reply, deps, meta.id, 0, null);
-    return collectResponse(req, reply, deps, meta.id);
+    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null);
+    return collectResponse(req, reply, deps, principal, meta.id);
   };
-  app.post('/v1/chat/completions', (req, reply) => handle(req, reply, parseChatRequest(req.body, deps.limits)));
-  app.post('/v1/completions', (req, reply) => handle(req, reply, parseCompletionRequest(req.body, deps.limits)));
+  app.post('/v1/chat/completions', (req, reply) => handle(req, reply, parseChatRequest));
+  app.post('/v1/completions', (req, reply) => handle(req, reply, parseCompletionRequest));
 }

@@ -1,24 +1,14 @@
-import { computeTimings, type GenerationMeta, isGenerationId, NotFoundError, parseChatRequest, parseCompletionRequest, parseOffset, type RequestLimits } from '@tokencast/protocol';
+import { computeTimings, type GenerationMeta, isGenerationId, parseChatRequest, parseCompletionRequest, parseOffset, type RequestLimits } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { GenerationService } from '../service.js';
-import { type StreamDeps, streamSse } from '../stream.js';
-
-export interface GenerationRoutesDeps extends StreamDeps {
-  service: GenerationService;
-  limits: RequestLimits;
-}
+import { generationNotFound, streamSse } from '../stream.js';
+import { accept, type SubmitDeps } from './completions.js';
 
 /** Largest number of events read to compute timings for GET /v1/generations/:id. */
 const TIMING_EVENTS_LIMIT = 100_000;
 
-/** Unknown, expired and malformed ids all get this same answer: ids reveal nothing. */
-function notFound(): NotFoundError {
-  return new NotFoundError('No generation with that id', 'generation_not_found', { param: 'id' });
-}
-
 function idParam(req: FastifyRequest): string {
   const id = (req.params as { id?: unknown }).id;
-  if (!isGenerationId(id)) throw notFound();
+  if (!isGenerationId(id)) throw generationNotFound();
   return id;
 }
 
@@ -69,21 +59,31 @@ function describe(meta: GenerationMeta, tokenMs: number[]) {
 }
 
 /** Submit now, watch from anywhere: /v1/generations and its events. */
-export async function generationRoutes(app: FastifyInstance, deps: GenerationRoutesDeps): Promise<void> {
+export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
+  // Same body as chat completions; a body with `prompt` and no `messages` is a completion.
+  const parseAny = (body: unknown, limits: RequestLimits) =>
+    body && typeof body === 'object' && !('messages' in body) && 'prompt' in body ? parseCompletionRequest(body, limits) : parseChatRequest(body, limits);
+
   app.post('/v1/generations', async (req, reply) => {
-    const body = req.body as Record<string, unknown> | null;
-    // Same body as chat completions; a body with `prompt` and no `messages` is a completion.
-    const request = body && typeof body === 'object' && !('messages' in body) && 'prompt' in body ? parseCompletionRequest(body, deps.limits) : parseChatRequest(body, deps.limits);
-    const meta = await deps.service.submit(request);
-    req.log.info({ gen: meta.id, model: meta.model }, 'generation accepted');
+    const { meta } = await accept(req, deps, parseAny);
     reply.code(202).header('x-generation-id', meta.id).header('location', `/v1/generations/${meta.id}`);
-    return { id: meta.id, object: 'generation', status: meta.status, model: meta.model, created_at: meta.createdAt, events_url: eventsUrl(meta.id) };
+    const out: Record<string, unknown> = { id: meta.id, object: 'generation', status: meta.status, model: meta.model, created_at: meta.createdAt, events_url: eventsUrl(meta.id) };
+    if (deps.access.enabled) out.read_token = deps.access.tokens.issue(meta.id);
+    return out;
   });
+
+  /** The generation's meta if the caller may see it; the same 404 otherwise. */
+  const visibleMeta = async (req: FastifyRequest, id: string) => {
+    const principal = await deps.access.identify(req);
+    deps.access.requireAny(principal);
+    const meta = await deps.store.getMeta(id);
+    if (!meta || !deps.access.canWatch(principal, meta)) throw generationNotFound();
+    return { principal, meta };
+  };
 
   app.get('/v1/generations/:id', async (req, reply) => {
     const id = idParam(req);
-    const meta = await deps.store.getMeta(id);
-    if (!meta) throw notFound();
+    const { meta } = await visibleMeta(req, id);
     const events = await deps.store.readEvents(id, 0, TIMING_EVENTS_LIMIT);
     const tokenMs = events.flatMap((e) => (e.kind === 'token' ? e.ms : []));
     reply.header('x-generation-id', id);
@@ -93,18 +93,17 @@ export async function generationRoutes(app: FastifyInstance, deps: GenerationRou
   app.get('/v1/generations/:id/events', async (req, reply) => {
     const id = idParam(req);
     const from = resumeOffset(req);
-    try {
-      await streamSse(req, reply, deps, id, from, includeUsageParam(req));
-    } catch (err) {
-      if (err instanceof NotFoundError) throw notFound();
-      throw err;
-    }
+    const principal = await deps.access.identify(req);
+    deps.access.requireAny(principal);
+    await streamSse(req, reply, deps, principal, id, from, includeUsageParam(req));
   });
 
   const cancel = async (req: FastifyRequest) => {
     const id = idParam(req);
+    const principal = await deps.access.identify(req);
+    deps.access.requireAny(principal);
     const meta = await deps.store.getMeta(id);
-    if (!meta) throw notFound();
+    if (!meta || !deps.access.canCancel(principal, meta)) throw generationNotFound();
     const requested = await deps.store.requestCancel(id);
     req.log.info({ gen: id, requested }, 'cancel');
     return { id, object: 'generation', status: requested ? 'cancelling' : meta.status, cancel_requested: requested };

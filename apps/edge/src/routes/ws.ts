@@ -2,6 +2,8 @@ import websocket from '@fastify/websocket';
 import { isGenerationId, NotFoundError, parseOffset, TokencastError } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import type { Access, Principal } from '../access/access.js';
+import type { Limits } from '../access/limits.js';
 import type { EdgeConfig } from '../config.js';
 import type { Hub } from '../fanout/hub.js';
 import { WsSink } from '../fanout/ws-sink.js';
@@ -9,6 +11,8 @@ import { WsSink } from '../fanout/ws-sink.js';
 export interface WsDeps {
   hub: Hub;
   config: EdgeConfig;
+  access: Access;
+  limits: Limits;
 }
 
 /** Close codes: 4008 stalled (resume from your offsets), 4029 too many messages, 1009 too large (ws). */
@@ -23,7 +27,7 @@ const FLOODED = 4029;
  * A client that reconnects resubscribes with from = the last offset it received, per generation.
  */
 export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void> {
-  const { hub, config } = deps;
+  const { hub, config, access, limits } = deps;
   await app.register(websocket, {
     options: { maxPayload: config.wsMaxPayloadBytes },
     // Sockets are closed by our drain (reconnect hints first), then by the plugin.
@@ -43,7 +47,15 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
   pinger.unref();
   app.addHook('onClose', async () => clearInterval(pinger));
 
-  app.get('/v1/ws', { websocket: true, preValidation: async (req) => checkOrigin(req, config.wsAllowedOrigins) }, (socket, req) => {
+  // Credentials are checked before the upgrade (a bad key gets an HTTP 401, not a socket).
+  const principals = new WeakMap<FastifyRequest, Principal>();
+  const preValidation = async (req: FastifyRequest) => {
+    checkOrigin(req, config.wsAllowedOrigins);
+    principals.set(req, await access.identify(req));
+  };
+
+  app.get('/v1/ws', { websocket: true, preValidation }, (socket, req) => {
+    const socketPrincipal = principals.get(req) ?? ({ kind: 'anonymous' } as Principal);
     sockets.add(socket);
     alive.set(socket, true);
     socket.on('pong', () => alive.set(socket, true));
@@ -55,20 +67,26 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
     };
 
-    const subscribe = async (gen: unknown, fromRaw: unknown) => {
+    const subscribe = async (gen: unknown, fromRaw: unknown, token: unknown) => {
       if (!isGenerationId(gen)) return reply({ type: 'error', gen: null, code: 'generation_not_found', message: 'No generation with that id', retryable: false });
       if (subs.has(gen)) return reply({ type: 'error', gen, code: 'already_subscribed', message: 'already subscribed to this generation', retryable: false });
       if (subs.size >= config.wsMaxSubscriptions)
         return reply({ type: 'error', gen, code: 'too_many_subscriptions', message: `at most ${config.wsMaxSubscriptions} per socket`, retryable: false });
       try {
         const from = fromRaw === undefined || fromRaw === null ? 0 : parseOffset(String(fromRaw), 'from');
+        // A subscription may carry its own read token (one socket, generations shared by different links).
+        const principal = typeof token === 'string' && socketPrincipal.kind === 'anonymous' ? await access.identify(req, token) : socketPrincipal;
+        access.requireAny(principal);
         const ch = await hub.acquire(gen);
+        if (!access.canWatch(principal, { id: gen, owner: ch.owner })) throw new NotFoundError('No generation with that id', 'generation_not_found');
         if (socket.readyState !== socket.OPEN) return;
+        const release = limits.openStream(principal.kind === 'key' ? principal.name : null, req.ip);
         const sink = new WsSink(socket, ch, from, {
           maxBufferedBytes: config.wsMaxBufferedBytes,
           stallTimeoutMs: config.stallTimeoutMs,
           onStall: () => socket.close(STALLED, 'stalled: resubscribe from your last offsets'),
           onEnd: (s) => {
+            release();
             subs.delete(gen);
             hub.detach(ch, s);
           },
@@ -93,7 +111,7 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
         socket.close(FLOODED, 'too many messages');
         return;
       }
-      let msg: { type?: unknown; gen?: unknown; from?: unknown };
+      let msg: { type?: unknown; gen?: unknown; from?: unknown; token?: unknown };
       try {
         if (isBinary) throw new Error('binary');
         msg = JSON.parse(raw.toString()) as typeof msg;
@@ -101,7 +119,7 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
       } catch {
         return reply({ type: 'error', code: 'invalid_message', message: 'send JSON text messages: {"type":"subscribe","gen":"gen_…","from":0}', retryable: false });
       }
-      if (msg.type === 'subscribe') void subscribe(msg.gen, msg.from);
+      if (msg.type === 'subscribe') void subscribe(msg.gen, msg.from, msg.token);
       else if (msg.type === 'unsubscribe') {
         if (typeof msg.gen === 'string') subs.get(msg.gen)?.close();
       } else reply({ type: 'error', code: 'invalid_message', message: 'type must be subscribe or unsubscribe', retryable: false });
