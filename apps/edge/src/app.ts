@@ -10,6 +10,7 @@ import { Limits } from './access/limits.js';
 import { ReadTokens } from './access/read-token.js';
 import type { EdgeConfig } from './config.js';
 import { Hub } from './fanout/hub.js';
+import { edgeMetrics, metricsRoutes, registerEdgeGauges } from './metrics.js';
 import errorsPlugin from './plugins/errors.js';
 import { completionRoutes } from './routes/completions.js';
 import { generationRoutes } from './routes/generations.js';
@@ -53,7 +54,9 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     heartbeatMs: config.heartbeatMs,
     lingerMs: config.lingerMs,
     livenessCheckMs: config.livenessCheckMs,
+    onLag: (ms) => edgeMetrics.deliveryLag.observe(Math.max(0, ms)),
   });
+  registerEdgeGauges(hub, engine);
   let draining = false;
   const requestLimits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars };
   const service = new GenerationService(engine, catalog);
@@ -74,6 +77,8 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     const started = performance.now();
     reply.raw.once('close', () => {
       const gen = reply.raw.getHeader('x-generation-id');
+      edgeMetrics.requests.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.raw.statusCode) });
+      if (reply.raw.statusCode === 503) edgeMetrics.storeErrors.inc();
       req.log.info(
         {
           method: req.method,
@@ -93,6 +98,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(async (scope) => generationRoutes(scope, streamDeps));
   await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
   await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
+  await app.register(metricsRoutes);
   app.addHook('onClose', async () => {
     await hub.close();
   });

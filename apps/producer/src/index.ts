@@ -1,5 +1,6 @@
 export { workerOptionsFromEnv } from './config.js';
 export { createLogger } from './logger.js';
+export { metricsRegistry, observeTimings, producerMetrics, registerQueueGauges } from './metrics.js';
 export { catalogFromEnv, type ModelCatalog } from './providers/catalog.js';
 export { UpstreamError } from './providers/errors.js';
 export { fnv1a, MockProvider, mockNaturalLength, mockText, mockToken } from './providers/mock.js';

@@ -1,6 +1,8 @@
-import { ConfigError, createEngine, engineConfig } from '@tokencast/engine';
+import { createServer } from 'node:http';
+import { ConfigError, createEngine, engineConfig, envInt } from '@tokencast/engine';
 import { workerOptionsFromEnv } from './config.js';
 import { createLogger } from './logger.js';
+import { metricsRegistry, registerQueueGauges } from './metrics.js';
 import { catalogFromEnv } from './providers/catalog.js';
 import { errInfo, Worker } from './worker.js';
 
@@ -16,7 +18,18 @@ async function main(): Promise<void> {
   const catalog = catalogFromEnv(env);
   const worker = new Worker(engine, catalog, log, opts);
   worker.start();
-  const graceMs = Number(env.SHUTDOWN_GRACE_MS ?? 10_000);
+  registerQueueGauges(engine);
+  const metricsPort = envInt(env, 'METRICS_PORT', 0, 0, 65_535);
+  if (metricsPort > 0) {
+    // A producer has no API; this tiny server exists for Prometheus and liveness probes.
+    createServer((req, res) => {
+      if (req.url === '/metrics') {
+        metricsRegistry.metrics().then((body) => res.writeHead(200, { 'content-type': metricsRegistry.contentType }).end(body));
+      } else if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      else res.writeHead(404).end();
+    }).listen(metricsPort, env.HOST ?? '0.0.0.0');
+  }
+  const graceMs = envInt(env, 'SHUTDOWN_GRACE_MS', 10_000, 0);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -1,7 +1,9 @@
 import { type Engine, FencedError, type Job } from '@tokencast/engine';
 import { type EndEvent, emptyUsage, type GenerationMeta, promptText, TokencastError, type Usage } from '@tokencast/protocol';
 import type { Logger } from 'pino';
+import { observeTimings, producerMetrics } from './metrics.js';
 import type { ModelCatalog } from './providers/catalog.js';
+import { UpstreamError } from './providers/errors.js';
 import { promptTokens } from './providers/mock.js';
 import { GenerationWriter } from './writer.js';
 
@@ -138,10 +140,13 @@ export class Worker {
     const abort = new AbortController();
     const entry: Active = { job, abort, done: Promise.resolve() };
     this.active.set(job.generationId, entry);
+    producerMetrics.active.set(this.active.size);
+    if (job.deliveries > 1) producerMetrics.reclaimed.inc();
     entry.done = this.run(job, abort.signal)
       .catch((err) => this.log.error({ gen: job.generationId, err: errInfo(err) }, 'job failed unexpectedly'))
       .finally(() => {
         this.active.delete(job.generationId);
+        producerMetrics.active.set(this.active.size);
         this.slotFreed?.();
       });
   }
@@ -160,9 +165,13 @@ export class Worker {
     const prior = await this.priorOutput(meta);
     const writer = new GenerationWriter(store, id, fence, meta.createdAt, meta.lastOffset, prior.tokens, { retryBudgetMs: this.opts.writeRetryBudgetMs });
     const promptCount = promptTokens(promptText(meta.request));
+    if (job.deliveries === 1 && meta.startedAt) producerMetrics.queueWait.observe(Math.max(0, meta.startedAt - meta.createdAt));
     const finish = async (end: Omit<EndEvent, 'offset' | 'ms'>) => {
       await writer.end(end);
       await queue.ack(job.jobId);
+      producerMetrics.generations.inc({ status: end.status, model: meta.model });
+      producerMetrics.tokens.inc({ model: meta.model }, writer.tokenMs.length);
+      observeTimings(meta.model, writer.tokenMs);
       log.info({ status: end.status, finish: end.finishReason, tokens: writer.tokens }, 'generation ended');
     };
     const failed = (code: string, message: string, usage: Usage) => finish({ kind: 'end', status: 'failed', finishReason: 'error', usage, error: { code, message } });
@@ -209,7 +218,8 @@ export class Worker {
         log.warn('fenced: another producer owns this generation now');
         return; // the new owner acks the job
       }
-      if (err instanceof TokencastError && err.statusCode >= 500 && err.code.startsWith('upstream_')) {
+      if (err instanceof UpstreamError) {
+        producerMetrics.upstreamErrors.inc({ kind: err.kind });
         log.warn({ err: errInfo(err) }, 'upstream failed');
         return await failed(err.code, err.message, usageOf(promptCount, writer.tokens));
       }

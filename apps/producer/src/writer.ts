@@ -22,6 +22,8 @@ export class GenerationWriter {
   private failure: unknown = null;
   /** Model tokens handed to write() so far, including ones already published before a resume. */
   tokens: number;
+  /** ms since accepted of every token this writer wrote, for the timing metrics. */
+  readonly tokenMs: number[] = [];
 
   constructor(
     private readonly store: GenerationStore,
@@ -44,7 +46,10 @@ export class GenerationWriter {
     this.text += text;
     this.count += tokens;
     this.tokens += tokens;
-    for (let i = 0; i < tokens; i++) this.ms.push(at);
+    for (let i = 0; i < tokens; i++) {
+      this.ms.push(at);
+      this.tokenMs.push(at);
+    }
     if (!this.inflight) this.inflight = this.flushLoop();
   }
 

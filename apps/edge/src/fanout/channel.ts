@@ -18,6 +18,8 @@ export class Channel {
   readonly ctx: WireContext;
   /** Name of the API key that created the generation ('' without keys): for access checks. */
   readonly owner: string;
+  /** Epoch ms the generation was accepted: token times are stored relative to it. */
+  readonly createdAt: number;
   /** Offset of the newest event this channel knows of. */
   lastOffset: number;
   /** True once the terminal event is known. */
@@ -40,6 +42,7 @@ export class Channel {
   ) {
     this.ctx = wireContext(meta);
     this.owner = meta.owner;
+    this.createdAt = meta.createdAt;
     this.lastOffset = meta.lastOffset;
     this.ended = meta.status === 'completed' || meta.status === 'failed' || meta.status === 'cancelled';
     this.windowStart = this.lastOffset + 1;

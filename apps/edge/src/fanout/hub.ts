@@ -4,6 +4,8 @@ import { Channel, type ChannelOptions } from './channel.js';
 import type { Sink } from './sink.js';
 
 export interface HubOptions extends ChannelOptions {
+  /** Called once per delivered batch with the ms from the newest token's write to now. */
+  onLag?: (ms: number) => void;
   /** Comment line sent to idle viewers this often, ms (keeps proxies from cutting them). */
   heartbeatMs: number;
   /** How long a channel nobody watches is kept (a reconnecting viewer finds it warm), ms. */
@@ -104,8 +106,11 @@ export class Hub {
     const ch = this.channels.get(id);
     if (!ch) return;
     this.eventsIn += events.length;
-    this.lastEventAt.set(id, Date.now());
+    const now = Date.now();
+    this.lastEventAt.set(id, now);
     ch.append(events);
+    const last = events[events.length - 1];
+    if (this.opts.onLag && last?.kind === 'token' && last.ms.length > 0) this.opts.onLag(now - (ch.createdAt + (last.ms[last.ms.length - 1] as number)));
   }
 
   private linger(ch: Channel): void {
