@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '@tokencast/engine';
 import type { ModelCatalog } from '@tokencast/producer';
 import type { RequestLimits } from '@tokencast/protocol';
@@ -15,6 +16,7 @@ import errorsPlugin from './plugins/errors.js';
 import { completionRoutes } from './routes/completions.js';
 import { generationRoutes } from './routes/generations.js';
 import { healthRoutes } from './routes/health.js';
+import { messagesRoutes } from './routes/messages.js';
 import { wsRoutes } from './routes/ws.js';
 import { GenerationService } from './service.js';
 
@@ -31,7 +33,16 @@ export interface Edge {
   app: FastifyInstance;
   hub: Hub;
   /** Stop taking streams, tell viewers to reconnect elsewhere, close. */
-  drain(): Promise<void>;
+  drain(opts?: DrainOptions): Promise<void>;
+}
+
+export interface DrainOptions {
+  /** How long /readyz answers 503 before the edge stops accepting connections, so that
+   * balancers that poll readiness stop sending traffic first; 0: stop at once. ms. */
+  delayMs?: number;
+  /** How long requests still attached after the redirect (non-streaming completions waiting for
+   * their end, WebSocket clients slow to leave) may take before they are cut; 0: cut at once. ms. */
+  waitMs?: number;
 }
 
 export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
@@ -96,6 +107,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   const streamDeps = { hub, store: engine.store, config, service, limits, requestLimits, access };
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));
+  await app.register(async (scope) => messagesRoutes(scope, streamDeps));
   await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
   await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
   await app.register(metricsRoutes);
@@ -106,8 +118,20 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   return {
     app,
     hub,
-    async drain() {
+    async drain(opts: DrainOptions = {}) {
       draining = true;
+      if (opts.delayMs) await sleep(opts.delayMs);
+      // No new connections: a balancer's connect is refused and it picks another edge. (Fastify's
+      // close below calls close again; the second call's ERR_SERVER_NOT_RUNNING is ignored.)
+      if (app.server.listening) app.server.close(() => {});
+      hub.redirectAll(config.reconnectRetryMs);
+      const deadline = Date.now() + (opts.waitMs ?? 0);
+      while (hub.sinkCount > 0 && Date.now() < deadline) {
+        // An idle keep-alive connection could still bring a new request: close those as they appear.
+        app.server.closeIdleConnections();
+        await sleep(50);
+      }
+      // Viewers that attached while the redirect went out get it too, rather than a cut connection.
       hub.redirectAll(config.reconnectRetryMs);
       await app.close();
     },

@@ -1,4 +1,4 @@
-import { ConfigError, createEngine, engineConfig } from '@tokencast/engine';
+import { ConfigError, createEngine, engineConfig, envInt } from '@tokencast/engine';
 import { catalogFromEnv, createLogger, errInfo, Worker, workerOptionsFromEnv } from '@tokencast/producer';
 import { keysFromEnv } from './access/api-keys.js';
 import { buildEdge } from './app.js';
@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   const ec = engineConfig(env);
   if (!embedded && !ec.redisUrl) throw new ConfigError('REDIS_URL is not set: a standalone edge needs Redis (npm start runs everything in one process without it)');
   const config = edgeConfigFromEnv(env);
+  const drainDelayMs = envInt(env, 'DRAIN_DELAY_MS', 0, 0);
   const engine = createEngine(ec, embedded ? 'tokencast:embedded' : 'tokencast:edge');
   const catalog = catalogFromEnv(env);
   const edge = await buildEdge({ engine, catalog, config, logger: log, envKeys: keysFromEnv(env) });
@@ -32,14 +33,19 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'draining');
+    // SHUTDOWN_GRACE_MS bounds everything from the signal to the exit; DRAIN_DELAY_MS (part of
+    // it) is how long /readyz says 503 before the listener closes, for balancers that poll it.
+    const grace = config.shutdownGraceMs;
+    const delayMs = Math.min(drainDelayMs, grace);
+    log.info({ signal, delayMs, graceMs: grace }, 'draining');
     const force = setTimeout(() => {
       log.warn('grace period over; exiting');
       process.exit(0);
-    }, config.shutdownGraceMs);
+    }, grace);
     force.unref();
-    await edge.drain();
-    await worker?.stop(config.shutdownGraceMs / 2);
+    // The last second of the grace is kept for closing Redis connections and the upstream.
+    const waitMs = Math.max(0, grace - delayMs - 1_000);
+    await Promise.all([edge.drain({ delayMs, waitMs }), worker?.stop(Math.max(0, grace - 1_000))]);
     await catalog.close();
     await engine.close();
     log.info('stopped');

@@ -1,5 +1,5 @@
 import type { GenerationStore } from '@tokencast/engine';
-import { AFTER_END_FRAME, completeResponse, InvalidRequestError, NotFoundError, TokencastError, wireContext } from '@tokencast/protocol';
+import { AFTER_END_FRAME, anthropicMessage, completeResponse, InvalidRequestError, NotFoundError, TokencastError, wireContext } from '@tokencast/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Access, Principal } from './access/access.js';
 import type { Limits } from './access/limits.js';
@@ -51,6 +51,8 @@ export async function streamSse(
   id: string,
   from: number,
   includeUsage: boolean | null,
+  /** null: the format the generation was created with. */
+  format: 'openai' | 'anthropic' | null = null,
 ): Promise<void> {
   const { hub, store, config } = deps;
   let ch: Awaited<ReturnType<Hub['acquire']>>;
@@ -59,28 +61,38 @@ export async function streamSse(
   } catch (err) {
     throw err instanceof NotFoundError ? generationNotFound() : err;
   }
-  if (!deps.access.canWatch(principal, { id, owner: ch.owner })) throw generationNotFound();
-  if (from > ch.lastOffset) {
-    // The channel may lag the store (another edge served this client further): ask the store.
-    const meta = await store.getMeta(id);
-    const last = meta?.lastOffset ?? ch.lastOffset;
-    if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'Last-Event-ID' });
+  let release: () => void;
+  try {
+    if (!deps.access.canWatch(principal, { id, owner: ch.owner })) throw generationNotFound();
+    if (from > ch.lastOffset) {
+      // The channel may lag the store (another edge served this client further): ask the store.
+      const meta = await store.getMeta(id);
+      const last = meta?.lastOffset ?? ch.lastOffset;
+      if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'Last-Event-ID' });
+    }
+    release = deps.limits.openStream(keySubject(principal), req.ip);
+  } catch (err) {
+    // Nothing attached: give the channel back, or it would be followed forever.
+    hub.release(ch);
+    throw err;
   }
-  const release = deps.limits.openStream(keySubject(principal), req.ip);
   reply.hijack();
   const res = reply.raw;
   // setHeader (not writeHead's argument) so the request log line can read the generation id.
   for (const [k, v] of Object.entries(sseHeaders(id))) res.setHeader(k, v);
   res.writeHead(200);
   res.flushHeaders();
+  const wire = format ?? ch.api;
   if (ch.ended && from >= ch.lastOffset) {
     release();
-    res.end(AFTER_END_FRAME);
+    hub.release(ch);
+    res.end(wire === 'openai' ? AFTER_END_FRAME : '');
     return;
   }
-  const sink = new SseSink(res, ch.ctx, from, {
+  const sink = new SseSink(res, ch, from, {
     stallTimeoutMs: config.stallTimeoutMs,
     includeUsage,
+    format: wire,
     onClose: (s) => {
       release();
       hub.detach(ch, s);
@@ -91,7 +103,14 @@ export async function streamSse(
 }
 
 /** Wait for the generation to end and answer with the whole OpenAI response. */
-export async function collectResponse(req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, principal: Principal, id: string): Promise<unknown> {
+export async function collectResponse(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  deps: StreamDeps,
+  principal: Principal,
+  id: string,
+  format: 'openai' | 'anthropic' = 'openai',
+): Promise<unknown> {
   const release = deps.limits.openStream(keySubject(principal), req.ip);
   const ch = await deps.hub.acquire(id).catch((err) => {
     release();
@@ -116,6 +135,7 @@ export async function collectResponse(req: FastifyRequest, reply: FastifyReply, 
     const e = end.error ?? { code: 'generation_failed', message: 'the generation failed' };
     throw new TokencastError(502, 'server_error', e.code, e.message);
   }
+  if (format === 'anthropic') return anthropicMessage({ id, model: ch.ctx.model, inputTokens: end.usage.prompt_tokens }, sink.tokens, end);
   const meta = await deps.store.getMeta(id);
   const ctx = meta ? wireContext(meta) : ch.ctx;
   return completeResponse(ctx, sink.tokens, end);

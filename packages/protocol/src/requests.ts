@@ -15,6 +15,8 @@ export interface ChatMessage {
 
 export interface GenerationRequest {
   kind: 'chat' | 'completion';
+  /** Wire format the generation streams in by default: OpenAI's unless created through /v1/messages. */
+  api?: 'openai' | 'anthropic';
   model: string;
   /** Chat requests only; empty for completions. */
   messages: ChatMessage[];

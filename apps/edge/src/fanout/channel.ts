@@ -1,5 +1,15 @@
 import type { GenerationStore } from '@tokencast/engine';
-import { encodeSseEvent, encodeWsEvent, type GenerationMeta, type StoredEvent, type WireContext, wireContext } from '@tokencast/protocol';
+import {
+  type AnthropicContext,
+  anthropicPreamble,
+  encodeAnthropicEvent,
+  encodeSseEvent,
+  encodeWsEvent,
+  type GenerationMeta,
+  type StoredEvent,
+  type WireContext,
+  wireContext,
+} from '@tokencast/protocol';
 import { type Entry, joinFrames, type Sink } from './sink.js';
 
 export interface ChannelOptions {
@@ -20,6 +30,8 @@ export class Channel {
   readonly owner: string;
   /** Epoch ms the generation was accepted: token times are stored relative to it. */
   readonly createdAt: number;
+  /** The wire format the generation was created with: its viewers' default. */
+  readonly api: 'openai' | 'anthropic';
   /** Offset of the newest event this channel knows of. */
   lastOffset: number;
   /** True once the terminal event is known. */
@@ -43,6 +55,7 @@ export class Channel {
     this.ctx = wireContext(meta);
     this.owner = meta.owner;
     this.createdAt = meta.createdAt;
+    this.api = meta.request.api ?? 'openai';
     this.lastOffset = meta.lastOffset;
     this.ended = meta.status === 'completed' || meta.status === 'failed' || meta.status === 'cancelled';
     this.windowStart = this.lastOffset + 1;
@@ -50,6 +63,18 @@ export class Channel {
 
   encode(ev: StoredEvent): Entry {
     return { ev, frame: Buffer.from(encodeSseEvent(this.ctx, ev)) };
+  }
+
+  /** The entry as Anthropic SSE frames, encoded once per channel. */
+  anthropicFrame(entry: Entry): Buffer {
+    entry.anthropic ??= Buffer.from(encodeAnthropicEvent(entry.ev));
+    return entry.anthropic;
+  }
+
+  /** message_start and content_block_start, sent before the first event of an Anthropic viewer. */
+  anthropicPreamble(): string {
+    const ctx: AnthropicContext = { id: this.id, model: this.ctx.model, inputTokens: 0 };
+    return anthropicPreamble(ctx);
   }
 
   /** The WebSocket message of an entry, encoded once per channel. */

@@ -75,6 +75,14 @@ export class Hub {
     ch.attach(sink);
   }
 
+  /**
+   * Give back a channel that was acquired but got no sink (the request failed its checks, or had
+   * nothing left to send): without this it would never linger, and stay followed forever.
+   */
+  release(ch: Channel): void {
+    if (ch.sinks.size === 0) this.linger(ch);
+  }
+
   detach(ch: Channel, sink: Sink): void {
     ch.detach(sink);
     if (ch.sinks.size === 0) this.linger(ch);

@@ -7,6 +7,8 @@ export interface Entry {
   frame: Buffer;
   /** The event's WebSocket message, built on first use and then shared by every WS viewer. */
   ws?: string;
+  /** The event as Anthropic SSE frames, built on first use and shared likewise. */
+  anthropic?: Buffer;
 }
 
 /**

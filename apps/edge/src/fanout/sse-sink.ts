@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { AFTER_END_FRAME, encodeSseEvent, type WireContext } from '@tokencast/protocol';
+import { AFTER_END_FRAME, encodeSseEvent } from '@tokencast/protocol';
+import type { Channel } from './channel.js';
 import type { Entry, Sink } from './sink.js';
 
 export interface SseSinkOptions {
@@ -7,6 +8,8 @@ export interface SseSinkOptions {
   stallTimeoutMs: number;
   /** Whether this viewer wants the usage chunk before [DONE]; null: as the generation was created. */
   includeUsage: boolean | null;
+  /** Wire format of this viewer's events. */
+  format: 'openai' | 'anthropic';
   /** Called once when the response is over, whatever the reason. */
   onClose: (sink: SseSink) => void;
 }
@@ -24,10 +27,11 @@ export class SseSink implements Sink {
   paused = false;
   private resume: (() => void) | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
+  private started = false;
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly ctx: WireContext,
+    private readonly channel: Channel,
     from: number,
     private readonly opts: SseSinkOptions,
   ) {
@@ -39,15 +43,21 @@ export class SseSink implements Sink {
   push(entries: readonly Entry[], joined: Buffer | null): boolean {
     if (this.closed || this.res.writableEnded) return false;
     const last = entries[entries.length - 1] as Entry;
+    const ctx = this.channel.ctx;
     let bytes: Buffer | string;
-    if (last.ev.kind === 'end' && this.opts.includeUsage !== null && this.opts.includeUsage !== this.ctx.includeUsage) {
+    if (this.opts.format === 'anthropic') {
+      const frames = entries.map((e) => this.channel.anthropicFrame(e));
+      if (!this.started) frames.unshift(Buffer.from(this.channel.anthropicPreamble()));
+      bytes = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
+    } else if (last.ev.kind === 'end' && this.opts.includeUsage !== null && this.opts.includeUsage !== ctx.includeUsage) {
       // This viewer asked for the other usage variant: re-encode (only the end frame differs).
-      const ctx = { ...this.ctx, includeUsage: this.opts.includeUsage };
-      bytes = entries.map((e) => encodeSseEvent(ctx, e.ev)).join('');
+      const variant = { ...ctx, includeUsage: this.opts.includeUsage };
+      bytes = entries.map((e) => encodeSseEvent(variant, e.ev)).join('');
     } else {
       bytes = joined ?? (entries.length === 1 ? last.frame : Buffer.concat(entries.map((e) => e.frame)));
     }
     const ok = this.res.write(bytes);
+    this.started = true;
     this.cursor = last.ev.offset;
     if (last.ev.kind === 'end') {
       this.finish();
@@ -63,7 +73,7 @@ export class SseSink implements Sink {
 
   /** The viewer resumed after the terminal event: there is nothing left but the end marker. */
   endAfterTerminal(): void {
-    if (!this.closed && !this.res.writableEnded) this.res.end(AFTER_END_FRAME);
+    if (!this.closed && !this.res.writableEnded) this.res.end(this.opts.format === 'openai' ? AFTER_END_FRAME : '');
   }
 
   heartbeat(frame: Buffer): void {
@@ -75,6 +85,8 @@ export class SseSink implements Sink {
     if (retryable) {
       // A passing fault: ask the client to come back shortly with its Last-Event-ID.
       this.res.end('retry: 1000\n\n');
+    } else if (this.opts.format === 'anthropic') {
+      this.res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message, code } })}\n\n`);
     } else {
       const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
       this.res.end(`data: ${body}\n\ndata: [DONE]\n\n`);

@@ -1,4 +1,13 @@
-import { computeTimings, type GenerationMeta, isGenerationId, parseChatRequest, parseCompletionRequest, parseOffset, type RequestLimits } from '@tokencast/protocol';
+import {
+  computeTimings,
+  type GenerationMeta,
+  InvalidRequestError,
+  isGenerationId,
+  parseChatRequest,
+  parseCompletionRequest,
+  parseOffset,
+  type RequestLimits,
+} from '@tokencast/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { generationNotFound, streamSse } from '../stream.js';
 import { accept, type SubmitDeps } from './completions.js';
@@ -23,6 +32,14 @@ function resumeOffset(req: FastifyRequest): number {
   if (from === undefined) return 0;
   if (typeof from !== 'string') return parseOffset('', 'from');
   return parseOffset(from, 'from');
+}
+
+/** ?format=openai|anthropic; absent: the format the generation was created with. */
+function formatParam(req: FastifyRequest): 'openai' | 'anthropic' | null {
+  const v = (req.query as Record<string, unknown>).format;
+  if (v === undefined) return null;
+  if (v === 'openai' || v === 'anthropic') return v;
+  throw new InvalidRequestError('format must be "openai" or "anthropic"', 'invalid_value', { param: 'format' });
 }
 
 function includeUsageParam(req: FastifyRequest): boolean | null {
@@ -95,7 +112,7 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
     const from = resumeOffset(req);
     const principal = await deps.access.identify(req);
     deps.access.requireAny(principal);
-    await streamSse(req, reply, deps, principal, id, from, includeUsageParam(req));
+    await streamSse(req, reply, deps, principal, id, from, includeUsageParam(req), formatParam(req));
   });
 
   const cancel = async (req: FastifyRequest) => {
