@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '@tokencast/engine';
 import type { ModelCatalog } from '@tokencast/producer';
 import type { RequestLimits } from '@tokencast/protocol';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { Access } from './access/access.js';
 import { ApiKeys } from './access/api-keys.js';
@@ -51,7 +51,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // One log line per request, written below when the response is over (streams included).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Streams last as long as generations do; Node's and Fastify's defaults would cut them.
     requestTimeout: 0,
     connectionTimeout: 0,
