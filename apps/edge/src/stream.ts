@@ -53,6 +53,7 @@ export async function streamSse(
   includeUsage: boolean | null,
   /** null: the format the generation was created with. */
   format: 'openai' | 'anthropic' | null = null,
+  includeTimings: boolean | null = null,
 ): Promise<void> {
   const { hub, store, config } = deps;
   let ch: Awaited<ReturnType<Hub['acquire']>>;
@@ -92,6 +93,7 @@ export async function streamSse(
   const sink = new SseSink(res, ch, from, {
     stallTimeoutMs: config.stallTimeoutMs,
     includeUsage,
+    includeTimings,
     format: wire,
     onClose: (s) => {
       release();

@@ -1,5 +1,5 @@
 import { type Engine, FencedError, type Job } from '@tokencast/engine';
-import { type EndEvent, emptyUsage, type GenerationMeta, promptText, TokencastError, type Usage } from '@tokencast/protocol';
+import { type EndEvent, emptyUsage, type GenerationMeta, promptText, summarizeTokenTimes, TokencastError, type Usage } from '@tokencast/protocol';
 import type { Logger } from 'pino';
 import { observeTimings, producerMetrics } from './metrics.js';
 import type { ModelCatalog } from './providers/catalog.js';
@@ -167,7 +167,7 @@ export class Worker {
     const promptCount = promptTokens(promptText(meta.request));
     if (job.deliveries === 1 && meta.startedAt) producerMetrics.queueWait.observe(Math.max(0, meta.startedAt - meta.createdAt));
     const finish = async (end: Omit<EndEvent, 'offset' | 'ms'>) => {
-      await writer.end(end);
+      await writer.end({ ...end, timings: summarizeTokenTimes([...prior.ms, ...writer.tokenMs]) });
       await queue.ack(job.jobId);
       producerMetrics.generations.inc({ status: end.status, model: meta.model });
       producerMetrics.tokens.inc({ model: meta.model }, writer.tokenMs.length);
@@ -228,10 +228,11 @@ export class Worker {
   }
 
   /** Text and token count already published, for a generation that is being continued. */
-  private async priorOutput(meta: GenerationMeta): Promise<{ text: string; tokens: number }> {
-    if (meta.lastOffset === 0) return { text: '', tokens: 0 };
+  private async priorOutput(meta: GenerationMeta): Promise<{ text: string; tokens: number; ms: number[] }> {
+    if (meta.lastOffset === 0) return { text: '', tokens: 0, ms: [] };
     let text = '';
     let tokens = 0;
+    const ms: number[] = [];
     let after = 0;
     for (;;) {
       const evs = await this.engine.store.readEvents(meta.id, after, 1000);
@@ -240,11 +241,12 @@ export class Worker {
         if (e.kind === 'token') {
           text += e.text;
           tokens += e.tokens;
+          ms.push(...e.ms);
         }
         after = e.offset;
       }
     }
-    return { text, tokens };
+    return { text, tokens, ms };
   }
 }
 

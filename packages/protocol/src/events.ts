@@ -33,6 +33,32 @@ export interface EndEvent {
   error: { code: string; message: string } | null;
   /** ms since the job was accepted. */
   ms: number;
+  /** Timing summary of the tokens this generation produced; null when not recorded. */
+  timings?: TokenTimings | null;
+}
+
+/** Latency summary of a generation's tokens, from the per-token times (ms since accepted). */
+export interface TokenTimings {
+  /** ms from accepted to first token; null without tokens. */
+  ttft_ms: number | null;
+  /** Inter-token latency over consecutive tokens; null with fewer than 2 tokens. */
+  itl_mean_ms: number | null;
+  itl_p95_ms: number | null;
+  tokens_per_second: number | null;
+}
+
+export function summarizeTokenTimes(tokenMs: readonly number[]): TokenTimings {
+  const gaps: number[] = [];
+  for (let i = 1; i < tokenMs.length; i++) gaps.push((tokenMs[i] as number) - (tokenMs[i - 1] as number));
+  gaps.sort((a, b) => a - b);
+  const mean = gaps.length ? gaps.reduce((a, b) => a + b, 0) / gaps.length : null;
+  const span = tokenMs.length > 1 ? (tokenMs[tokenMs.length - 1] as number) - (tokenMs[0] as number) : 0;
+  return {
+    ttft_ms: tokenMs.length > 0 ? (tokenMs[0] as number) : null,
+    itl_mean_ms: mean === null ? null : Math.round(mean * 100) / 100,
+    itl_p95_ms: gaps.length ? (gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.95))] as number) : null,
+    tokens_per_second: span > 0 ? Math.round(((tokenMs.length - 1) / span) * 1000 * 100) / 100 : null,
+  };
 }
 
 export type StoredEvent = TokenEvent | EndEvent;
@@ -48,6 +74,7 @@ export function eventToFields(ev: Omit<TokenEvent, 'offset'> | Omit<EndEvent, 'o
   }
   const f = ['k', 'e', 's', ev.status, 'f', ev.finishReason, 'u', JSON.stringify(ev.usage), 'ms', String(ev.ms)];
   if (ev.error) f.push('c', ev.error.code, 'm', ev.error.message);
+  if (ev.timings) f.push('tm', JSON.stringify(ev.timings));
   return f;
 }
 
@@ -70,6 +97,7 @@ export function fieldsToEvent(offset: number, fields: readonly string[]): Stored
       usage: parseUsage(m.get('u')),
       error: code === undefined ? null : { code, message: m.get('m') ?? '' },
       ms: Number(m.get('ms') ?? 0),
+      timings: parseTimings(m.get('tm')),
     };
   }
   return null;
@@ -77,6 +105,15 @@ export function fieldsToEvent(offset: number, fields: readonly string[]): Stored
 
 export function emptyUsage(): Usage {
   return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+}
+
+function parseTimings(raw: string | undefined): TokenTimings | null {
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as TokenTimings;
+  } catch {
+    return null;
+  }
 }
 
 function parseUsage(raw: string | undefined): Usage {

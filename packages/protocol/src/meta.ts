@@ -1,4 +1,4 @@
-import type { FinishReason, GenerationStatus, Usage } from './events.js';
+import { type FinishReason, type GenerationStatus, summarizeTokenTimes, type TokenTimings, type Usage } from './events.js';
 import type { GenerationRequest } from './requests.js';
 
 /** What tokencast knows about one generation; kept in a Redis hash beside its stream. */
@@ -28,32 +28,18 @@ export interface GenerationMeta {
   error: { code: string; message: string } | null;
 }
 
-export interface GenerationTimings {
-  /** ms from accepted to first token; null before the first token. */
-  ttft_ms: number | null;
+export interface GenerationTimings extends TokenTimings {
+  /** ms from accepted to claimed by a producer; null while queued. */
   queue_ms: number | null;
+  /** ms from accepted to the end; null before the end. */
   total_ms: number | null;
-  /** Inter-token latency over all consecutive token pairs; null with fewer than 2 tokens. */
-  itl_mean_ms: number | null;
-  itl_p95_ms: number | null;
-  tokens_per_second: number | null;
 }
 
 /** Timings from the per-token ms list stored in the events (ms since accepted). */
 export function computeTimings(meta: GenerationMeta, tokenMs: number[]): GenerationTimings {
-  const ttft = tokenMs.length > 0 ? (tokenMs[0] as number) : null;
-  const gaps: number[] = [];
-  for (let i = 1; i < tokenMs.length; i++) gaps.push((tokenMs[i] as number) - (tokenMs[i - 1] as number));
-  gaps.sort((a, b) => a - b);
-  const mean = gaps.length ? gaps.reduce((a, b) => a + b, 0) / gaps.length : null;
-  const p95 = gaps.length ? (gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.95))] as number) : null;
-  const span = tokenMs.length > 1 ? (tokenMs[tokenMs.length - 1] as number) - (tokenMs[0] as number) : 0;
   return {
-    ttft_ms: ttft,
+    ...summarizeTokenTimes(tokenMs),
     queue_ms: meta.startedAt ? meta.startedAt - meta.createdAt : null,
     total_ms: meta.completedAt ? meta.completedAt - meta.createdAt : null,
-    itl_mean_ms: mean === null ? null : Math.round(mean * 100) / 100,
-    itl_p95_ms: p95,
-    tokens_per_second: span > 0 ? Math.round(((tokenMs.length - 1) / span) * 1000 * 100) / 100 : null,
   };
 }

@@ -12,10 +12,12 @@ export interface WireContext {
   /** Unix seconds, as OpenAI's `created`. */
   created: number;
   includeUsage: boolean;
+  /** Add a `tokencast.timings` payload (TTFT, inter-token latency, tokens/s) before [DONE]. */
+  includeTimings?: boolean;
 }
 
 export function wireContext(meta: GenerationMeta, includeUsage = meta.request.includeUsage): WireContext {
-  return { id: meta.id, kind: meta.kind, model: meta.model, created: Math.floor(meta.createdAt / 1000), includeUsage };
+  return { id: meta.id, kind: meta.kind, model: meta.model, created: Math.floor(meta.createdAt / 1000), includeUsage, includeTimings: meta.request.includeTimings === true };
 }
 
 const DONE_FRAME = 'data: [DONE]\n\n';
@@ -60,6 +62,7 @@ export function eventPayloads(ctx: WireContext, ev: StoredEvent): string[] {
   if (ev.kind === 'token') return [JSON.stringify(chunk(ctx, ev.text, null, ev.offset === 1))];
   const out = [ev.status === 'failed' ? JSON.stringify(streamErrorPayload(ev)) : JSON.stringify(chunk(ctx, ctx.kind === 'chat' ? null : '', ev.finishReason, false))];
   if (ctx.includeUsage) out.push(JSON.stringify(usageChunk(ctx, ev.usage)));
+  if (ctx.includeTimings) out.push(JSON.stringify({ id: responseId(ctx), object: 'tokencast.timings', ...(ev.timings ?? {}) }));
   out.push('[DONE]');
   return out;
 }

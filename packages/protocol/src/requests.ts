@@ -26,6 +26,8 @@ export interface GenerationRequest {
   maxTokens: number | null;
   stream: boolean;
   includeUsage: boolean;
+  /** tokencast extension (stream_options.include_timings): end the stream with a timing summary. */
+  includeTimings?: boolean;
   /** Sampling parameters passed to an upstream as given (temperature, top_p, stop, seed, …). */
   params: Record<string, unknown>;
 }
@@ -92,10 +94,13 @@ function parseCommon(body: Record<string, unknown>, limits: RequestLimits) {
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') bad('stream must be a boolean', 'stream');
   const so = body.stream_options;
   let includeUsage = false;
+  let includeTimings = false;
   if (so !== undefined && so !== null) {
     if (!isObject(so)) bad('stream_options must be an object', 'stream_options');
     if (so.include_usage !== undefined && typeof so.include_usage !== 'boolean') bad('stream_options.include_usage must be a boolean', 'stream_options.include_usage');
     includeUsage = so.include_usage === true;
+    if (so.include_timings !== undefined && typeof so.include_timings !== 'boolean') bad('stream_options.include_timings must be a boolean', 'stream_options.include_timings');
+    includeTimings = so.include_timings === true;
   }
   if (body.n !== undefined && body.n !== null && body.n !== 1) bad('only n=1 is supported', 'n', 'unsupported_value');
   const params: Record<string, unknown> = {};
@@ -111,7 +116,7 @@ function parseCommon(body: Record<string, unknown>, limits: RequestLimits) {
     if (!ok) bad(`${name} has the wrong type`, name);
     params[name] = v;
   }
-  return { maxTokens, stream: body.stream === true, includeUsage, params };
+  return { maxTokens, stream: body.stream === true, includeUsage, includeTimings, params };
 }
 
 export function parseChatRequest(body: unknown, limits: RequestLimits): GenerationRequest {

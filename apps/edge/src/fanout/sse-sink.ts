@@ -8,6 +8,8 @@ export interface SseSinkOptions {
   stallTimeoutMs: number;
   /** Whether this viewer wants the usage chunk before [DONE]; null: as the generation was created. */
   includeUsage: boolean | null;
+  /** Whether this viewer wants the timing summary before [DONE]; null: as the generation was created. */
+  includeTimings: boolean | null;
   /** Wire format of this viewer's events. */
   format: 'openai' | 'anthropic';
   /** Called once when the response is over, whatever the reason. */
@@ -49,9 +51,9 @@ export class SseSink implements Sink {
       const frames = entries.map((e) => this.channel.anthropicFrame(e));
       if (!this.started) frames.unshift(Buffer.from(this.channel.anthropicPreamble()));
       bytes = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
-    } else if (last.ev.kind === 'end' && this.opts.includeUsage !== null && this.opts.includeUsage !== ctx.includeUsage) {
-      // This viewer asked for the other usage variant: re-encode (only the end frame differs).
-      const variant = { ...ctx, includeUsage: this.opts.includeUsage };
+    } else if (last.ev.kind === 'end' && this.wantsVariant()) {
+      // This viewer asked for another end variant (usage, timings): re-encode; only the end differs.
+      const variant = { ...ctx, includeUsage: this.opts.includeUsage ?? ctx.includeUsage, includeTimings: this.opts.includeTimings ?? ctx.includeTimings === true };
       bytes = entries.map((e) => encodeSseEvent(variant, e.ev)).join('');
     } else {
       bytes = joined ?? (entries.length === 1 ? last.frame : Buffer.concat(entries.map((e) => e.frame)));
@@ -65,6 +67,14 @@ export class SseSink implements Sink {
     }
     if (!ok) this.pause();
     return ok;
+  }
+
+  private wantsVariant(): boolean {
+    const ctx = this.channel.ctx;
+    return (
+      (this.opts.includeUsage !== null && this.opts.includeUsage !== ctx.includeUsage) ||
+      (this.opts.includeTimings !== null && this.opts.includeTimings !== (ctx.includeTimings === true))
+    );
   }
 
   onResume(cb: () => void): void {

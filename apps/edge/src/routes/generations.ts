@@ -42,8 +42,8 @@ function formatParam(req: FastifyRequest): 'openai' | 'anthropic' | null {
   throw new InvalidRequestError('format must be "openai" or "anthropic"', 'invalid_value', { param: 'format' });
 }
 
-function includeUsageParam(req: FastifyRequest): boolean | null {
-  const v = (req.query as Record<string, unknown>).include_usage;
+function boolParam(req: FastifyRequest, name: string): boolean | null {
+  const v = (req.query as Record<string, unknown>)[name];
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
   return null;
@@ -112,7 +112,7 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
     const from = resumeOffset(req);
     const principal = await deps.access.identify(req);
     deps.access.requireAny(principal);
-    await streamSse(req, reply, deps, principal, id, from, includeUsageParam(req), formatParam(req));
+    await streamSse(req, reply, deps, principal, id, from, boolParam(req, 'include_usage'), formatParam(req), boolParam(req, 'include_timings'));
   });
 
   const cancel = async (req: FastifyRequest) => {
