@@ -66,6 +66,9 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     lingerMs: config.lingerMs,
     livenessCheckMs: config.livenessCheckMs,
     onLag: (ms) => edgeMetrics.deliveryLag.observe(Math.max(0, ms)),
+    presence: engine.presence,
+    instance: config.instance,
+    lastViewerGraceMs: config.lastViewerGraceMs,
   });
   registerEdgeGauges(hub, engine);
   let draining = false;

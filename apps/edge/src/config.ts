@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { envInt, envList, envString } from '@tokencast/engine';
 
 type Env = Record<string, string | undefined>;
@@ -37,6 +38,10 @@ export interface EdgeConfig {
   streamsPerKey: number;
   streamsPerIp: number;
   maxQueueDepth: number;
+  /** This edge's name (presence marks, X-Edge header); default host-pid. */
+  instance: string;
+  /** on_disconnect=cancel: how long without any viewer before the generation is cancelled, ms. */
+  lastViewerGraceMs: number;
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -67,5 +72,7 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     streamsPerKey: envInt(env, 'MAX_STREAMS_PER_KEY', 0, 0),
     streamsPerIp: envInt(env, 'MAX_STREAMS_PER_IP', 0, 0),
     maxQueueDepth: envInt(env, 'MAX_QUEUE_DEPTH', 0, 0),
+    instance: envString(env, 'EDGE_NAME', `${hostname()}-${process.pid}`),
+    lastViewerGraceMs: envInt(env, 'LAST_VIEWER_GRACE_MS', 5_000, 0),
   };
 }

@@ -114,8 +114,21 @@ export interface Limiter {
   hit(key: string, windowMs: number): Promise<{ count: number; resetMs: number }>;
 }
 
+/**
+ * Which edges have viewers of a generation right now, for the "cancel when the last viewer
+ * leaves" policy. Each edge marks itself present with an expiry and refreshes it; an edge that
+ * dies simply stops refreshing, so its mark lapses instead of keeping a generation alive forever.
+ */
+export interface Presence {
+  mark(id: string, member: string, ttlMs: number): Promise<void>;
+  unmark(id: string, member: string): Promise<void>;
+  /** Members whose mark has not lapsed. */
+  count(id: string): Promise<number>;
+}
+
 export interface Engine {
   readonly kind: 'memory' | 'redis';
+  readonly presence: Presence;
   readonly store: GenerationStore;
   readonly queue: JobQueue;
   readonly keys: KeyStore;

@@ -26,6 +26,12 @@ export interface GenerationRequest {
   maxTokens: number | null;
   stream: boolean;
   includeUsage: boolean;
+  /**
+   * tokencast extension (body field on_disconnect): what happens when the last viewer leaves.
+   * 'continue' (default): the generation runs on and stays resumable. 'cancel': it is cancelled
+   * once no viewer has been connected anywhere for the edge's grace period.
+   */
+  onDisconnect?: 'continue' | 'cancel';
   /** tokencast extension (stream_options.include_timings): end the stream with a timing summary. */
   includeTimings?: boolean;
   /** Sampling parameters passed to an upstream as given (temperature, top_p, stop, seed, …). */
@@ -116,7 +122,9 @@ function parseCommon(body: Record<string, unknown>, limits: RequestLimits) {
     if (!ok) bad(`${name} has the wrong type`, name);
     params[name] = v;
   }
-  return { maxTokens, stream: body.stream === true, includeUsage, includeTimings, params };
+  const od = body.on_disconnect;
+  if (od !== undefined && od !== null && od !== 'continue' && od !== 'cancel') bad('on_disconnect must be "continue" or "cancel"', 'on_disconnect');
+  return { maxTokens, stream: body.stream === true, includeUsage, includeTimings, ...(od === 'cancel' ? { onDisconnect: 'cancel' as const } : {}), params };
 }
 
 export function parseChatRequest(body: unknown, limits: RequestLimits): GenerationRequest {

@@ -30,6 +30,8 @@ export class Channel {
   readonly owner: string;
   /** Epoch ms the generation was accepted: token times are stored relative to it. */
   readonly createdAt: number;
+  /** Cancel the generation once no viewer is left anywhere (the request's on_disconnect). */
+  readonly cancelWhenAlone: boolean;
   /** The wire format the generation was created with: its viewers' default. */
   readonly api: 'openai' | 'anthropic';
   /** Offset of the newest event this channel knows of. */
@@ -56,6 +58,7 @@ export class Channel {
     this.owner = meta.owner;
     this.createdAt = meta.createdAt;
     this.api = meta.request.api ?? 'openai';
+    this.cancelWhenAlone = meta.request.onDisconnect === 'cancel';
     this.lastOffset = meta.lastOffset;
     this.ended = meta.status === 'completed' || meta.status === 'failed' || meta.status === 'cancelled';
     this.windowStart = this.lastOffset + 1;

@@ -1,4 +1,4 @@
-import type { GenerationStore, Tail } from '@tokencast/engine';
+import type { GenerationStore, Presence, Tail } from '@tokencast/engine';
 import { HEARTBEAT_FRAME, NotFoundError, type StoredEvent } from '@tokencast/protocol';
 import { Channel, type ChannelOptions } from './channel.js';
 import type { Sink } from './sink.js';
@@ -6,6 +6,12 @@ import type { Sink } from './sink.js';
 export interface HubOptions extends ChannelOptions {
   /** Called once per delivered batch with the ms from the newest token's write to now. */
   onLag?: (ms: number) => void;
+  /** For on_disconnect=cancel generations: where edges mark that they have viewers. */
+  presence?: Presence;
+  /** This edge's name in the presence marks. */
+  instance?: string;
+  /** How long a cancel-when-alone generation may have no viewer anywhere before it is cancelled, ms. */
+  lastViewerGraceMs?: number;
   /** Comment line sent to idle viewers this often, ms (keeps proxies from cutting them). */
   heartbeatMs: number;
   /** How long a channel nobody watches is kept (a reconnecting viewer finds it warm), ms. */
@@ -73,6 +79,7 @@ export class Hub {
   attach(ch: Channel, sink: Sink): void {
     this.unlinger(ch.id);
     ch.attach(sink);
+    if (ch.cancelWhenAlone && ch.sinks.size === 1) this.markPresent(ch);
   }
 
   /**
@@ -84,8 +91,37 @@ export class Hub {
   }
 
   detach(ch: Channel, sink: Sink): void {
+    const had = ch.sinks.has(sink);
     ch.detach(sink);
-    if (ch.sinks.size === 0) this.linger(ch);
+    if (ch.sinks.size === 0) {
+      this.linger(ch);
+      if (had && ch.cancelWhenAlone && !ch.ended) this.lastViewerLeft(ch);
+    }
+  }
+
+  private markPresent(ch: Channel): void {
+    const { presence, instance } = this.opts;
+    if (!presence || !instance) return;
+    presence.mark(ch.id, instance, this.opts.heartbeatMs * 3).catch(() => {});
+  }
+
+  /**
+   * The last viewer on this edge left a cancel-when-alone generation: after the grace period,
+   * cancel it unless a viewer is back here or present on another edge.
+   */
+  private lastViewerLeft(ch: Channel): void {
+    const { presence, instance } = this.opts;
+    if (!presence || !instance) return;
+    presence.unmark(ch.id, instance).catch(() => {});
+    const t = setTimeout(async () => {
+      if (ch.sinks.size > 0 || ch.ended) return;
+      try {
+        if ((await presence.count(ch.id)) === 0) await this.store.requestCancel(ch.id);
+      } catch {
+        // The store is unreachable: keep generating rather than cancel on a guess.
+      }
+    }, this.opts.lastViewerGraceMs ?? 5_000);
+    t.unref();
   }
 
   /** Tell every viewer to reconnect (to another edge): used when draining. */
@@ -146,6 +182,7 @@ export class Hub {
     const now = Date.now();
     for (const ch of this.channels.values()) {
       for (const s of ch.sinks) s.heartbeat?.(HEARTBEAT);
+      if (ch.cancelWhenAlone && !ch.ended && ch.sinks.size > 0) this.markPresent(ch);
       const quiet = now - (this.lastEventAt.get(ch.id) ?? now);
       if (!ch.ended && ch.sinks.size > 0 && quiet >= this.opts.livenessCheckMs) {
         this.lastEventAt.set(ch.id, now);

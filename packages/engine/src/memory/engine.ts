@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { GenerationMeta, StoredEvent } from '@tokencast/protocol';
-import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, KeyStore, Limiter, NewEvent, QueueStats, Tail, TailListener } from '../contracts.js';
+import { eventToFields, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
+import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, KeyStore, Limiter, NewEvent, Presence, QueueStats, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
 
 /**
@@ -71,7 +71,12 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
       if (!g) throw new MissingGenerationError(id);
       if (g.meta.fence !== fence) throw new FencedError(id);
       const m = g.meta;
-      if (m.lastOffset === afterOffset + events.length) return { lastOffset: m.lastOffset };
+      // A retry of an applied append (its reply was lost) answers the same and writes nothing;
+      // it is recognised by its last event being the newest stored one, not by the offsets alone.
+      if (events.length > 0 && m.lastOffset === afterOffset + events.length) {
+        if (sameEvent(g.events[m.lastOffset - 1], events[events.length - 1] as NewEvent)) return { lastOffset: m.lastOffset };
+        throw new OffsetMismatchError(id);
+      }
       if (m.lastOffset !== afterOffset) throw new OffsetMismatchError(id);
       if (m.status === 'completed' || m.status === 'failed' || m.status === 'cancelled') throw new EndedError(id);
       const added: StoredEvent[] = [];
@@ -225,12 +230,33 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     },
   };
 
+  const marks = new Map<string, Map<string, number>>(); // generation → member → lapses at
+  const presence: Presence = {
+    async mark(id, member, ttlMs) {
+      const m = marks.get(id) ?? new Map<string, number>();
+      m.set(member, Date.now() + ttlMs);
+      marks.set(id, m);
+    },
+    async unmark(id, member) {
+      const m = marks.get(id);
+      m?.delete(member);
+      if (m && m.size === 0) marks.delete(id);
+    },
+    async count(id) {
+      const now = Date.now();
+      let n = 0;
+      for (const until of marks.get(id)?.values() ?? []) if (until > now) n++;
+      return n;
+    },
+  };
+
   return {
     kind: 'memory',
     store,
     queue,
     keys,
     limiter,
+    presence,
     async ping() {},
     async close() {
       clearInterval(sweep);
@@ -241,7 +267,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
 
 /** Follows generations through the in-process bus; delivers in order, exactly once. */
 class MemoryTail implements Tail {
-  private readonly follows = new Map<string, { cursor: number; handler: (evs: StoredEvent[]) => void }>();
+  private readonly follows = new Map<string, { cursor: number; handler: () => void }>();
 
   constructor(
     private readonly bus: EventEmitter,
@@ -257,8 +283,10 @@ class MemoryTail implements Tail {
     this.remove(id);
     const f = {
       cursor: afterOffset,
-      handler: (evs: StoredEvent[]) => {
-        const fresh = evs.filter((e) => e.offset > f.cursor);
+      // Reads from the log, not from the emitted batch: an append that lands between add() and
+      // the catch-up below must not make the cursor jump over the events before it.
+      handler: () => {
+        const fresh = this.eventsOf(id).slice(f.cursor);
         if (fresh.length === 0) return;
         f.cursor = (fresh[fresh.length - 1] as StoredEvent).offset;
         if (fresh[fresh.length - 1]?.kind === 'end') this.remove(id);
@@ -271,8 +299,7 @@ class MemoryTail implements Tail {
     // as the Redis tail would.
     queueMicrotask(() => {
       if (this.follows.get(id) !== f) return;
-      const missed = this.eventsOf(id).slice(f.cursor);
-      if (missed.length) f.handler(missed);
+      f.handler();
     });
   }
 
@@ -286,4 +313,9 @@ class MemoryTail implements Tail {
   async close(): Promise<void> {
     for (const id of [...this.follows.keys()]) this.remove(id);
   }
+}
+
+function sameEvent(stored: StoredEvent | undefined, ev: NewEvent): boolean {
+  if (!stored) return false;
+  return eventToFields(stored).join('\u0000') === eventToFields(ev).join('\u0000');
 }

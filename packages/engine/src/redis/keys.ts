@@ -6,6 +6,7 @@ import { InvalidRequestError, isGenerationId } from '@tokencast/protocol';
  *
  *   <prefix>:{<id>}:events   stream  the generation's events, entry ids 0-1, 0-2, …
  *   <prefix>:{<id>}:meta     hash    status, timings, counts, fence (see codec.ts)
+ *   <prefix>:{<id>}:viewers  zset    edges with viewers of the generation, scored by expiry (ms)
  *   <prefix>:queue           stream  jobs (field g = generation id), consumer group "producers"
  *   <prefix>:dead            stream  jobs that kept failing, with the reason
  *   <prefix>:recent          zset    generation ids by creation time (for listing)
@@ -45,6 +46,10 @@ export class Keys {
 
   meta(id: string): string {
     return `${this.prefix}:{${checked(id)}}:meta`;
+  }
+
+  viewers(id: string): string {
+    return `${this.prefix}:{${checked(id)}}:viewers`;
   }
 
   /** Generation id of an events key built here; null for any other key. */

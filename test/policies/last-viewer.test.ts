@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net';
+import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
+import { createMemoryEngine, type Engine } from '@tokencast/engine';
+import { catalogFromEnv, createLogger, type ModelCatalog, Worker, workerOptionsFromEnv } from '@tokencast/producer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSse } from '../support/sse.js';
+
+/** on_disconnect: a viewer leaving never cancels by itself, unless the request asked for it. */
+describe('last viewer leaving', () => {
+  let engine: Engine;
+  let catalog: ModelCatalog;
+  let worker: Worker;
+  let edge: Edge;
+  let url: string;
+  const env = { MOCK_TTFT_MS: '5', MOCK_TOKENS_PER_SECOND: '100', LOG_LEVEL: 'silent', LAST_VIEWER_GRACE_MS: '300', EDGE_CHANNEL_LINGER_MS: '50' };
+
+  beforeAll(async () => {
+    engine = createMemoryEngine();
+    catalog = catalogFromEnv(env);
+    const logger = createLogger('test', env);
+    worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
+    worker.start();
+    edge = await buildEdge({ engine, catalog, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger });
+    await edge.app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await edge?.app.close();
+    await worker?.stop(0);
+    await engine?.close();
+  });
+
+  async function submit(extra: Record<string, unknown>): Promise<string> {
+    const res = await fetch(`${url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock', max_tokens: 60, messages: [{ role: 'user', content: '[mock:len=500] a long one' }], ...extra }),
+    });
+    return ((await res.json()) as { id: string }).id;
+  }
+
+  async function statusAfter(id: string, ms: number): Promise<{ status: string; tokens: number; usage: { completion_tokens: number } | null }> {
+    await new Promise((r) => setTimeout(r, ms));
+    return (await (await fetch(`${url}/v1/generations/${id}`)).json()) as { status: string; tokens: number; usage: { completion_tokens: number } | null };
+  }
+
+  it('continues by default when every viewer leaves', async () => {
+    const id = await submit({});
+    const part = await readSse(`${url}/v1/generations/${id}/events`, { stopAfter: 3 });
+    expect(part.ids.length).toBeGreaterThanOrEqual(3);
+    const meta = await statusAfter(id, 1200);
+    expect(meta.status).toBe('completed');
+    expect(meta.tokens).toBe(60);
+  });
+
+  it('cancels after the grace period with on_disconnect=cancel, with honest usage', async () => {
+    const id = await submit({ on_disconnect: 'cancel' });
+    const part = await readSse(`${url}/v1/generations/${id}/events`, { stopAfter: 3 });
+    expect(part.ids.length).toBeGreaterThanOrEqual(3);
+    const meta = await statusAfter(id, 900);
+    expect(meta.status).toBe('cancelled');
+    expect(meta.tokens).toBeLessThan(60);
+    expect(meta.usage?.completion_tokens).toBe(meta.tokens);
+  });
+
+  it('does not cancel when a viewer comes back within the grace period', async () => {
+    const id = await submit({ on_disconnect: 'cancel' });
+    const first = await readSse(`${url}/v1/generations/${id}/events`, { stopAfter: 2 });
+    const last = first.ids[first.ids.length - 1] as number;
+    const rest = await readSse(`${url}/v1/generations/${id}/events`, { headers: { 'last-event-id': String(last) } });
+    expect(rest.done).toBe(true);
+    const meta = await statusAfter(id, 0);
+    expect(meta.status).toBe('completed');
+    expect(rest.ids[0]).toBe(last + 1);
+  });
+
+  it('rejects an unknown policy', async () => {
+    const res = await fetch(`${url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'x' }], on_disconnect: 'explode' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { param: string } }).error.param).toBe('on_disconnect');
+  });
+});
