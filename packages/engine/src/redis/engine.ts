@@ -1,6 +1,6 @@
 import { TokencastError } from '@tokencast/protocol';
 import type { Engine } from '../contracts.js';
-import { RedisKeyStore, RedisLimiter } from './access.js';
+import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
 import { StoreUnavailableError } from '../errors.js';
 import { blockingConnection, commandConnection } from './connection.js';
 import { Keys } from './keys.js';
@@ -47,6 +47,7 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     queue: asUnavailable(queue),
     keys: asUnavailable(new RedisKeyStore(cmd, keys)),
     limiter: asUnavailable(new RedisLimiter(cmd, keys)),
+    presence: asUnavailable(new RedisPresence(cmd, keys)),
     async ping() {
       try {
         await cmd.ping();
