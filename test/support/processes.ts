@@ -32,9 +32,9 @@ export const FAST_ENV: Record<string, string> = {
   MOCK_TOKENS_PER_SECOND: '200',
 };
 
-export async function startProcess(main: string, env: Record<string, string>, args: string[] = [], opts: { waitForHttp?: boolean } = {}): Promise<Proc> {
+export async function startProcess(main: string, env: Record<string, string>, args: string[] = [], opts: { waitForHttp?: boolean; nodeArgs?: string[] } = {}): Promise<Proc> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const child = spawn(process.execPath, [main, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), main, ...args], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...FAST_ENV, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

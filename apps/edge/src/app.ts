@@ -12,8 +12,9 @@ import { ReadTokens } from './access/read-token.js';
 import type { EdgeConfig } from './config.js';
 import { Hub } from './fanout/hub.js';
 import { edgeMetrics, metricsRoutes, registerEdgeGauges } from './metrics.js';
-import errorsPlugin from './plugins/errors.js';
+import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
 import { completionRoutes } from './routes/completions.js';
+import { debugRoutes } from './routes/debug.js';
 import { generationRoutes } from './routes/generations.js';
 import { healthRoutes } from './routes/health.js';
 import { messagesRoutes } from './routes/messages.js';
@@ -58,6 +59,9 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Errors raised before routing (malformed HTTP, over-long path ids) leave as OpenAI JSON too.
+    clientErrorHandler,
+    frameworkErrors,
   });
   const hub = new Hub(engine.store, {
     windowSize: config.windowSize,
@@ -114,6 +118,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
   await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
   await app.register(metricsRoutes);
+  if (config.debugStats) await app.register(async (scope) => debugRoutes(scope, { hub }));
   app.addHook('onClose', async () => {
     await hub.close();
   });

@@ -42,6 +42,8 @@ export interface EdgeConfig {
   instance: string;
   /** on_disconnect=cancel: how long without any viewer before the generation is cancelled, ms. */
   lastViewerGraceMs: number;
+  /** EDGE_DEBUG_STATS=1: serve GET /debug/stats (counts of what the edge holds). */
+  debugStats: boolean;
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -74,5 +76,6 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     maxQueueDepth: envInt(env, 'MAX_QUEUE_DEPTH', 0, 0),
     instance: envString(env, 'EDGE_NAME', `${hostname()}-${process.pid}`),
     lastViewerGraceMs: envInt(env, 'LAST_VIEWER_GRACE_MS', 5_000, 0),
+    debugStats: env.EDGE_DEBUG_STATS === '1',
   };
 }

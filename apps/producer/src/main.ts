@@ -29,13 +29,20 @@ async function main(): Promise<void> {
       else res.writeHead(404).end();
     }).listen(metricsPort, env.HOST ?? '0.0.0.0');
   }
+  // SHUTDOWN_GRACE_MS bounds the time from the signal to the exit: running generations get most
+  // of it to finish; the rest are handed back unacknowledged, and another producer continues them.
   const graceMs = envInt(env, 'SHUTDOWN_GRACE_MS', 10_000, 0);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal, active: worker.activeCount }, 'draining');
-    await worker.stop(graceMs);
+    log.info({ signal, active: worker.activeCount, graceMs }, 'draining');
+    const force = setTimeout(() => {
+      log.warn('grace period over; exiting');
+      process.exit(0);
+    }, graceMs);
+    force.unref();
+    await worker.stop(Math.max(0, graceMs - 1_000));
     await catalog.close();
     await engine.close();
     log.info('stopped');

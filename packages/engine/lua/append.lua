@@ -14,7 +14,8 @@
   ARGV[7]  after           offset the writer believes is the newest: events go to after+1 …
   ARGV[8…] per event: number of field/value items, then the items
   Returns: the offset of the newest event. A retry of an append that was already applied (the
-           reply was lost) returns the same answer and writes nothing: appends are idempotent.
+           reply was lost: same offsets, and its last event equals the newest entry) returns the
+           same answer and writes nothing: appends are idempotent.
   Errors:  MISSING (no meta: expired or unknown), FENCED (stale fence), ENDED (already terminal),
            OFFSET (the writer's idea of the newest offset is wrong)
 ]]
@@ -24,7 +25,22 @@ if fence ~= ARGV[1] then return redis.error_reply('FENCED') end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last_offset') or '0')
 local after = tonumber(ARGV[7])
 local count = tonumber(ARGV[6])
-if last == after + count then return last end
+if count > 0 and last == after + count then
+  -- Looks like a retry of an applied append (its reply was lost). It is one only if its last
+  -- event is the newest stored entry; otherwise the writer's offset is simply wrong.
+  local j = 8
+  for _ = 1, count - 1 do j = j + 1 + tonumber(ARGV[j]) end
+  local nf = tonumber(ARGV[j])
+  local entry = redis.call('XRANGE', KEYS[1], '0-' .. last, '0-' .. last)[1]
+  if entry and #entry[2] == nf then
+    local same = true
+    for k = 1, nf do
+      if entry[2][k] ~= ARGV[j + k] then same = false break end
+    end
+    if same then return last end
+  end
+  return redis.error_reply('OFFSET')
+end
 if last ~= after then return redis.error_reply('OFFSET') end
 local status = redis.call('HGET', KEYS[2], 'status')
 if status == 'completed' or status == 'failed' or status == 'cancelled' then

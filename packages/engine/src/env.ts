@@ -1,5 +1,6 @@
 import type { Engine } from './contracts.js';
 import { createMemoryEngine } from './memory/engine.js';
+import { clusterSeeds } from './redis/connection.js';
 import { createRedisEngine } from './redis/engine.js';
 
 /** Reading configuration from the environment, with defaults and a clear error for bad values. */
@@ -30,6 +31,15 @@ export function envNumber(env: Env, name: string, fallback: number, min = 0): nu
   return n;
 }
 
+/** true / 1 / yes, false / 0 / no (any case); unset or empty: the fallback. */
+export function envBool(env: Env, name: string, fallback: boolean): boolean {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  if (/^(true|1|yes)$/i.test(v)) return true;
+  if (/^(false|0|no)$/i.test(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
 export function envList(env: Env, name: string): string[] {
   return (env[name] ?? '')
     .split(',')
@@ -38,8 +48,12 @@ export function envList(env: Env, name: string): string[] {
 }
 
 export interface EngineConfig {
-  /** Unset: the in-process memory engine (embedded mode only). */
+  /** Unset: the in-process memory engine (embedded mode only). With `cluster`: seed nodes, comma-separated. */
   redisUrl: string | null;
+  /** REDIS_CLUSTER=true: REDIS_URL names nodes of a Redis Cluster. */
+  cluster: boolean;
+  /** Cluster only: longest pause between two polls of a quiet node by an edge's tail, ms. */
+  clusterPollMs: number;
   prefix: string;
   ttlSeconds: number;
   blockMs: number;
@@ -48,8 +62,22 @@ export interface EngineConfig {
 }
 
 export function engineConfig(env: Env): EngineConfig {
+  const redisUrl = env.REDIS_URL ? env.REDIS_URL : null;
+  const cluster = envBool(env, 'REDIS_CLUSTER', false);
+  if (redisUrl && cluster) {
+    try {
+      clusterSeeds(redisUrl);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  } else if (redisUrl?.includes(',')) {
+    throw new ConfigError('REDIS_URL names several servers: set REDIS_CLUSTER=true for a Redis Cluster');
+  }
+  if (cluster && !redisUrl) throw new ConfigError('REDIS_CLUSTER=true needs REDIS_URL (the cluster nodes, comma-separated)');
   return {
-    redisUrl: env.REDIS_URL ? env.REDIS_URL : null,
+    redisUrl,
+    cluster,
+    clusterPollMs: envInt(env, 'REDIS_CLUSTER_POLL_MS', 50, 1, 10_000),
     prefix: envString(env, 'TOKENCAST_KEY_PREFIX', 'tc'),
     ttlSeconds: envInt(env, 'GENERATION_TTL_SECONDS', 86_400, 1),
     blockMs: envInt(env, 'REDIS_BLOCK_MS', 5_000, 10),
@@ -62,6 +90,8 @@ export function createEngine(c: EngineConfig, name: string): Engine {
   if (!c.redisUrl) return createMemoryEngine({ ttlSeconds: c.ttlSeconds });
   return createRedisEngine({
     url: c.redisUrl,
+    cluster: c.cluster,
+    clusterPollMs: c.clusterPollMs,
     prefix: c.prefix,
     ttlSeconds: c.ttlSeconds,
     name,

@@ -2,5 +2,6 @@ export * from './contracts.js';
 export * from './env.js';
 export * from './errors.js';
 export { createMemoryEngine, type MemoryEngineOptions } from './memory/engine.js';
+export { hashToMeta, metaToHash } from './redis/codec.js';
 export { createRedisEngine, type RedisEngineOptions } from './redis/engine.js';
 export { Keys, PRODUCER_GROUP } from './redis/keys.js';

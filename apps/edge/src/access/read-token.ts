@@ -22,7 +22,8 @@ export class ReadTokens {
   ) {}
 
   issue(id: string, now = Date.now()): string {
-    const exp = Math.floor(now / 1000) + this.ttlSeconds;
+    // Rounded up: a token lives at least ttlSeconds (rounding down could issue one already expired).
+    const exp = Math.ceil(now / 1000) + this.ttlSeconds;
     const body = `${PREFIX}.${id}.${exp}`;
     return `${body}.${this.sign(body)}`;
   }

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import {
   type ErrorBody,
   InvalidRequestError,
@@ -8,8 +10,9 @@ import {
   toErrorBody,
   UnsupportedMediaTypeError,
 } from '@tokencast/protocol';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { generationNotFound } from '../stream.js';
 
 /**
  * One error path for the whole edge: every failure leaves as OpenAI-style JSON with the right
@@ -24,6 +27,8 @@ export function translate(err: unknown): TokencastError | null {
       return new PayloadTooLargeError('the request body is too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError('send the request body as application/json');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new InvalidRequestError('the request body is not valid JSON', 'invalid_json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new InvalidRequestError('the request body is empty; send a JSON object', 'invalid_json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -39,6 +44,9 @@ export function translate(err: unknown): TokencastError | null {
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  // JSON is the only body the API takes. Fastify also parses text/plain by default, which would
+  // hand the routes a string (a confusing 400) instead of the 415 the protocol promises.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, req, reply) => {
     const known = translate(err);
     if (!known) req.log.error({ err }, 'unhandled error');
@@ -56,6 +64,38 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     const body: ErrorBody = { error: { message: `Unknown route ${req.method} ${req.url.split('?')[0]}`, type: 'invalid_request_error', param: null, code: 'unknown_route' } };
     reply.code(404).send(body);
   });
+}
+
+/**
+ * Fastify's router errors, raised before any route or error handler runs (Fastify option
+ * `frameworkErrors`). The only path parameters are generation ids, so one too long for the
+ * router is a malformed id: the same 404 as an unknown one.
+ */
+export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const known = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? generationNotFound() : (translate(err) ?? new InvalidRequestError('the URL is not valid', 'invalid_url'));
+  const { status, body } = toErrorBody(known);
+  reply.code(status).type('application/json').send(body);
+}
+
+/**
+ * Requests Node's HTTP parser refuses (control characters in a header, headers too large, …)
+ * never reach Fastify's error handler (Fastify option `clientErrorHandler`). Answered like
+ * Node does (only when nothing was written on the connection yet, then the socket is closed),
+ * but with an OpenAI-style body.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request did not arrive in time']
+        : [400, 'malformed_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } } satisfies ErrorBody);
+  if (socket.writable && socket.bytesWritten === 0) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 export default fp(errorsPlugin, { name: 'tokencast-errors' });

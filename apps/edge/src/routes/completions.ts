@@ -1,7 +1,7 @@
 import { type GenerationRequest, parseChatRequest, parseCompletionRequest, type RequestLimits } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationService } from '../service.js';
-import { collectResponse, type StreamDeps, streamSse } from '../stream.js';
+import { collectResponse, keySubject, type StreamDeps, streamSse } from '../stream.js';
 
 export interface SubmitDeps extends StreamDeps {
   service: GenerationService;
@@ -12,12 +12,15 @@ export interface SubmitDeps extends StreamDeps {
 /**
  * Accept a generation for the caller: authenticate, count the request against the caller's
  * rate, check the queue has room, then store and queue it. Shared by every creating route.
+ * `watches`: the response streams or waits for the generation, so it needs a stream slot; that
+ * is checked before anything is queued (a refused stream must not leave a model running).
  */
-export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: (body: unknown, limits: RequestLimits) => GenerationRequest) {
+export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: (body: unknown, limits: RequestLimits) => GenerationRequest, watches = true) {
   const principal = await deps.access.identify(req);
   const owner = deps.access.requireCreator(principal);
   await deps.limits.checkRate(owner ? `key:${owner}` : `ip:${req.ip}`);
   const request = parse(req.body, deps.requestLimits);
+  if (watches) deps.limits.checkStream(keySubject(principal), req.ip);
   await deps.limits.checkQueue();
   const meta = await deps.service.submit(request, owner);
   req.log.info({ gen: meta.id, model: meta.model, key: owner || undefined, stream: request.stream }, 'generation accepted');

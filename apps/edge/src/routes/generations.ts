@@ -82,7 +82,7 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
     body && typeof body === 'object' && !('messages' in body) && 'prompt' in body ? parseCompletionRequest(body, limits) : parseChatRequest(body, limits);
 
   app.post('/v1/generations', async (req, reply) => {
-    const { meta } = await accept(req, deps, parseAny);
+    const { meta } = await accept(req, deps, parseAny, false);
     reply.code(202).header('x-generation-id', meta.id).header('location', `/v1/generations/${meta.id}`);
     const out: Record<string, unknown> = { id: meta.id, object: 'generation', status: meta.status, model: meta.model, created_at: meta.createdAt, events_url: eventsUrl(meta.id) };
     if (deps.access.enabled) out.read_token = deps.access.tokens.issue(meta.id);

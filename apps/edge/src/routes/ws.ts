@@ -50,6 +50,8 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
   // Credentials are checked before the upgrade (a bad key gets an HTTP 401, not a socket).
   const principals = new WeakMap<FastifyRequest, Principal>();
   const preValidation = async (req: FastifyRequest) => {
+    // A plain GET (no Upgrade) would get the plugin's empty 404: say what this endpoint is.
+    if (!req.ws) throw new TokencastError(426, 'invalid_request_error', 'upgrade_required', 'this endpoint is a WebSocket: send Upgrade: websocket');
     checkOrigin(req, config.wsAllowedOrigins);
     principals.set(req, await access.identify(req));
   };

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 
 export interface ConnectionOptions {
   url: string;
@@ -42,4 +42,67 @@ export function blockingConnection(opts: ConnectionOptions): Redis {
     autoResendUnfulfilledCommands: false,
     retryStrategy,
   });
+}
+
+/**
+ * Redis Cluster. `url` lists seed nodes, comma-separated (`redis://h1:6379,redis://h2:6379`);
+ * ioredis discovers the others. Credentials and TLS (`rediss://`) come from the first seed.
+ */
+export interface ClusterSeeds {
+  nodes: { host: string; port: number }[];
+  auth: Pick<RedisOptions, 'username' | 'password' | 'tls'>;
+}
+
+/** Throws an Error saying what is wrong with the list (env.ts reports it as a ConfigError). */
+export function clusterSeeds(urls: string): ClusterSeeds {
+  const list = urls
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+  if (list.length === 0) throw new Error('REDIS_URL must name at least one cluster node');
+  const nodes: ClusterSeeds['nodes'] = [];
+  let auth: ClusterSeeds['auth'] | null = null;
+  for (const raw of list) {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      throw new Error(`REDIS_URL: ${JSON.stringify(raw)} is not a URL (expected redis://host:port)`);
+    }
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`REDIS_URL: ${JSON.stringify(raw)} must start with redis:// or rediss://`);
+    // A cluster has only database 0: a URL naming another one is a mistake, not a preference.
+    if (u.pathname !== '' && u.pathname !== '/' && u.pathname !== '/0') throw new Error(`REDIS_URL: a Redis Cluster has only database 0, got ${JSON.stringify(raw)}`);
+    nodes.push({ host: u.hostname, port: u.port ? Number(u.port) : 6379 });
+    if (!auth) {
+      auth = {};
+      if (u.username) auth.username = decodeURIComponent(u.username);
+      if (u.password) auth.password = decodeURIComponent(u.password);
+      if (u.protocol === 'rediss:') auth.tls = {};
+    }
+  }
+  return { nodes, auth: auth ?? {} };
+}
+
+function cluster(urls: string, redisOptions: NonNullable<ClusterOptions['redisOptions']>): Cluster {
+  const seeds = clusterSeeds(urls);
+  return new Cluster(seeds.nodes, {
+    redisOptions: { ...seeds.auth, ...redisOptions },
+    // Masters only: a replica lags, and a reader must see what the writer it follows just wrote.
+    scaleReads: 'master',
+    enableOfflineQueue: true,
+    clusterRetryStrategy: retryStrategy,
+    slotsRefreshTimeout: 2_000,
+  });
+}
+
+/** Redis Cluster counterpart of commandConnection: one connection per node, routed by slot. */
+export function commandCluster(opts: ConnectionOptions): Cluster {
+  const o: NonNullable<ClusterOptions['redisOptions']> = { connectionName: opts.name, maxRetriesPerRequest: 2 };
+  if (opts.commandTimeoutMs) o.commandTimeout = opts.commandTimeoutMs;
+  return cluster(opts.url, o);
+}
+
+/** Redis Cluster counterpart of blockingConnection (for XREADGROUP BLOCK and SUBSCRIBE). */
+export function blockingCluster(opts: ConnectionOptions): Cluster {
+  return cluster(opts.url, { connectionName: opts.name, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: false });
 }

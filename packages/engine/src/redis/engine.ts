@@ -1,15 +1,22 @@
 import { TokencastError } from '@tokencast/protocol';
-import type { Engine } from '../contracts.js';
-import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
+import type { Cluster, Redis } from 'ioredis';
+import type { Engine, TailListener } from '../contracts.js';
 import { StoreUnavailableError } from '../errors.js';
-import { blockingConnection, commandConnection } from './connection.js';
+import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
+import { ClusterTail } from './cluster-tail.js';
+import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
 import { Keys } from './keys.js';
 import { RedisJobQueue } from './queue.js';
 import { withScripts } from './scripts.js';
 import { RedisGenerationStore } from './store.js';
 
 export interface RedisEngineOptions {
+  /** redis://… of one server; with `cluster`, seed nodes of a Redis Cluster, comma-separated. */
   url: string;
+  /** Talk to a Redis Cluster (commands routed by slot, the per-node ClusterTail). Default false. */
+  cluster?: boolean;
+  /** Cluster only: longest pause between two polls of a quiet node by the tail, ms. Default 50. */
+  clusterPollMs?: number;
   /** Key prefix; every key tokencast writes starts with `<prefix>:`. */
   prefix?: string;
   /** How long a generation's stream and meta live after their last write, in seconds. */
@@ -30,16 +37,28 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   const ttl = o.ttlSeconds ?? 86_400;
   const blockMs = o.blockMs ?? 5_000;
   const margin = o.watchdogMarginMs ?? 5_000;
-  const cmd = withScripts(commandConnection({ url: o.url, name, commandTimeoutMs: o.commandTimeoutMs ?? 5_000 }));
+  const commandTimeoutMs = o.commandTimeoutMs ?? 5_000;
+  const cluster = o.cluster === true;
+  const cmd = withScripts(cluster ? asRedis(commandCluster({ url: o.url, name, commandTimeoutMs })) : commandConnection({ url: o.url, name, commandTimeoutMs }));
   cmd.on('error', () => {}); // ioredis reconnects by itself; failed commands reject and are handled there
   const blocking: Array<{ disconnect(reconnect?: boolean): void }> = [];
   const makeBlocking = (role: string) => {
-    const c = blockingConnection({ url: o.url, name: `${name}:${role}` });
+    const c = cluster ? asRedis(blockingCluster({ url: o.url, name: `${name}:${role}` })) : blockingConnection({ url: o.url, name: `${name}:${role}` });
     c.on('error', () => {});
     blocking.push(c);
     return c;
   };
-  const store = new RedisGenerationStore(cmd, makeBlocking, keys, { ttlSeconds: ttl, tail: { blockMs, watchdogMarginMs: margin, count: 512 } });
+  // Cluster: polls never block, so the watchdog margin serves as the tail's command timeout.
+  const openClusterTail = (onEvents: TailListener) => {
+    const c = commandCluster({ url: o.url, name: `${name}:tail`, commandTimeoutMs: margin });
+    blocking.push(c);
+    return new ClusterTail(c, keys, onEvents, { count: 512, idlePollMs: o.clusterPollMs ?? 50 });
+  };
+  const store = new RedisGenerationStore(cmd, makeBlocking, keys, {
+    ttlSeconds: ttl,
+    tail: { blockMs, watchdogMarginMs: margin, count: 512 },
+    ...(cluster ? { openTail: openClusterTail } : {}),
+  });
   const queue = new RedisJobQueue(cmd, () => makeBlocking('queue'), keys, ttl, margin);
   return {
     kind: 'redis',
@@ -50,7 +69,8 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     presence: asUnavailable(new RedisPresence(cmd, keys)),
     async ping() {
       try {
-        await cmd.ping();
+        // Bounded: a Redis Cluster client keeps commands queued while no node answers.
+        await withTimeout(cmd.ping(), commandTimeoutMs || 5_000);
       } catch (err) {
         throw new StoreUnavailableError(err);
       }
@@ -62,6 +82,24 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
       cmd.disconnect(false);
     },
   };
+}
+
+/**
+ * Every Redis-backed part here (store, queue, scripts, access) uses only what ioredis' Redis and Cluster share (the
+ * command methods, pipeline/multi, call, defineCommand, pub/sub, events, disconnect), and Cluster
+ * routes each command by its key's slot. The one Redis-only use, CLIENT ID/UNBLOCK in RedisTail,
+ * never happens in cluster mode: the ClusterTail replaces RedisTail there.
+ */
+function asRedis(c: Cluster): Redis {
+  return c as unknown as Redis;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -34,12 +34,16 @@ export class RedisJobQueue implements JobQueue {
     // the generation live on different cluster slots); a meta without a job expires with its TTL.
     await this.cmd.multi().hset(metaKey, metaToHash(meta)).expire(metaKey, this.ttlSeconds).exec();
     await this.ensureGroup();
-    await this.cmd
-      .pipeline()
-      .xadd(this.keys.queue, '*', 'g', meta.id)
-      .zadd(this.keys.recent, meta.createdAt, meta.id)
-      .zremrangebyrank(this.keys.recent, 0, -RECENT_KEEP - 1)
-      .exec();
+    // Not one pipeline: on a Redis Cluster the queue and the index may sit on different nodes,
+    // and a pipeline goes to one node. The XADD stands alone so that its failure fails enqueue.
+    await Promise.all([
+      this.cmd.xadd(this.keys.queue, '*', 'g', meta.id),
+      this.cmd
+        .pipeline()
+        .zadd(this.keys.recent, meta.createdAt, meta.id)
+        .zremrangebyrank(this.keys.recent, 0, -RECENT_KEEP - 1)
+        .exec(),
+    ]);
   }
 
   async take(consumer: string, count: number, blockMs: number): Promise<Job[]> {
@@ -60,20 +64,35 @@ export class RedisJobQueue implements JobQueue {
 
   async reclaim(consumer: string, minIdleMs: number, count: number): Promise<Job[]> {
     await this.ensureGroup();
-    let res: [string, Entry[], string[]];
-    try {
-      res = (await this.cmd.xautoclaim(this.keys.queue, PRODUCER_GROUP, consumer, minIdleMs, '0-0', 'COUNT', count)) as [string, Entry[], string[]];
-    } catch (err) {
-      this.forgetGroupOnNoGroup(err);
-      throw err;
+    const entries: Entry[] = [];
+    // One XAUTOCLAIM looks at only about COUNT×10 pending entries: follow its cursor through the
+    // whole pending list, or an idle job queued behind many busy ones waits until they finish.
+    let cursor = '0-0';
+    for (let calls = 0; calls < 1_000 && entries.length < count; calls++) {
+      let res: [string, Entry[], string[]];
+      try {
+        res = (await this.cmd.xautoclaim(this.keys.queue, PRODUCER_GROUP, consumer, minIdleMs, cursor, 'COUNT', count - entries.length)) as [string, Entry[], string[]];
+      } catch (err) {
+        this.forgetGroupOnNoGroup(err);
+        throw err;
+      }
+      const [next, claimed, deleted] = res;
+      // Pending ids whose entries were deleted carry no job any more: acknowledge them away.
+      if (deleted.length > 0) await this.cmd.xack(this.keys.queue, PRODUCER_GROUP, ...deleted);
+      entries.push(...claimed);
+      cursor = next;
+      if (cursor === '0-0') break;
     }
-    const [, entries, deleted] = res;
-    // Pending ids whose entries were deleted carry no job any more: acknowledge them away.
-    if (deleted.length > 0) await this.cmd.xack(this.keys.queue, PRODUCER_GROUP, ...deleted);
     if (entries.length === 0) return [];
-    // XAUTOCLAIM counted a delivery for each; read the counts to spot jobs that keep killing workers.
-    const pending = (await this.cmd.xpending(this.keys.queue, PRODUCER_GROUP, '-', '+', Math.max(count, 100), consumer)) as [string, string, number, number][];
-    const deliveries = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
+    // XAUTOCLAIM counted a delivery for each; read each one's count to spot jobs that keep killing workers.
+    const pipe = this.cmd.pipeline();
+    for (const [id] of entries) pipe.xpending(this.keys.queue, PRODUCER_GROUP, id, id, 1);
+    const replies = (await pipe.exec()) ?? [];
+    const deliveries = new Map<string, number>();
+    for (const [err, rows] of replies) {
+      const row = !err && Array.isArray(rows) ? (rows[0] as [string, string, number, number] | undefined) : undefined;
+      if (row) deliveries.set(row[0], Number(row[3]));
+    }
     return entries.map((e) => toJob(e, deliveries.get(e[0]) ?? 1)).filter((j): j is Job => j !== null);
   }
 

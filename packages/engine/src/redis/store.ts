@@ -10,6 +10,8 @@ import { RedisTail, type RedisTailOptions } from './tail.js';
 export interface RedisStoreOptions {
   ttlSeconds: number;
   tail: RedisTailOptions;
+  /** Builds the live read path instead of RedisTail (Redis Cluster: a per-node ClusterTail). */
+  openTail?: (onEvents: TailListener) => Tail;
 }
 
 /** Errors raised by our own Lua scripts (their header lists them), mapped to typed errors. */
@@ -76,7 +78,9 @@ export class RedisGenerationStore implements GenerationStore {
       const last = await this.cmd.tcAppend(this.keys.events(id), this.keys.meta(id), fence, this.opts.ttlSeconds, tokens, firstTokenAt, end, events.length, afterOffset, ...args);
       return { lastOffset: Number(last) };
     } catch (err) {
-      const make = err instanceof Error ? SCRIPT_ERRORS[err.message] : undefined;
+      // Redis 7 prefixes a bare error_reply with "ERR " (so the reply is "ERR FENCED"): match the code word.
+      const code = err instanceof Error ? /^(?:ERR )?([A-Z]+)$/.exec(err.message)?.[1] : undefined;
+      const make = code === undefined ? undefined : SCRIPT_ERRORS[code];
       throw make ? make(id) : err;
     }
   }
@@ -102,6 +106,7 @@ export class RedisGenerationStore implements GenerationStore {
   }
 
   openTail(onEvents: TailListener): Tail {
+    if (this.opts.openTail) return this.opts.openTail(onEvents);
     return new RedisTail(this.makeBlocking('tokencast:tail'), this.cmd, this.keys, onEvents, this.opts.tail);
   }
 

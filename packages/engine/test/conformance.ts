@@ -1,0 +1,539 @@
+import { type EndEvent, type GenerationMeta, newGenerationId, type StoredEvent, type TokenEvent } from '@tokencast/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EndedError, type Engine, FencedError, MissingGenerationError, type NewEvent, OffsetMismatchError } from '../src/index.js';
+
+/**
+ * The one conformance suite every engine must pass. `factory` builds a fresh, isolated engine per
+ * test (its own queue and keys), so tests never see each other's jobs.
+ */
+export interface EngineFactoryOptions {
+  /** Generation TTL, seconds. */
+  ttlSeconds?: number;
+  /** BLOCK of blocking reads, ms (only the Redis engine has any). */
+  blockMs?: number;
+}
+
+export type EngineFactory = (opts: EngineFactoryOptions) => Promise<Engine>;
+
+export function newMeta(overrides: Partial<GenerationMeta> = {}): GenerationMeta {
+  const id = newGenerationId();
+  return {
+    id,
+    status: 'queued',
+    kind: 'chat',
+    model: 'mock',
+    request: { kind: 'chat', model: 'mock', messages: [{ role: 'user', content: 'hi' }], prompt: '', maxTokens: null, stream: true, includeUsage: false, params: {} },
+    createdAt: Date.now(),
+    startedAt: 0,
+    firstTokenAt: 0,
+    completedAt: 0,
+    owner: '',
+    producer: '',
+    fence: 0,
+    lastOffset: 0,
+    tokens: 0,
+    finishReason: null,
+    usage: null,
+    error: null,
+    ...overrides,
+  };
+}
+
+export function tok(text: string, tokens = 1): NewEvent {
+  return { kind: 'token', text, tokens, ms: Array.from({ length: tokens }, (_, i) => 10 + i) };
+}
+
+export function end(status: EndEvent['status'] = 'completed'): NewEvent {
+  return {
+    kind: 'end',
+    status,
+    finishReason: status === 'completed' ? 'stop' : status === 'cancelled' ? 'cancelled' : 'error',
+    usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+    error: status === 'failed' ? { code: 'boom', message: 'it broke' } : null,
+    ms: 99,
+    timings: null,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` holds or `ms` pass; returns the last value `check` saw as true/false. */
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+export function engineConformance(name: string, factory: EngineFactory): void {
+  describe(`engine conformance: ${name}`, () => {
+    const open: Engine[] = [];
+    const cleanups: (() => Promise<void>)[] = [];
+    const make = async (opts: EngineFactoryOptions = {}) => {
+      const e = await factory(opts);
+      open.push(e);
+      return e;
+    };
+    /** An engine with one generation enqueued and claimed by "p1". */
+    const claimed = async (opts: EngineFactoryOptions = {}) => {
+      const engine = await make(opts);
+      const meta = newMeta();
+      await engine.queue.enqueue(meta);
+      const c = await engine.store.claim(meta.id, 'p1');
+      if (!c) throw new Error('claim of a fresh generation returned null');
+      return { engine, store: engine.store, id: meta.id, fence: c.fence };
+    };
+
+    afterEach(async () => {
+      for (const c of cleanups.splice(0)) await c();
+      for (const e of open.splice(0)) await e.close();
+    });
+
+    describe('queue', () => {
+      it('enqueue stores the meta as queued; take hands the job out once; ack clears it', async () => {
+        const engine = await make();
+        const meta = newMeta();
+        await engine.queue.enqueue(meta);
+        const stored = await engine.store.getMeta(meta.id);
+        expect(stored).toMatchObject({ id: meta.id, status: 'queued', kind: 'chat', model: 'mock', fence: 0, lastOffset: 0, tokens: 0 });
+        expect(stored?.request).toEqual(meta.request);
+
+        const jobs = await engine.queue.take('c1', 10, 100);
+        expect(jobs).toHaveLength(1);
+        expect(jobs[0]).toMatchObject({ generationId: meta.id, deliveries: 1 });
+        expect(typeof jobs[0]?.jobId).toBe('string');
+        expect(await engine.queue.take('c2', 10, 50)).toEqual([]);
+
+        let stats = await engine.queue.stats();
+        expect(stats.pending).toBe(1);
+        expect(stats.waiting).toBe(0);
+        expect(stats.consumers.find((c) => c.name === 'c1')?.pending).toBe(1);
+
+        await engine.queue.ack(jobs[0]?.jobId as string);
+        stats = await engine.queue.stats();
+        expect(stats.pending).toBe(0);
+        expect(await engine.queue.reclaim('c2', 0, 10)).toEqual([]);
+      });
+
+      it('take hands out jobs in order, at most `count`, and waits for one enqueued while it blocks', async () => {
+        const engine = await make();
+        const metas = [newMeta(), newMeta(), newMeta()];
+        for (const m of metas) await engine.queue.enqueue(m);
+        const first = await engine.queue.take('c1', 2, 100);
+        expect(first.map((j) => j.generationId)).toEqual([metas[0]?.id, metas[1]?.id]);
+        const second = await engine.queue.take('c1', 10, 100);
+        expect(second.map((j) => j.generationId)).toEqual([metas[2]?.id]);
+
+        const late = newMeta();
+        const started = Date.now();
+        const taking = engine.queue.take('c1', 1, 5_000);
+        await sleep(100);
+        await engine.queue.enqueue(late);
+        const got = await taking;
+        expect(got.map((j) => j.generationId)).toEqual([late.id]);
+        expect(Date.now() - started).toBeLessThan(4_000);
+      });
+
+      it('reclaims the job of a consumer that went silent, counting deliveries', async () => {
+        const engine = await make();
+        const meta = newMeta();
+        await engine.queue.enqueue(meta);
+        const [job] = await engine.queue.take('dead', 1, 100);
+        expect(job?.deliveries).toBe(1);
+        // Not idle long enough yet.
+        expect(await engine.queue.reclaim('alive', 5_000, 10)).toEqual([]);
+        await sleep(500);
+        const again = await engine.queue.reclaim('alive', 400, 10);
+        expect(again).toHaveLength(1);
+        expect(again[0]).toMatchObject({ jobId: job?.jobId, generationId: meta.id, deliveries: 2 });
+        // The reclaim reset its idle time: nobody else gets it right away.
+        expect(await engine.queue.reclaim('third', 400, 10)).toEqual([]);
+        await sleep(500);
+        const third = await engine.queue.reclaim('third', 400, 10);
+        expect(third[0]?.deliveries).toBe(3);
+        const stats = await engine.queue.stats();
+        expect(stats.pending).toBe(1);
+        expect(stats.consumers.find((c) => c.name === 'third')?.pending).toBe(1);
+      });
+
+      it('finds an idle job behind many busy ones, with its own delivery count', async () => {
+        const engine = await make();
+        for (let i = 0; i < 41; i++) await engine.queue.enqueue(newMeta());
+        const busy = await engine.queue.take('busy', 40, 100);
+        const [idle] = await engine.queue.take('dead', 1, 100);
+        expect(busy).toHaveLength(40);
+        await sleep(500);
+        await engine.queue.touch(
+          'busy',
+          busy.map((j) => j.jobId),
+        );
+        // One free slot: the one idle job must be found although 40 busy ones come first.
+        const got = await engine.queue.reclaim('thief', 400, 1);
+        expect(got.map((j) => j.jobId)).toEqual([idle?.jobId]);
+        expect(got[0]?.deliveries).toBe(2);
+        await sleep(500);
+        // Now everything is idle: a reclaim takes at most `count`, each with its own count.
+        const many = await engine.queue.reclaim('thief', 400, 5);
+        expect(many).toHaveLength(5);
+        for (const j of many) expect(j.deliveries).toBe(j.jobId === idle?.jobId ? 3 : 2);
+      });
+
+      it('touch keeps a job from being reclaimed while its consumer works on it', async () => {
+        const engine = await make();
+        await engine.queue.enqueue(newMeta());
+        const [job] = await engine.queue.take('worker', 1, 100);
+        const jobId = job?.jobId as string;
+        for (let i = 0; i < 4; i++) {
+          await sleep(200);
+          await engine.queue.touch('worker', [jobId]);
+        }
+        // 800 ms since take, but touched just now.
+        expect(await engine.queue.reclaim('thief', 500, 10)).toEqual([]);
+        await sleep(600);
+        const stolen = await engine.queue.reclaim('thief', 500, 10);
+        expect(stolen.map((j) => j.jobId)).toEqual([jobId]);
+        // Touch does not count as a delivery.
+        expect(stolen[0]?.deliveries).toBe(2);
+        await engine.queue.touch('worker', []);
+      });
+
+      it('deadLetter moves a job aside: it is neither pending nor handed out again', async () => {
+        const engine = await make();
+        const meta = newMeta();
+        await engine.queue.enqueue(meta);
+        const [job] = await engine.queue.take('c1', 1, 100);
+        if (!job) throw new Error('no job');
+        await engine.queue.deadLetter(job, 'kept failing');
+        expect((await engine.queue.stats()).pending).toBe(0);
+        expect(await engine.queue.reclaim('c2', 0, 10)).toEqual([]);
+        expect(await engine.queue.take('c2', 10, 50)).toEqual([]);
+        // The generation itself is untouched: its writer still ends it.
+        expect((await engine.store.getMeta(meta.id))?.status).toBe('queued');
+      });
+
+      it('close interrupts a take in progress', async () => {
+        const engine = await make();
+        const started = Date.now();
+        const taking = engine.queue.take('c1', 1, 10_000);
+        await sleep(150);
+        await engine.queue.close();
+        const result = await taking.catch(() => []);
+        expect(result).toEqual([]);
+        expect(Date.now() - started).toBeLessThan(5_000);
+      });
+    });
+
+    describe('store: claim and append', () => {
+      it('claim bumps the fence and marks the generation running', async () => {
+        const engine = await make();
+        const meta = newMeta();
+        await engine.queue.enqueue(meta);
+        const a = await engine.store.claim(meta.id, 'p1');
+        expect(a?.fence).toBe(1);
+        expect(a?.meta).toMatchObject({ status: 'running', producer: 'p1', fence: 1 });
+        expect(a?.meta.startedAt).toBeGreaterThan(0);
+        const b = await engine.store.claim(meta.id, 'p2');
+        expect(b?.fence).toBe(2);
+        expect(b?.meta).toMatchObject({ status: 'running', producer: 'p2', fence: 2, startedAt: a?.meta.startedAt });
+        expect(await engine.store.claim(newMeta().id, 'p1')).toBeNull();
+      });
+
+      it('appends at explicit offsets and updates the meta with them', async () => {
+        const { store, id, fence } = await claimed();
+        expect(await store.append(id, fence, 0, [tok('Hello'), tok(' wor', 2)])).toEqual({ lastOffset: 2 });
+        expect(await store.append(id, fence, 2, [tok('ld')])).toEqual({ lastOffset: 3 });
+        const meta = await store.getMeta(id);
+        expect(meta).toMatchObject({ status: 'running', lastOffset: 3, tokens: 4 });
+        expect(meta?.firstTokenAt).toBeGreaterThan(0);
+        const evs = await store.readEvents(id, 0, 100);
+        expect(evs.map((e) => e.offset)).toEqual([1, 2, 3]);
+        expect(evs.map((e) => (e as TokenEvent).text).join('')).toBe('Hello world');
+        expect(evs[1]).toEqual({ offset: 2, kind: 'token', text: ' wor', tokens: 2, ms: [10, 11] });
+
+        expect(await store.append(id, fence, 3, [tok('!'), end('completed')])).toEqual({ lastOffset: 5 });
+        const done = await store.getMeta(id);
+        expect(done).toMatchObject({
+          status: 'completed',
+          lastOffset: 5,
+          tokens: 5,
+          finishReason: 'stop',
+          usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+          error: null,
+        });
+        expect(done?.completedAt).toBeGreaterThan(0);
+        const last = (await store.readEvents(id, 4, 10))[0] as StoredEvent;
+        expect(last).toEqual({ offset: 5, ...end('completed') });
+      });
+
+      it('keeps text with newlines, NULs, unicode and separators intact', async () => {
+        const { store, id, fence } = await claimed();
+        const nasty = 'a\r\nb\n\nid: 9\ndata: x\u0000é🙂,k,t \\ "q"';
+        await store.append(id, fence, 0, [tok(nasty), tok('')]);
+        const evs = await store.readEvents(id, 0, 10);
+        expect((evs[0] as TokenEvent).text).toBe(nasty);
+        expect((evs[1] as TokenEvent).text).toBe('');
+      });
+
+      it('a failed end keeps its error code and message', async () => {
+        const { store, id, fence } = await claimed();
+        await store.append(id, fence, 0, [end('failed')]);
+        expect(await store.getMeta(id)).toMatchObject({ status: 'failed', finishReason: 'error', error: { code: 'boom', message: 'it broke' }, lastOffset: 1, tokens: 0 });
+        expect((await store.readEvents(id, 0, 10))[0]).toMatchObject({ kind: 'end', status: 'failed', error: { code: 'boom', message: 'it broke' } });
+      });
+
+      it('a stale fence gets FencedError and writes nothing', async () => {
+        const { store, id, fence } = await claimed();
+        await store.append(id, fence, 0, [tok('a')]);
+        const newer = await store.claim(id, 'p2');
+        expect(newer?.fence).toBe(fence + 1);
+        expect(newer?.meta.lastOffset).toBe(1);
+        await expect(store.append(id, fence, 1, [tok('stale')])).rejects.toBeInstanceOf(FencedError);
+        // Even a "retry" of an applied append is refused once fenced: the new owner decides.
+        await expect(store.append(id, fence, 0, [tok('a')])).rejects.toBeInstanceOf(FencedError);
+        expect(await store.append(id, newer?.fence as number, 1, [tok('b')])).toEqual({ lastOffset: 2 });
+        expect((await store.readEvents(id, 0, 10)).map((e) => (e as TokenEvent).text)).toEqual(['a', 'b']);
+      });
+
+      it('nothing may follow the end: append after it gets EndedError, claim gets null', async () => {
+        const { store, id, fence } = await claimed();
+        await store.append(id, fence, 0, [tok('a'), end()]);
+        await expect(store.append(id, fence, 2, [tok('late')])).rejects.toBeInstanceOf(EndedError);
+        await expect(store.append(id, fence, 2, [end('failed')])).rejects.toBeInstanceOf(EndedError);
+        expect(await store.claim(id, 'p2')).toBeNull();
+        expect((await store.readEvents(id, 0, 10)).map((e) => e.offset)).toEqual([1, 2]);
+        expect((await store.getMeta(id))?.status).toBe('completed');
+      });
+
+      it('a repeated identical append (its reply was lost) is idempotent', async () => {
+        const { store, id, fence } = await claimed();
+        const batch = [tok('x'), tok('y', 3)];
+        expect(await store.append(id, fence, 0, batch)).toEqual({ lastOffset: 2 });
+        expect(await store.append(id, fence, 0, batch)).toEqual({ lastOffset: 2 });
+        const ending = [tok('z'), end()];
+        expect(await store.append(id, fence, 2, ending)).toEqual({ lastOffset: 4 });
+        // The retry of the batch that ended the generation answers the same, not EndedError.
+        expect(await store.append(id, fence, 2, ending)).toEqual({ lastOffset: 4 });
+        const evs = await store.readEvents(id, 0, 10);
+        expect(evs.map((e) => e.offset)).toEqual([1, 2, 3, 4]);
+        expect(await store.getMeta(id)).toMatchObject({ tokens: 5, lastOffset: 4, status: 'completed' });
+      });
+
+      it('a wrong afterOffset gets OffsetMismatchError and writes nothing', async () => {
+        const { store, id, fence } = await claimed();
+        await store.append(id, fence, 0, [tok('a'), tok('b')]);
+        await expect(store.append(id, fence, 5, [tok('gap')])).rejects.toBeInstanceOf(OffsetMismatchError);
+        await expect(store.append(id, fence, 0, [tok('behind')])).rejects.toBeInstanceOf(OffsetMismatchError);
+        // Lands exactly on the newest offset but is not a retry of what is there.
+        await expect(store.append(id, fence, 1, [tok('not b')])).rejects.toBeInstanceOf(OffsetMismatchError);
+        await expect(store.append(id, fence, 0, [tok('a'), tok('not b')])).rejects.toBeInstanceOf(OffsetMismatchError);
+        await expect(store.append(id, fence, 1, [end()])).rejects.toBeInstanceOf(OffsetMismatchError);
+        expect((await store.readEvents(id, 0, 10)).map((e) => (e as TokenEvent).text)).toEqual(['a', 'b']);
+        expect(await store.getMeta(id)).toMatchObject({ lastOffset: 2, tokens: 2, status: 'running' });
+      });
+
+      it('appending to an unknown generation gets MissingGenerationError', async () => {
+        const engine = await make();
+        await expect(engine.store.append(newMeta().id, 1, 0, [tok('a')])).rejects.toBeInstanceOf(MissingGenerationError);
+      });
+
+      it('readEvents replays from any offset, at most `count` at a time', async () => {
+        const { store, id, fence } = await claimed();
+        const n = 25;
+        let last = 0;
+        for (let i = 0; i < n; i += 5) {
+          const batch = Array.from({ length: 5 }, (_, j) => tok(`t${i + j + 1} `));
+          last = (await store.append(id, fence, last, batch)).lastOffset;
+        }
+        await store.append(id, fence, last, [end()]);
+        for (let k = 0; k <= n + 1; k++) {
+          const evs = await store.readEvents(id, k, 1_000);
+          expect(evs.map((e) => e.offset)).toEqual(Array.from({ length: n + 1 - k }, (_, i) => k + i + 1));
+        }
+        expect((await store.readEvents(id, 3, 4)).map((e) => e.offset)).toEqual([4, 5, 6, 7]);
+        expect(await store.readEvents(id, 26, 10)).toEqual([]);
+        expect(await store.readEvents(id, 1_000, 10)).toEqual([]);
+        expect(await store.readEvents(newMeta().id, 0, 10)).toEqual([]);
+      });
+    });
+
+    describe('tail', () => {
+      it('delivers every generation in order, exactly once, from the offset it was added with', async () => {
+        const engine = await make({ blockMs: 2_000 });
+        const { store } = engine;
+        const got = new Map<string, number[]>();
+        const tail = store.openTail((id, evs) => {
+          const list = got.get(id) ?? [];
+          list.push(...evs.map((e) => e.offset));
+          got.set(id, list);
+        });
+        cleanups.push(() => tail.close());
+
+        const gens: { id: string; fence: number; from: number }[] = [];
+        for (let g = 0; g < 30; g++) {
+          const meta = newMeta();
+          await engine.queue.enqueue(meta);
+          const c = await store.claim(meta.id, 'p1');
+          // Some already have events before the tail follows them; it starts where it was told.
+          const pre = g % 3;
+          if (pre > 0)
+            await store.append(
+              meta.id,
+              c?.fence as number,
+              0,
+              Array.from({ length: pre * 2 }, () => tok('p')),
+            );
+          gens.push({ id: meta.id, fence: c?.fence as number, from: pre });
+        }
+        for (const g of gens) tail.add(g.id, g.from);
+        expect(tail.size).toBe(30);
+
+        const total = 20;
+        const lastOf = new Map(gens.map((g) => [g.id, (g.from === 0 ? 0 : g.from * 2) as number]));
+        // Interleaved writers, several batch shapes.
+        for (let round = 0; lastOf.size > 0 && round < 100; round++) {
+          for (const g of gens) {
+            const last = lastOf.get(g.id);
+            if (last === undefined) continue;
+            const size = 1 + ((round + g.from) % 3);
+            const batch: NewEvent[] = [];
+            for (let i = 0; i < size && last + batch.length < total - 1; i++) batch.push(tok(`${round}`));
+            if (last + batch.length === total - 1) batch.push(end());
+            const res = await store.append(g.id, g.fence, last, batch);
+            if (batch[batch.length - 1]?.kind === 'end') lastOf.delete(g.id);
+            else lastOf.set(g.id, res.lastOffset);
+          }
+        }
+        const complete = () => gens.every((g) => (got.get(g.id)?.length ?? 0) >= total - g.from);
+        expect(await until(complete, 10_000)).toBe(true);
+        await sleep(100);
+        for (const g of gens) {
+          expect(got.get(g.id), g.id).toEqual(Array.from({ length: total - g.from }, (_, i) => g.from + i + 1));
+        }
+        // A generation is dropped once its end was delivered.
+        expect(tail.size).toBe(0);
+      });
+
+      it('delivers events appended right after add(), with no gap before them', async () => {
+        const { engine, store, id, fence } = await claimed();
+        await store.append(id, fence, 0, [tok('1'), tok('2'), tok('3'), tok('4'), tok('5')]);
+        const got: number[] = [];
+        const tail = store.openTail((_id, evs) => got.push(...evs.map((e) => e.offset)));
+        cleanups.push(() => tail.close());
+        tail.add(id, 2);
+        // Same tick as add(): the tail must still deliver 3..5 before 6.
+        const appended = store.append(id, fence, 5, [tok('6')]);
+        await appended;
+        expect(await until(() => got.length >= 4, 5_000)).toBe(true);
+        await store.append(id, fence, 6, [end()]);
+        expect(await until(() => got.length >= 5, 5_000)).toBe(true);
+        await sleep(50);
+        expect(got).toEqual([3, 4, 5, 6, 7]);
+        expect(engine.kind).toBeTruthy();
+      });
+
+      it('picks up a generation added while the tail is blocked, long before the block ends', async () => {
+        const blockMs = 8_000;
+        const engine = await make({ blockMs });
+        const { store } = engine;
+        const got = new Map<string, number[]>();
+        const tail = store.openTail((id, evs) => got.set(id, [...(got.get(id) ?? []), ...evs.map((e) => e.offset)]));
+        cleanups.push(() => tail.close());
+        const idle = newMeta();
+        await engine.queue.enqueue(idle);
+        tail.add(idle.id, 0);
+        // Let the read block on the idle generation.
+        await sleep(300);
+
+        for (let i = 0; i < 3; i++) {
+          const meta = newMeta();
+          await engine.queue.enqueue(meta);
+          const c = await store.claim(meta.id, 'p1');
+          tail.add(meta.id, 0);
+          await sleep(100);
+          const started = Date.now();
+          await store.append(meta.id, c?.fence as number, 0, [tok('a')]);
+          expect(await until(() => (got.get(meta.id)?.length ?? 0) === 1, blockMs)).toBe(true);
+          expect(Date.now() - started).toBeLessThan(2_500);
+        }
+      });
+
+      it('stops delivering a generation once removed, and re-adding resumes from the new offset', async () => {
+        const { store, id, fence } = await claimed({ blockMs: 1_000 });
+        const got: number[] = [];
+        const tail = store.openTail((_id, evs) => got.push(...evs.map((e) => e.offset)));
+        cleanups.push(() => tail.close());
+        tail.add(id, 0);
+        await store.append(id, fence, 0, [tok('a')]);
+        expect(await until(() => got.length === 1, 5_000)).toBe(true);
+        tail.remove(id);
+        expect(tail.size).toBe(0);
+        await store.append(id, fence, 1, [tok('b'), tok('c')]);
+        await sleep(300);
+        expect(got).toEqual([1]);
+        tail.add(id, 2);
+        await store.append(id, fence, 3, [end()]);
+        expect(await until(() => got.length === 3, 5_000)).toBe(true);
+        await sleep(50);
+        expect(got).toEqual([1, 3, 4]);
+      });
+    });
+
+    describe('cancel', () => {
+      it('requestCancel reaches every onCancel listener; false for unknown or ended generations', async () => {
+        const { engine, store, id, fence } = await claimed();
+        const heard: string[] = [];
+        const heard2: string[] = [];
+        const off = store.onCancel((g) => heard.push(g));
+        const off2 = store.onCancel((g) => heard2.push(g));
+        // A subscription may take a moment to be in place (pub/sub): ask again until heard.
+        const deadline = Date.now() + 5_000;
+        while (!heard.includes(id) && Date.now() < deadline) {
+          expect(await store.requestCancel(id)).toBe(true);
+          await until(() => heard.includes(id), 200);
+        }
+        expect(heard).toContain(id);
+        expect(await until(() => heard2.includes(id), 2_000)).toBe(true);
+        off2();
+        heard.length = 0;
+        heard2.length = 0;
+        expect(await store.requestCancel(id)).toBe(true);
+        expect(await until(() => heard.includes(id), 2_000)).toBe(true);
+        await sleep(100);
+        expect(heard2).toEqual([]);
+        off();
+
+        expect(await store.requestCancel(newMeta().id)).toBe(false);
+        await store.append(id, fence, 0, [end('cancelled')]);
+        expect(await store.requestCancel(id)).toBe(false);
+        expect(await store.getMeta(id)).toMatchObject({ status: 'cancelled', finishReason: 'cancelled' });
+        expect(engine.kind).toMatch(/memory|redis/);
+      });
+    });
+
+    describe('expiry', () => {
+      it('a generation vanishes once its TTL passes without writes', async () => {
+        const { engine, store, id, fence } = await claimed({ ttlSeconds: 2 });
+        // A queued generation nobody picks up expires too.
+        const queued = newMeta();
+        await engine.queue.enqueue(queued);
+        expect(await store.getMeta(queued.id)).not.toBeNull();
+        await store.append(id, fence, 0, [tok('a')]);
+        // Writes extend the TTL.
+        await sleep(1_200);
+        await store.append(id, fence, 1, [tok('b')]);
+        await sleep(1_200);
+        expect((await store.getMeta(id))?.lastOffset).toBe(2);
+        expect(await store.readEvents(id, 0, 10)).toHaveLength(2);
+        expect(await store.getMeta(queued.id)).toBeNull();
+        await sleep(1_300);
+        expect(await store.getMeta(id)).toBeNull();
+        expect(await store.readEvents(id, 0, 10)).toEqual([]);
+        expect(await store.claim(id, 'p2')).toBeNull();
+        await expect(store.append(id, fence, 2, [tok('c')])).rejects.toBeInstanceOf(MissingGenerationError);
+        expect(await store.requestCancel(id)).toBe(false);
+      });
+    });
+  });
+}

@@ -1,0 +1,220 @@
+import { newGenerationId, type StoredEvent } from '@tokencast/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, createRedisEngine, engineConfig, Keys, type NewEvent } from '../../packages/engine/src/index.js';
+import { keySlot } from '../../packages/engine/src/redis/cluster-tail.js';
+import { end, engineConformance, newMeta, tok } from '../../packages/engine/test/conformance.js';
+import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+
+/**
+ * The engine conformance suite, and what only a cluster can break, against a real 3-master
+ * Redis Cluster (redis-server --cluster-enabled yes, started here).
+ */
+let cluster: TestRedisCluster | null = null;
+let setupError: unknown = null;
+let n = 0;
+const run = Math.random().toString(36).slice(2, 7);
+
+beforeAll(async () => {
+  try {
+    cluster = await startRedisCluster(3);
+  } catch (err) {
+    setupError = err;
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+function need(): TestRedisCluster {
+  if (!cluster) throw new Error(`the Redis Cluster run needs redis-server and redis-cli: ${setupError instanceof Error ? setupError.message : String(setupError)}`);
+  return cluster;
+}
+
+/**
+ * A fresh prefix whose queue and `recent` index live on different masters, so every enqueue
+ * crosses nodes the way it will in production (a same-node prefix would hide a cross-slot bug).
+ */
+async function crossNodePrefix(c: TestRedisCluster): Promise<string> {
+  for (;;) {
+    const prefix = `c${run}-${++n}`;
+    const keys = new Keys(prefix);
+    if ((await c.masterOf(keys.queue)) !== (await c.masterOf(keys.recent))) return prefix;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+engineConformance('redis cluster', async (opts) => {
+  const c = need();
+  return createRedisEngine({
+    url: c.url,
+    cluster: true,
+    prefix: await crossNodePrefix(c),
+    name: 'tokencast:conformance',
+    ttlSeconds: opts.ttlSeconds ?? 3_600,
+    blockMs: opts.blockMs ?? 1_000,
+    watchdogMarginMs: 2_000,
+    commandTimeoutMs: 5_000,
+  });
+});
+
+describe('redis cluster specifics', () => {
+  it('computes the slot Redis computes, and a generation keeps all its keys in one slot', async () => {
+    const c = need();
+    const keys = new Keys('tc');
+    const samples = ['tc:queue', 'tc:recent', 'a', '', '{}x', 'x{}y{z}', '{a}{b}', 'foo{bar}baz', 'é🙂{ü}', '{user1000}.following'];
+    for (let i = 0; i < 20; i++) {
+      const id = newGenerationId();
+      samples.push(keys.events(id), keys.meta(id));
+      expect(keySlot(keys.events(id))).toBe(keySlot(keys.meta(id)));
+    }
+    for (const key of samples) expect(keySlot(key), key).toBe(await c.keySlot(key));
+  });
+
+  it('really is a cluster: one XREAD over two generations of different slots is refused', async () => {
+    const c = need();
+    const keys = new Keys('tc');
+    const a = keys.events(newGenerationId());
+    let b = keys.events(newGenerationId());
+    while (keySlot(b) === keySlot(a)) b = keys.events(newGenerationId());
+    await expect(c.node(c.ports[0] as number).call('XREAD', 'STREAMS', a, b, '0', '0')).rejects.toThrow(/CROSSSLOT/);
+  });
+
+  it('the engine built from the environment (REDIS_CLUSTER=true) serves a generation end to end', async () => {
+    const c = need();
+    const engine = createEngine(engineConfig({ REDIS_URL: c.url, REDIS_CLUSTER: 'true', TOKENCAST_KEY_PREFIX: await crossNodePrefix(c) }), 'tokencast:test');
+    try {
+      await engine.ping();
+      const meta = newMeta();
+      await engine.queue.enqueue(meta);
+      const [job] = await engine.queue.take('p', 1, 1_000);
+      expect(job?.generationId).toBe(meta.id);
+      const claim = await engine.store.claim(meta.id, 'p');
+      await engine.store.append(meta.id, claim?.fence as number, 0, [tok('hi'), end()]);
+      await engine.queue.ack(job?.jobId as string);
+      expect((await engine.store.getMeta(meta.id))?.status).toBe('completed');
+      expect((await engine.queue.stats()).pending).toBe(0);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('one tail follows generations on every master, written concurrently, in order and exactly once', async () => {
+    const c = need();
+    const engine = createRedisEngine({ url: c.url, cluster: true, prefix: await crossNodePrefix(c), clusterPollMs: 50 });
+    const got = new Map<string, StoredEvent[]>();
+    const tail = engine.store.openTail((id, evs) => got.set(id, [...(got.get(id) ?? []), ...evs]));
+    try {
+      // 45 generations, 15 on each master.
+      const perMaster = new Map<number, string[]>(c.ports.map((p) => [p, []]));
+      const keys = new Keys('x');
+      while ([...perMaster.values()].some((l) => l.length < 15)) {
+        const meta = newMeta();
+        const list = perMaster.get(await c.masterOf(keys.events(meta.id))) as string[];
+        if (list.length >= 15) continue;
+        list.push(meta.id);
+        await engine.queue.enqueue(meta);
+      }
+      const ids = [...perMaster.values()].flat();
+      const fences = new Map<string, number>();
+      for (const id of ids) fences.set(id, (await engine.store.claim(id, 'p1'))?.fence as number);
+      for (const id of ids) tail.add(id, 0);
+
+      const total = 30;
+      // One writer per generation, all at once, with uneven batches and pauses.
+      await Promise.all(
+        ids.map(async (id, g) => {
+          let last = 0;
+          while (last < total) {
+            const size = Math.min(1 + ((g + last) % 4), total - last);
+            const batch: NewEvent[] = Array.from({ length: size }, (_, i) => tok(`${id}:${last + i + 1};`));
+            if (last + size === total) batch[size - 1] = end();
+            last = (await engine.store.append(id, fences.get(id) as number, last, batch)).lastOffset;
+            if (g % 5 === 0) await sleep(5);
+          }
+        }),
+      );
+      const complete = () => ids.every((id) => (got.get(id)?.length ?? 0) >= total);
+      expect(await until(complete, 15_000)).toBe(true);
+      await sleep(200);
+      for (const id of ids) {
+        const evs = got.get(id) ?? [];
+        expect(
+          evs.map((e) => e.offset),
+          id,
+        ).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+        expect(
+          evs
+            .slice(0, -1)
+            .map((e) => (e.kind === 'token' ? e.text : ''))
+            .join(''),
+        ).toBe(Array.from({ length: total - 1 }, (_, i) => `${id}:${i + 1};`).join(''));
+        expect(evs[total - 1]?.kind).toBe('end');
+      }
+      expect(tail.size).toBe(0);
+    } finally {
+      await tail.close();
+      await engine.close();
+    }
+  });
+
+  it('keeps following a generation whose slot moves to another master mid-stream', async () => {
+    const c = need();
+    const engine = createRedisEngine({ url: c.url, cluster: true, prefix: await crossNodePrefix(c), clusterPollMs: 20 });
+    const got: number[] = [];
+    const tail = engine.store.openTail((_id, evs) => got.push(...evs.map((e) => e.offset)));
+    try {
+      const meta = newMeta();
+      await engine.queue.enqueue(meta);
+      const fence = (await engine.store.claim(meta.id, 'p1'))?.fence as number;
+      tail.add(meta.id, 0);
+      await engine.store.append(meta.id, fence, 0, [tok('a'), tok('b')]);
+      expect(await until(() => got.length === 2, 5_000)).toBe(true);
+
+      const keys = new Keys('x');
+      const slot = keySlot(keys.events(meta.id));
+      const from = await c.masterOf(keys.events(meta.id));
+      const to = c.ports.find((p) => p !== from) as number;
+      await moveSlot(c, slot, from, to);
+      expect(await c.masterOf(keys.events(meta.id))).toBe(to);
+
+      // Written after the move: the tail must read them from the new master.
+      let last = 2;
+      for (let i = 0; i < 5; i++) last = (await engine.store.append(meta.id, fence, last, [tok(`${i}`)])).lastOffset;
+      await engine.store.append(meta.id, fence, last, [end()]);
+      expect(await until(() => got.length === 8, 10_000)).toBe(true);
+      await sleep(100);
+      expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(tail.size).toBe(0);
+    } finally {
+      await tail.close();
+      await engine.close();
+    }
+  });
+});
+
+/** Live-migrate one slot and its keys from one master to another (what resharding does). */
+async function moveSlot(c: TestRedisCluster, slot: number, fromPort: number, toPort: number): Promise<void> {
+  const src = c.node(fromPort);
+  const dst = c.node(toPort);
+  const srcId = String(await src.cluster('MYID'));
+  const dstId = String(await dst.cluster('MYID'));
+  await dst.cluster('SETSLOT', slot, 'IMPORTING', srcId);
+  await src.cluster('SETSLOT', slot, 'MIGRATING', dstId);
+  for (;;) {
+    const keys = (await src.cluster('GETKEYSINSLOT', slot, 100)) as string[];
+    if (keys.length === 0) break;
+    await src.migrate('127.0.0.1', toPort, '', 0, 5_000, 'KEYS', ...keys);
+  }
+  for (const port of [toPort, fromPort, ...c.ports.filter((p) => p !== fromPort && p !== toPort)]) await c.node(port).cluster('SETSLOT', slot, 'NODE', dstId);
+}
