@@ -193,6 +193,11 @@ export class Worker {
     if (meta.lastOffset > 0 && (this.opts.reclaimPolicy === 'fail' || !provider.canResume)) {
       return failed('producer_lost', 'the producer of this generation stopped before it finished', usageOf(promptCount, prior.tokens));
     }
+    // A cancel published before this producer subscribed (or while no producer held the job)
+    // is not missed: the request is recorded in the meta too.
+    if (meta.cancelRequestedAt) {
+      return finish({ kind: 'end', status: 'cancelled', finishReason: 'cancelled', usage: usageOf(promptCount, prior.tokens), error: null });
+    }
     if (meta.lastOffset > 0) log.info({ offset: meta.lastOffset, tokens: prior.tokens }, 'continuing a reclaimed generation');
 
     try {

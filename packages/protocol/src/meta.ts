@@ -13,6 +13,8 @@ export interface GenerationMeta {
   startedAt: number;
   firstTokenAt: number;
   completedAt: number;
+  /** Epoch ms a cancel was requested; 0: never. */
+  cancelRequestedAt?: number;
   /** Name of the API key that created it; empty when the edge runs without keys. */
   owner: string;
   /** Name of the producer that last claimed the job; empty while queued. */

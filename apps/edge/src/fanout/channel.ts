@@ -38,6 +38,8 @@ export class Channel {
   lastOffset: number;
   /** True once the terminal event is known. */
   ended: boolean;
+  /** Requests that acquired this channel and have not attached a sink or released it yet. */
+  holds = 0;
   readonly live = new Set<Sink>();
   readonly sinks = new Set<Sink>();
   private window: Entry[] = [];

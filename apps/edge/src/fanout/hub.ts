@@ -62,21 +62,24 @@ export class Hub {
 
   /** The channel of a generation, loaded on first use. NotFoundError for an unknown id. */
   async acquire(id: string): Promise<Channel> {
-    const ch = this.channels.get(id);
-    if (ch) {
-      this.unlinger(id);
-      return ch;
+    let ch = this.channels.get(id);
+    if (ch) this.unlinger(id);
+    else {
+      let p = this.loading.get(id);
+      if (!p) {
+        p = this.load(id).finally(() => this.loading.delete(id));
+        this.loading.set(id, p);
+      }
+      ch = await p;
     }
-    let p = this.loading.get(id);
-    if (!p) {
-      p = this.load(id).finally(() => this.loading.delete(id));
-      this.loading.set(id, p);
-    }
-    return p;
+    // Held until attach() or release(): a channel someone is about to use never lingers away.
+    ch.holds += 1;
+    return ch;
   }
 
   /** Attach a sink; the channel is released (after lingerMs) once its last sink leaves. */
   attach(ch: Channel, sink: Sink): void {
+    ch.holds = Math.max(0, ch.holds - 1);
     this.unlinger(ch.id);
     ch.attach(sink);
     if (ch.cancelWhenAlone && ch.sinks.size === 1) this.markPresent(ch);
@@ -87,6 +90,7 @@ export class Hub {
    * nothing left to send): without this it would never linger, and stay followed forever.
    */
   release(ch: Channel): void {
+    ch.holds = Math.max(0, ch.holds - 1);
     if (ch.sinks.size === 0) this.linger(ch);
   }
 
@@ -161,7 +165,7 @@ export class Hub {
     if (this.lingering.has(ch.id)) return;
     const t = setTimeout(() => {
       this.lingering.delete(ch.id);
-      if (ch.sinks.size > 0) return;
+      if (ch.sinks.size > 0 || ch.holds > 0) return;
       this.channels.delete(ch.id);
       this.lastEventAt.delete(ch.id);
       this.tail.remove(ch.id);

@@ -80,9 +80,18 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
         const principal = typeof token === 'string' && socketPrincipal.kind === 'anonymous' ? await access.identify(req, token) : socketPrincipal;
         access.requireAny(principal);
         const ch = await hub.acquire(gen);
-        if (!access.canWatch(principal, { id: gen, owner: ch.owner })) throw new NotFoundError('No generation with that id', 'generation_not_found');
-        if (socket.readyState !== socket.OPEN) return;
-        const release = limits.openStream(principal.kind === 'key' ? principal.name : null, req.ip);
+        let release: () => void;
+        try {
+          if (!access.canWatch(principal, { id: gen, owner: ch.owner })) throw new NotFoundError('No generation with that id', 'generation_not_found');
+          if (socket.readyState !== socket.OPEN || subs.has(gen)) {
+            hub.release(ch);
+            return;
+          }
+          release = limits.openStream(principal.kind === 'key' ? principal.name : null, req.ip);
+        } catch (err) {
+          hub.release(ch); // nothing attached: give the channel back
+          throw err;
+        }
         const sink = new WsSink(socket, ch, from, {
           maxBufferedBytes: config.wsMaxBufferedBytes,
           stallTimeoutMs: config.stallTimeoutMs,

@@ -102,6 +102,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     async requestCancel(id) {
       const g = live(id);
       if (!g || g.meta.status === 'completed' || g.meta.status === 'failed' || g.meta.status === 'cancelled') return false;
+      g.meta.cancelRequestedAt = Date.now();
       bus.emit('cancel', id);
       return true;
     },

@@ -36,6 +36,7 @@ export function hashToMeta(h: Record<string, string>): GenerationMeta | null {
     firstTokenAt: Number(h.first_token_at ?? 0),
     completedAt: Number(h.completed_at ?? 0),
     owner: h.owner ?? '',
+    cancelRequestedAt: Number(h.cancel_requested_at ?? 0),
     producer: h.producer ?? '',
     fence: Number(h.fence ?? 0),
     lastOffset: Number(h.last_offset ?? 0),
