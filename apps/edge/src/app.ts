@@ -18,6 +18,7 @@ import { debugRoutes } from './routes/debug.js';
 import { generationRoutes } from './routes/generations.js';
 import { healthRoutes } from './routes/health.js';
 import { messagesRoutes } from './routes/messages.js';
+import { pageRoutes } from './routes/page.js';
 import { wsRoutes } from './routes/ws.js';
 import { GenerationService } from './service.js';
 
@@ -118,6 +119,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
   await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
   await app.register(metricsRoutes);
+  await app.register(pageRoutes);
   if (config.debugStats) await app.register(async (scope) => debugRoutes(scope, { hub }));
   app.addHook('onClose', async () => {
     await hub.close();
