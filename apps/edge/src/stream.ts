@@ -26,12 +26,15 @@ export function keySubject(p: Principal): string | null {
   return p.kind === 'key' ? p.name : null;
 }
 
-/** Response headers of every SSE stream; X-Accel-Buffering stops any nginx from buffering it. */
+/**
+ * Response headers of every SSE stream; X-Accel-Buffering stops any nginx from buffering it.
+ * No Connection header: Node sets it from the request, and closes the socket after the end when
+ * the client asked for `Connection: close` (a forced keep-alive would leave that socket open).
+ */
 function sseHeaders(id: string): Record<string, string> {
   return {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
     'x-accel-buffering': 'no',
     'x-generation-id': id,
   };

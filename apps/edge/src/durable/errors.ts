@@ -1,0 +1,32 @@
+import { type ErrorType, TokencastError } from '@tokencast/protocol';
+
+/**
+ * An error answer of the Durable Streams endpoint: our usual OpenAI-style body, with the status
+ * the protocol prescribes and the protocol headers it asks for on that answer (Stream-Closed and
+ * Stream-Next-Offset on a 409 for a closed stream, Producer-Epoch on a 403, …).
+ */
+export class DurableError extends TokencastError {
+  readonly headers: Record<string, string>;
+
+  constructor(statusCode: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(statusCode, typeOf(statusCode), code, message);
+    this.headers = headers;
+  }
+}
+
+function typeOf(status: number): ErrorType {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'service_unavailable';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
+export const badRequest = (code: string, message: string, headers?: Record<string, string>) => new DurableError(400, code, message, headers);
+export const conflict = (code: string, message: string, headers?: Record<string, string>) => new DurableError(409, code, message, headers);
+/** Unknown, expired and (with keys) other keys' streams all get this same answer. */
+export const streamNotFound = () => new DurableError(404, 'stream_not_found', 'No stream at this URL');
+/** Deleted while forks of it live on: its name cannot be used until they are gone. */
+export const streamGone = () => new DurableError(410, 'stream_gone', 'This stream was deleted; its forks still hold it');
