@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '@tokencast/engine';
 import type { ModelCatalog } from '@tokencast/producer';
-import type { RequestLimits } from '@tokencast/protocol';
+import { type RequestLimits, ServiceUnavailableError } from '@tokencast/protocol';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { Access } from './access/access.js';
@@ -58,7 +58,8 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     requestTimeout: 0,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
-    return503OnClosing: true,
+    // While draining, our own hook below answers 503 in the OpenAI shape with Retry-After.
+    return503OnClosing: false,
     forceCloseConnections: true,
     // Errors raised before routing (malformed HTTP, over-long path ids) leave as OpenAI JSON too.
     clientErrorHandler,
@@ -94,6 +95,8 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
 
   app.addHook('onRequest', async (req, reply) => {
     const started = performance.now();
+    // A draining edge takes no new work; probes still answer (readyz says 503 by itself).
+    if (draining && req.url !== '/healthz' && req.url !== '/readyz') throw new ServiceUnavailableError('this edge is shutting down; retry', 'draining', 1);
     reply.raw.once('close', () => {
       const gen = reply.raw.getHeader('x-generation-id');
       edgeMetrics.requests.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.raw.statusCode) });

@@ -43,6 +43,13 @@ export function translate(err: unknown): TokencastError | null {
   return null;
 }
 
+/** Retry-After for every refusal a client should retry (429, 503), whatever the error body's shape. */
+export function setRetryAfter(reply: FastifyReply, known: TokencastError | null, status: number): void {
+  const retryAfter = known instanceof ServiceUnavailableError || known instanceof RateLimitError ? known.retryAfter : null;
+  if (retryAfter !== null) reply.header('retry-after', String(retryAfter));
+  else if (status === 503 || status === 429) reply.header('retry-after', '1');
+}
+
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   // JSON is the only body the API takes. Fastify also parses text/plain by default, which would
   // hand the routes a string (a confusing 400) instead of the 415 the protocol promises.
@@ -52,9 +59,7 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     if (!known) req.log.error({ err }, 'unhandled error');
     else if (known.statusCode >= 500) req.log.warn({ code: known.code, msg: known.message }, 'request failed');
     const { status, body } = toErrorBody(known ?? err);
-    const retryAfter = known instanceof ServiceUnavailableError || known instanceof RateLimitError ? known.retryAfter : null;
-    if (retryAfter !== null) reply.header('retry-after', String(retryAfter));
-    else if (status === 503) reply.header('retry-after', '1');
+    setRetryAfter(reply, known, status);
     reply
       .code(status)
       .type('application/json')

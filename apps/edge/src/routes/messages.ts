@@ -1,6 +1,6 @@
 import { parseMessagesRequest, toErrorBody } from '@tokencast/protocol';
 import type { FastifyInstance } from 'fastify';
-import { translate } from '../plugins/errors.js';
+import { setRetryAfter, translate } from '../plugins/errors.js';
 import { collectResponse, streamSse } from '../stream.js';
 import { accept, type SubmitDeps } from './completions.js';
 
@@ -25,6 +25,7 @@ export async function messagesRoutes(app: FastifyInstance, deps: SubmitDeps): Pr
     const known = translate(err);
     if (!known) req.log.error({ err }, 'unhandled error');
     const { status, body } = toErrorBody(known ?? err);
+    setRetryAfter(reply, known, status);
     reply
       .code(status)
       .type('application/json')
