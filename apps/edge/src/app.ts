@@ -10,6 +10,7 @@ import { ApiKeys } from './access/api-keys.js';
 import { Limits } from './access/limits.js';
 import { ReadTokens } from './access/read-token.js';
 import type { EdgeConfig } from './config.js';
+import { durableRoutes } from './durable/index.js';
 import { Hub } from './fanout/hub.js';
 import { edgeMetrics, metricsRoutes, registerEdgeGauges } from './metrics.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
@@ -54,10 +55,13 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     bodyLimit: config.bodyLimitBytes,
     // One log line per request, written below when the response is over (streams included).
     logController: new LogController({ disableRequestLogging: true }),
-    // Streams last as long as generations do; Node's and Fastify's defaults would cut them.
-    requestTimeout: 0,
+    // requestTimeout bounds receiving the request only (slow bodies), never the streamed response;
+    // connectionTimeout stays 0 because a socket's idle timer would cut long, quiet streams.
+    requestTimeout: config.requestTimeoutMs,
+    // Node checks those timeouts on this interval (default 30 s): tighten it so they bite on time.
+    http: { connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs) },
     connectionTimeout: 0,
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     // While draining, our own hook below answers 503 in the OpenAI shape with Retry-After.
     return503OnClosing: false,
     forceCloseConnections: true,
@@ -65,6 +69,9 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     clientErrorHandler,
     frameworkErrors,
   });
+  // Slow-header (slowloris) clients are cut after headersTimeout; it must not exceed requestTimeout.
+  app.server.headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
+  if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
   const hub = new Hub(engine.store, {
     windowSize: config.windowSize,
     readBatch: config.readBatch,
@@ -124,6 +131,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(metricsRoutes);
   await app.register(pageRoutes);
   if (config.debugStats) await app.register(async (scope) => debugRoutes(scope, { hub }));
+  await app.register(async (scope) => durableRoutes(scope, { engine, hub, access, limits }));
   app.addHook('onClose', async () => {
     await hub.close();
   });

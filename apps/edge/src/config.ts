@@ -44,6 +44,14 @@ export interface EdgeConfig {
   lastViewerGraceMs: number;
   /** EDGE_DEBUG_STATS=1: serve GET /debug/stats (counts of what the edge holds). */
   debugStats: boolean;
+  /** A client must send its whole request head within this, ms (slow-header attacks). */
+  headersTimeoutMs: number;
+  /** …and its whole request (head and body) within this, ms. Responses (streams) are not bounded by it. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this, ms. */
+  keepAliveTimeoutMs: number;
+  /** Open connections one edge accepts; 0: no limit (the OS file limit still applies). */
+  maxConnections: number;
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -77,5 +85,9 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     instance: envString(env, 'EDGE_NAME', `${hostname()}-${process.pid}`),
     lastViewerGraceMs: envInt(env, 'LAST_VIEWER_GRACE_MS', 5_000, 0),
     debugStats: env.EDGE_DEBUG_STATS === '1',
+    headersTimeoutMs: envInt(env, 'HEADERS_TIMEOUT_MS', 10_000, 100),
+    requestTimeoutMs: envInt(env, 'REQUEST_TIMEOUT_MS', 30_000, 100),
+    keepAliveTimeoutMs: envInt(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 100),
+    maxConnections: envInt(env, 'MAX_CONNECTIONS', 0, 0),
   };
 }
