@@ -19,6 +19,7 @@ async function main(): Promise<void> {
   const config = edgeConfigFromEnv(env);
   const drainDelayMs = envInt(env, 'DRAIN_DELAY_MS', 0, 0);
   const engine = createEngine(ec, embedded ? 'tokencast:embedded' : 'tokencast:edge');
+  for (const warning of await engine.preflight()) log.warn(warning);
   const catalog = catalogFromEnv(env);
   const edge = await buildEdge({ engine, catalog, config, logger: log, envKeys: keysFromEnv(env) });
   let worker: Worker | null = null;

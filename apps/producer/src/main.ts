@@ -15,6 +15,7 @@ async function main(): Promise<void> {
   if (!ec.redisUrl) throw new ConfigError('REDIS_URL is not set: a standalone producer needs Redis (npm start runs everything in one process without it)');
   const opts = workerOptionsFromEnv(env);
   const engine = createEngine(ec, `tokencast:producer:${opts.name}`);
+  for (const warning of await engine.preflight()) log.warn(warning);
   const catalog = catalogFromEnv(env);
   const worker = new Worker(engine, catalog, log, opts);
   worker.start();

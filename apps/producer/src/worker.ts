@@ -47,6 +47,7 @@ export class Worker {
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
+  private heartbeatTimer: NodeJS.Timeout | null = null;
   private slotFreed: (() => void) | null = null;
   private unsubscribeCancel: (() => void) | null = null;
 
@@ -66,8 +67,9 @@ export class Worker {
     this.running = true;
     this.unsubscribeCancel = this.engine.store.onCancel((id) => this.active.get(id)?.abort.abort(CANCELLED));
     const beat = Math.max(50, Math.floor(this.opts.reclaimIdleMs / 3));
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), beat);
     this.timers.push(
-      setInterval(() => this.heartbeat(), beat),
+      this.heartbeatTimer,
       setInterval(() => this.reclaim(), Math.max(50, Math.floor(this.opts.reclaimIdleMs / 2))),
     );
     for (const t of this.timers) t.unref();
@@ -83,8 +85,9 @@ export class Worker {
     if (!this.running) return;
     this.running = false;
     this.slotFreed?.();
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+    // The reclaim timer stops now (no new work); the heartbeat runs on while jobs drain, or
+    // another producer would take them over mid-generation and fence this one out.
+    for (const t of this.timers) if (t !== this.heartbeatTimer) clearInterval(t);
     await this.engine.queue.close();
     await this.loopDone;
     const all = Promise.all([...this.active.values()].map((a) => a.done));
@@ -92,6 +95,8 @@ export class Worker {
     await Promise.race([all, timer]);
     for (const a of this.active.values()) a.abort.abort(SHUTDOWN);
     await all;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
     this.unsubscribeCancel?.();
   }
 

@@ -1,4 +1,5 @@
 import type { EndEvent, GenerationMeta, StoredEvent, TokenEvent } from '@tokencast/protocol';
+import type { DurableStore } from './durable.js';
 
 /**
  * The storage contracts every part of tokencast talks to. Two engines satisfy them side by side:
@@ -133,7 +134,14 @@ export interface Engine {
   readonly queue: JobQueue;
   readonly keys: KeyStore;
   readonly limiter: Limiter;
+  /** Durable Streams protocol storage (durable.ts). */
+  readonly durable: DurableStore;
   /** Resolves when the backing store answers; rejects otherwise. */
   ping(): Promise<void>;
+  /**
+   * Start-up checks of the store's settings. Throws ConfigError for a setting that loses data
+   * (an eviction policy other than noeviction, unless allowed); returns warnings to log.
+   */
+  preflight(): Promise<string[]>;
   close(): Promise<void>;
 }

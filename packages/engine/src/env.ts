@@ -59,6 +59,8 @@ export interface EngineConfig {
   blockMs: number;
   watchdogMarginMs: number;
   commandTimeoutMs: number;
+  /** REDIS_ALLOW_EVICTION=true: start even when Redis may evict keys (see preflight). */
+  allowEviction: boolean;
 }
 
 export function engineConfig(env: Env): EngineConfig {
@@ -83,6 +85,7 @@ export function engineConfig(env: Env): EngineConfig {
     blockMs: envInt(env, 'REDIS_BLOCK_MS', 5_000, 10),
     watchdogMarginMs: envInt(env, 'REDIS_WATCHDOG_MARGIN_MS', 5_000, 100),
     commandTimeoutMs: envInt(env, 'REDIS_COMMAND_TIMEOUT_MS', 5_000, 0),
+    allowEviction: env.REDIS_ALLOW_EVICTION === 'true',
   };
 }
 
@@ -98,5 +101,6 @@ export function createEngine(c: EngineConfig, name: string): Engine {
     blockMs: c.blockMs,
     watchdogMarginMs: c.watchdogMarginMs,
     commandTimeoutMs: c.commandTimeoutMs,
+    allowEviction: c.allowEviction,
   });
 }

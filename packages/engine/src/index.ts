@@ -1,4 +1,5 @@
 export * from './contracts.js';
+export * from './durable.js';
 export * from './env.js';
 export * from './errors.js';
 export { createMemoryEngine, type MemoryEngineOptions } from './memory/engine.js';

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { eventToFields, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
 import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, KeyStore, Limiter, NewEvent, Presence, QueueStats, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
+import { MemoryDurableStore } from './durable.js';
 
 /**
  * The single-process engine: the embedded default (`npm start` with no REDIS_URL) and the fast
@@ -251,16 +252,23 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     },
   };
 
+  const durable = new MemoryDurableStore();
+
   return {
     kind: 'memory',
+    durable,
     store,
     queue,
     keys,
     limiter,
     presence,
     async ping() {},
+    async preflight() {
+      return [];
+    },
     async close() {
       clearInterval(sweep);
+      durable.close();
       await queue.close();
     },
   };

@@ -1,10 +1,12 @@
 import { TokencastError } from '@tokencast/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
+import { ConfigError } from '../env.js';
 import { StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
 import { ClusterTail } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
+import { RedisDurableStore } from './durable.js';
 import { Keys } from './keys.js';
 import { RedisJobQueue } from './queue.js';
 import { withScripts } from './scripts.js';
@@ -17,6 +19,8 @@ export interface RedisEngineOptions {
   cluster?: boolean;
   /** Cluster only: longest pause between two polls of a quiet node by the tail, ms. Default 50. */
   clusterPollMs?: number;
+  /** Accept an eviction policy other than noeviction (Redis may then delete live generations). */
+  allowEviction?: boolean;
   /** Key prefix; every key tokencast writes starts with `<prefix>:`. */
   prefix?: string;
   /** How long a generation's stream and meta live after their last write, in seconds. */
@@ -67,6 +71,10 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     keys: asUnavailable(new RedisKeyStore(cmd, keys)),
     limiter: asUnavailable(new RedisLimiter(cmd, keys)),
     presence: asUnavailable(new RedisPresence(cmd, keys)),
+    durable: asUnavailable(new RedisDurableStore(cmd, () => makeBlocking('durable'), keys)),
+    async preflight() {
+      return checkEvictionPolicy(cmd, o.allowEviction === true);
+    },
     async ping() {
       try {
         // Bounded: a Redis Cluster client keeps commands queued while no node answers.
@@ -120,4 +128,22 @@ function asUnavailable<T extends object>(target: T): T {
       };
     },
   });
+}
+
+/**
+ * Eviction deletes whole streams: with allkeys-* a live generation can vanish mid-stream, and
+ * with volatile-* so can ours, since every tokencast key carries a TTL. Only noeviction is safe.
+ */
+async function checkEvictionPolicy(cmd: { config(op: 'GET', name: string): Promise<unknown> }, allow: boolean): Promise<string[]> {
+  let policy: string | undefined;
+  try {
+    const reply = (await cmd.config('GET', 'maxmemory-policy')) as string[];
+    policy = reply[1];
+  } catch (err) {
+    return [`cannot read maxmemory-policy (${(err as Error).message}): make sure it is noeviction, or Redis may delete live generations`];
+  }
+  if (policy === undefined || policy === 'noeviction') return [];
+  const why = `Redis maxmemory-policy is ${policy}: under memory pressure Redis would delete generations (streams and metadata) while clients read them`;
+  if (!allow) throw new ConfigError(`${why}. Set it to noeviction (CONFIG SET maxmemory-policy noeviction), or set REDIS_ALLOW_EVICTION=true to accept the risk.`);
+  return [`${why}; running anyway because REDIS_ALLOW_EVICTION=true`];
 }

@@ -9,14 +9,21 @@ import type { Redis } from 'ioredis';
  * reconnect). The caller then simply reads again from the last id it delivered.
  */
 export async function guardedRead<T>(conn: Redis, issue: () => Promise<T>, blockMs: number, marginMs: number): Promise<T | null> {
+  if (conn.status !== 'ready') {
+    // Not connected: issuing now would only park the read in the offline queue, and the watchdog
+    // below would then kill each reconnect attempt as it completes. Wait for 'ready' instead
+    // (bounded), and let the caller read again.
+    await waitReady(conn, blockMs + marginMs);
+    return null;
+  }
   let onClose!: () => void;
   let timer: NodeJS.Timeout | undefined;
   const interrupted = new Promise<null>((resolve) => {
     onClose = () => resolve(null);
     conn.once('close', onClose);
     timer = setTimeout(() => {
-      // The read outlived BLOCK by a wide margin: the connection is wedged, not quiet.
-      conn.disconnect(true);
+      // The read outlived BLOCK by a wide margin on a ready connection: it is wedged, not quiet.
+      if (conn.status === 'ready') conn.disconnect(true);
       resolve(null);
     }, blockMs + marginMs);
   });
@@ -30,7 +37,21 @@ export async function guardedRead<T>(conn: Redis, issue: () => Promise<T>, block
   }
 }
 
-/** Waits until the connection is ready (or ms elapse); used to pace retries after errors. */
+function waitReady(conn: Redis, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      conn.off('ready', done);
+      conn.off('end', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    conn.once('ready', done);
+    conn.once('end', done); // closed for good (shutdown): nothing to wait for
+  });
+}
+
+/** Sleeps ms without keeping the process alive; used to pace retries after errors. */
 export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

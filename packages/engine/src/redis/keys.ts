@@ -1,4 +1,5 @@
 import { InvalidRequestError, isGenerationId } from '@tokencast/protocol';
+import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
 
 /**
  * The only place Redis keys are built. A generation's keys share the `{<id>}` hash tag so they
@@ -14,6 +15,14 @@ import { InvalidRequestError, isGenerationId } from '@tokencast/protocol';
  *   <prefix>:apikeys         hash    sha256(key) → key name (keys shared by every edge)
  *   <prefix>:revoked         set     names of revoked keys
  *   <prefix>:rl:<name>:<n>   string  requests of key <name> in fixed window n (expires)
+ *
+ * Durable Streams (durable.ts): a stream's keys share the tag `{<b>}`, b = base64url of its name
+ * (so a client's name can never bring its own brace or separator into a key):
+ *   <prefix>:ds:{<b>}:meta   hash    content type, epoch, tail, closed, TTL/expiry, fork origin
+ *   <prefix>:ds:{<b>}:log    stream  entries, ids 0-1, 0-2, … (field d = data, n = JSON messages)
+ *   <prefix>:ds:{<b>}:prod   hash    producer id → "epoch:lastSeq"
+ *   <prefix>:ds:{<b>}:forks  set     names of the forks taken from the stream
+ *   <prefix>:ds:{<b>}:bell   pubsub  channel: rung after every change of the stream
  */
 export const PRODUCER_GROUP = 'producers';
 
@@ -52,6 +61,26 @@ export class Keys {
     return `${this.prefix}:{${checked(id)}}:viewers`;
   }
 
+  durableMeta(name: string): string {
+    return `${this.prefix}:ds:{${durableTag(name)}}:meta`;
+  }
+
+  durableLog(name: string): string {
+    return `${this.prefix}:ds:{${durableTag(name)}}:log`;
+  }
+
+  durableProducers(name: string): string {
+    return `${this.prefix}:ds:{${durableTag(name)}}:prod`;
+  }
+
+  durableForks(name: string): string {
+    return `${this.prefix}:ds:{${durableTag(name)}}:forks`;
+  }
+
+  durableBell(name: string): string {
+    return `${this.prefix}:ds:{${durableTag(name)}}:bell`;
+  }
+
   /** Generation id of an events key built here; null for any other key. */
   idOfEvents(key: string): string | null {
     const start = this.prefix.length + 2;
@@ -60,6 +89,13 @@ export class Keys {
     const id = key.slice(start, end);
     return isGenerationId(id) ? id : null;
   }
+}
+
+/** A durable stream's name as it appears in its keys: base64url, which has no brace, colon or space. */
+function durableTag(name: string): string {
+  const bytes = Buffer.from(name, 'utf8');
+  if (bytes.length === 0 || bytes.length > DURABLE_NAME_MAX_BYTES) throw new InvalidRequestError('invalid stream name', 'invalid_stream_name');
+  return bytes.toString('base64url');
 }
 
 function checked(id: string): string {

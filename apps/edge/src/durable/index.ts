@@ -1,0 +1,2 @@
+export { type DurableConfig, durableConfigFromEnv } from './config.js';
+export { type DurableDeps, durableRoutes } from './routes.js';

@@ -1,0 +1,462 @@
+import {
+  type DurableAppendOutcome,
+  type DurableCreateSpec,
+  type DurableForkSpec,
+  type DurableInfo,
+  type DurablePayload,
+  type DurableReadOutcome,
+  type DurableStore,
+  mediaTypeOf,
+} from '@tokencast/engine';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Limits } from '../access/limits.js';
+import { Bell } from './bell.js';
+import type { DurableConfig } from './config.js';
+import { badRequest, conflict, DurableError, streamGone, streamNotFound } from './errors.js';
+import { drained, type LiveSet, startSse } from './live.js';
+import {
+  closeRequested,
+  formatOffset,
+  H,
+  header,
+  jsonPayload,
+  type OffsetParam,
+  offsetQuery,
+  parseExpiresAt,
+  parseOffset,
+  parseProducer,
+  parseTtl,
+  parseUint,
+  readBody,
+  responseCursor,
+  sseControl,
+  sseData,
+  sseTextual,
+} from './protocol.js';
+
+/**
+ * Client-created streams: PUT creates (or forks), POST appends and closes, GET reads (catch-up,
+ * long-poll, SSE), HEAD describes, DELETE deletes. Every rule that needs atomicity lives in the
+ * engine (one Lua script per operation on Redis); this module parses, maps outcomes to the
+ * protocol's statuses and headers, and runs the live loops.
+ */
+export interface StreamsDeps {
+  store: DurableStore;
+  config: DurableConfig;
+  live: LiveSet;
+  limits?: Limits;
+}
+
+/** A stream as a request names it. */
+export interface Target {
+  /** The engine's name: the caller's namespace (its key's name, when keys are on) and the path. */
+  name: string;
+  /** Turns a Stream-Forked-From path into an engine name in the same namespace. */
+  resolve(path: string): string;
+  /** Counted against this key in stream limits; null without keys. */
+  key: string | null;
+}
+
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+/** Entries per read: more than any single response needs, fewer than a huge reply. */
+const READ_ENTRIES = 1_000;
+
+/** The body Fastify's buffer parser gave us; empty when there was none. */
+function body(req: FastifyRequest): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+// ---------------------------------------------------------------- create
+
+export async function createStream(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+  const ctHeader = header(req, 'content-type')?.trim() || undefined;
+  const ttlRaw = header(req, H.ttl);
+  const expRaw = header(req, H.expiresAt);
+  if (ttlRaw !== undefined && expRaw !== undefined) throw badRequest('invalid_header', 'give Stream-TTL or Stream-Expires-At, not both');
+  const ttlSeconds = ttlRaw === undefined ? null : parseTtl(ttlRaw);
+  const expiresAt = expRaw === undefined ? null : parseExpiresAt(expRaw);
+  const closed = closeRequested(req);
+  const fork = parseFork(req, t);
+  const raw = body(req);
+
+  let contentType = ctHeader ?? (fork ? '' : DEFAULT_CONTENT_TYPE);
+  let mediaType = contentType === '' ? '' : mediaTypeOf(contentType);
+  if (contentType !== '' && mediaType === '') throw badRequest('invalid_header', 'the Content-Type header is not a media type');
+  if (fork && contentType === '' && raw.length > 0) {
+    // A fork that inherits its content type and brings a body: the source's type says how to parse it.
+    const src = await deps.store.head(fork.source);
+    if (src.kind === 'missing') throw streamNotFound();
+    if (src.kind === 'gone') throw conflict('source_gone', 'the source stream was deleted');
+    contentType = src.info.contentType;
+    mediaType = src.info.mediaType;
+  }
+  const json = mediaType === 'application/json';
+  const initial: DurablePayload | null = raw.length === 0 ? null : json ? jsonPayload(raw) : { data: raw, count: 0 };
+  const spec: DurableCreateSpec = { contentType, mediaType, json, ttlSeconds, expiresAt, closed, initial, fork };
+  const out = await deps.store.create(t.name, spec);
+  switch (out.kind) {
+    case 'created':
+      describe(reply, out.info, out.info.tail);
+      reply.header('location', `${req.protocol}://${req.host}${req.url.split('?')[0]}`);
+      reply.code(201).send();
+      return;
+    case 'exists':
+      if (!sameConfig(out.info, spec)) throw conflict('stream_exists', 'a stream with another configuration exists at this URL');
+      describe(reply, out.info, out.info.tail);
+      reply.code(200).send();
+      return;
+    case 'soft_deleted':
+      throw conflict('stream_gone', 'this URL belongs to a deleted stream whose forks still live');
+    case 'source_missing':
+      throw new DurableError(404, 'source_not_found', 'the Stream-Forked-From stream does not exist');
+    case 'source_gone':
+      throw conflict('source_gone', 'the Stream-Forked-From stream was deleted');
+    case 'source_content_type':
+      throw conflict('content_type_mismatch', 'a fork must have its source stream’s content type');
+    case 'bad_fork_offset':
+      throw badRequest('invalid_fork_offset', out.message);
+  }
+}
+
+function parseFork(req: FastifyRequest, t: Target): DurableForkSpec | null {
+  const from = header(req, H.forkedFrom);
+  const offsetRaw = header(req, H.forkOffset);
+  const subRaw = header(req, H.forkSubOffset);
+  if (from === undefined) {
+    if (offsetRaw !== undefined || subRaw !== undefined) throw badRequest('invalid_header', 'Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From');
+    return null;
+  }
+  if (from.trim() === '') throw badRequest('invalid_header', 'Stream-Forked-From is empty');
+  const source = t.resolve(from.trim());
+  const subOffset = subRaw === undefined ? 0 : parseUint(subRaw, 'Stream-Fork-Sub-Offset');
+  let seq: number | null = null;
+  let epoch: string | null = null;
+  if (offsetRaw !== undefined) {
+    const o = parseOffset(offsetRaw, 'Stream-Fork-Offset');
+    if (o.kind === 'now') throw badRequest('invalid_offset', 'Stream-Fork-Offset must be an offset of the source stream');
+    if (o.kind === 'start') seq = 0;
+    else {
+      seq = o.seq;
+      epoch = o.epoch;
+    }
+  }
+  return { source, seq, epoch, subOffset };
+}
+
+/** PUT on an existing stream succeeds only with the same configuration (PROTOCOL.md 5.1). */
+function sameConfig(info: DurableInfo, spec: DurableCreateSpec): boolean {
+  const fork = spec.fork;
+  // A fork that inherits its type or its expiry compares only what it states.
+  if (spec.mediaType !== '' && spec.mediaType !== info.mediaType) return false;
+  const inheritsExpiry = fork !== null && spec.ttlSeconds === null && spec.expiresAt === null;
+  if (!inheritsExpiry && (spec.ttlSeconds !== info.ttlSeconds || spec.expiresAt !== info.expiresAt)) return false;
+  if (spec.closed !== info.closed) return false;
+  if ((fork?.source ?? null) !== info.forkedFrom) return false;
+  if (fork && fork.seq !== null && fork.seq !== info.forkSeq) return false;
+  if ((fork?.subOffset ?? 0) !== info.forkSubOffset) return false;
+  return true;
+}
+
+/** Headers every successful answer about a stream carries. */
+function describe(reply: FastifyReply, info: DurableInfo, seq: number): void {
+  reply.header('content-type', info.contentType);
+  reply.header(H.nextOffset, formatOffset(info.epoch, seq));
+  if (info.closed && seq === info.tail) reply.header(H.closed, 'true');
+}
+
+// ---------------------------------------------------------------- head, delete
+
+export async function headStream(_req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+  const out = await deps.store.head(t.name);
+  if (out.kind === 'missing') throw streamNotFound();
+  if (out.kind === 'gone') throw streamGone();
+  const { info } = out;
+  describe(reply, info, info.tail);
+  if (info.ttlSeconds !== null) reply.header(H.ttl, String(info.ttlSeconds));
+  if (info.expiresAt !== null) reply.header(H.expiresAt, new Date(info.expiresAt).toISOString());
+  reply.header('cache-control', 'no-store');
+  reply.code(200).send();
+}
+
+export async function deleteStream(_req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+  const out = await deps.store.delete(t.name);
+  if (out === 'missing') throw streamNotFound();
+  if (out === 'gone') throw streamGone();
+  reply.code(204).send();
+}
+
+// ---------------------------------------------------------------- append
+
+export async function appendStream(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+  const raw = body(req);
+  const close = closeRequested(req);
+  const producer = parseProducer(req);
+  const seqRaw = header(req, H.seq);
+  if (seqRaw !== undefined && (seqRaw === '' || seqRaw.length > 256)) throw badRequest('invalid_header', 'Stream-Seq must be 1 to 256 characters');
+  let payload: DurablePayload | null = null;
+  let mediaType: string | null = null;
+  if (raw.length === 0) {
+    if (!close) throw badRequest('empty_body', 'an append needs a body (or Stream-Closed: true to close the stream)');
+  } else {
+    const ct = header(req, 'content-type');
+    if (!ct || mediaTypeOf(ct) === '') throw badRequest('missing_content_type', 'an append needs a Content-Type header');
+    mediaType = mediaTypeOf(ct);
+    // The request's type decides how to parse; the engine checks it is the stream's, atomically.
+    payload = mediaType === 'application/json' ? await jsonAppend(raw, deps, t) : { data: raw, count: 0 };
+  }
+  const out = await deps.store.append(t.name, { mediaType, payload, close, streamSeq: seqRaw ?? null, producer });
+  answerAppend(reply, out, payload !== null);
+}
+
+/** A JSON append; when it does not parse, the answer depends on the stream (404, 409 or 400). */
+async function jsonAppend(raw: Buffer, deps: StreamsDeps, t: Target): Promise<DurablePayload> {
+  let payload: DurablePayload | null;
+  try {
+    payload = jsonPayload(raw);
+  } catch (err) {
+    const head = await deps.store.head(t.name);
+    if (head.kind === 'missing') throw streamNotFound();
+    if (head.kind === 'gone') throw streamGone();
+    if (head.info.mediaType !== 'application/json') throw conflict('content_type_mismatch', `this stream's content type is ${head.info.contentType}`);
+    throw err;
+  }
+  if (!payload) throw badRequest('empty_array', 'an empty JSON array appends nothing');
+  return payload;
+}
+
+function answerAppend(reply: FastifyReply, out: DurableAppendOutcome, withData: boolean): void {
+  switch (out.kind) {
+    case 'missing':
+      throw streamNotFound();
+    case 'gone':
+      throw streamGone();
+    case 'closed':
+      throw conflict('stream_closed', 'the stream is closed', { [H.nextOffset]: formatOffset(out.streamEpoch, out.tail), [H.closed]: 'true' });
+    case 'content_type':
+      throw conflict('content_type_mismatch', 'the Content-Type is not the stream’s');
+    case 'stream_seq':
+      throw conflict('stream_seq_regression', 'Stream-Seq must be greater than the last one given');
+    case 'stale_epoch':
+      throw new DurableError(403, 'stale_producer_epoch', 'a newer epoch of this producer has written since', { [H.producerEpoch]: String(out.epoch) });
+    case 'epoch_seq':
+      throw badRequest('invalid_producer', 'a new producer epoch must start at Producer-Seq 0');
+    case 'seq_gap':
+      throw conflict('producer_seq_gap', `expected Producer-Seq ${out.expected}`, { [H.expectedSeq]: String(out.expected), [H.receivedSeq]: String(out.received) });
+  }
+  reply.header(H.nextOffset, formatOffset(out.streamEpoch, out.tail));
+  if (out.closed) reply.header(H.closed, 'true');
+  if (out.kind === 'duplicate') {
+    reply.header(H.producerEpoch, String(out.epoch)).header(H.producerSeq, String(out.lastSeq));
+    reply.code(204).send();
+    return;
+  }
+  if (out.producer) {
+    reply.header(H.producerEpoch, String(out.producer.epoch)).header(H.producerSeq, String(out.producer.seq));
+    // A producer's write answers 200 (new data); a producer's close-only request 204.
+    reply.code(withData ? 200 : 204).send();
+    return;
+  }
+  reply.code(204).send();
+}
+
+// ---------------------------------------------------------------- read
+
+type OkRead = Extract<DurableReadOutcome, { kind: 'ok' }>;
+
+/** The seq to read after, checked against the stream: 400 past the tail, 410 for another incarnation. */
+function startSeq(o: OffsetParam, info: DurableInfo): number {
+  if (o.kind === 'start') return 0;
+  if (o.kind === 'now') return -1;
+  if (o.epoch !== info.epoch) throw new DurableError(410, 'offset_gone', 'this offset belongs to an earlier stream at this URL');
+  if (o.seq > info.tail) throw badRequest('offset_out_of_range', 'the offset is beyond the end of the stream');
+  return o.seq;
+}
+
+async function readOnce(deps: StreamsDeps, t: Target, after: number): Promise<OkRead> {
+  const r = await deps.store.read(t.name, after, { maxBytes: deps.config.maxReadBytes, maxEntries: READ_ENTRIES, touch: true });
+  if (r.kind === 'missing') throw streamNotFound();
+  if (r.kind === 'gone') throw streamGone();
+  return r;
+}
+
+/** First read of a GET: validates the offset against the stream it finds, then reads from it. */
+async function firstRead(deps: StreamsDeps, t: Target, o: OffsetParam): Promise<OkRead> {
+  if (o.kind === 'at') {
+    const r = await readOnce(deps, t, o.seq);
+    startSeq(o, r.info);
+    return r;
+  }
+  return readOnce(deps, t, o.kind === 'now' ? -1 : 0);
+}
+
+function lastSeq(r: OkRead): number {
+  const last = r.entries[r.entries.length - 1];
+  return last ? last.seq : r.after;
+}
+
+export async function readStream(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+  const live = (req.query as Record<string, unknown>).live;
+  const offset = offsetQuery(req);
+  if (live === undefined) return catchUp(req, reply, deps, t, offset ?? { kind: 'start' });
+  if (live !== 'long-poll' && live !== 'sse') throw badRequest('invalid_live', 'live must be long-poll or sse');
+  if (!offset) throw badRequest('missing_offset', `live=${live} needs an offset (-1 for the start, now for the tail)`);
+  if (live === 'long-poll') return longPoll(req, reply, deps, t, offset);
+  return sse(req, reply, deps, t, offset);
+}
+
+async function catchUp(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
+  const r = await firstRead(deps, t, o);
+  if (o.kind === 'now') {
+    describe(reply, r.info, r.after);
+    reply.header(H.upToDate, 'true').header('cache-control', 'no-store');
+    reply.code(200).send(r.info.json ? Buffer.from('[]') : Buffer.alloc(0));
+    return;
+  }
+  sendEntries(req, reply, r, false);
+}
+
+/** A 200 with entries (possibly none): the body, offsets, up-to-date and closure, ETag and caching. */
+function sendEntries(req: FastifyRequest, reply: FastifyReply, r: OkRead, live: boolean): void {
+  const last = lastSeq(r);
+  const upToDate = last === r.info.tail;
+  describe(reply, r.info, last);
+  if (upToDate) reply.header(H.upToDate, 'true');
+  if (live) reply.header(H.cursor, responseCursor(req));
+  const etag = `"${r.info.epoch}:${r.after}:${last}${upToDate && r.info.closed ? ':c' : ''}"`;
+  reply.header('etag', etag);
+  // A range that ends before the tail never changes; the tail does, so it is not cached.
+  reply.header('cache-control', upToDate ? 'no-store' : 'private, max-age=60, stale-while-revalidate=300');
+  if (!live && header(req, 'if-none-match') === etag) {
+    reply.code(304).send();
+    return;
+  }
+  reply.code(200).send(readBody(r.info.json, r.entries));
+}
+
+/** 204 "nothing new (yet)": the offset to come back with, up-to-date, and closure. */
+function sendNothing(req: FastifyRequest, reply: FastifyReply, info: DurableInfo, seq: number): void {
+  reply.header(H.nextOffset, formatOffset(info.epoch, seq));
+  reply.header(H.upToDate, 'true');
+  reply.header(H.cursor, responseCursor(req));
+  if (info.closed && seq === info.tail) reply.header(H.closed, 'true');
+  reply.header('cache-control', 'no-store');
+  reply.code(204).send();
+}
+
+async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
+  const { config } = deps;
+  const deadline = Date.now() + config.longPollMs;
+  // Subscribed before the first read: a write after that read is certain to ring.
+  const bell = new Bell(deps.store, t.name);
+  let left = false;
+  const finish = () => bell.ring();
+  const onClose = () => {
+    left = true;
+    bell.ring();
+  };
+  reply.raw.once('close', onClose);
+  const unregister = deps.live.add(finish);
+  const release = deps.limits?.openStream(t.key, req.ip) ?? (() => {});
+  try {
+    await bell.ready;
+    let r = await firstRead(deps, t, o);
+    const after = r.after;
+    for (;;) {
+      if (r.entries.length > 0) return sendEntries(req, reply, r, true);
+      if (r.info.closed || left || deps.live.closing) break;
+      const wait = deadline - Date.now();
+      if (wait <= 0) break;
+      await bell.wait(Math.min(wait, config.recheckMs));
+      if (left || deps.live.closing) break;
+      r = await readOnce(deps, t, after);
+    }
+    sendNothing(req, reply, r.info, after);
+  } finally {
+    release();
+    unregister();
+    reply.raw.off('close', onClose);
+    bell.close();
+  }
+}
+
+async function sse(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
+  const { config } = deps;
+  const bell = new Bell(deps.store, t.name);
+  let release = () => {};
+  let r: OkRead;
+  try {
+    await bell.ready;
+    // Everything that can fail with a status fails here, before the 200 goes out.
+    r = await firstRead(deps, t, o);
+    release = deps.limits?.openStream(t.key, req.ip) ?? (() => {});
+  } catch (err) {
+    bell.close();
+    throw err;
+  }
+  const textual = sseTextual(r.info.mediaType);
+  const res = startSse(reply, textual ? {} : { [H.sseEncoding]: 'base64' });
+  let stop = false;
+  const finish = () => {
+    stop = true;
+    bell.ring();
+  };
+  res.once('close', finish);
+  const unregister = deps.live.add(finish);
+  const endAt = Date.now() + config.sseMaxMs;
+  let cursor = r.after;
+  let lastWrite = Date.now();
+  let first = true;
+  try {
+    for (;;) {
+      const { info } = r;
+      let ok = true;
+      if (r.entries.length > 0) {
+        cursor = lastSeq(r);
+        ok = res.write(sseData(readBody(info.json, r.entries), textual) + controlFor(req, info, cursor));
+        lastWrite = Date.now();
+      } else if (first || cursor === info.tail) {
+        if (first) {
+          ok = res.write(controlFor(req, info, cursor));
+          lastWrite = Date.now();
+        }
+      }
+      first = false;
+      if (info.closed && cursor === info.tail) break; // the last control said streamClosed
+      if (!ok && !(await drained(res, config.longPollMs))) break;
+      // Caught up: wait for a ring, sending heartbeats, until the response's time is up.
+      while (cursor === info.tail && !stop) {
+        const now = Date.now();
+        if (now >= endAt) {
+          stop = true;
+          break;
+        }
+        const rung = await bell.wait(Math.min(config.recheckMs, config.heartbeatMs, endAt - now));
+        if (rung || stop) break;
+        if (Date.now() - lastWrite >= config.heartbeatMs) {
+          res.write(':\n\n');
+          lastWrite = Date.now();
+        }
+        break; // recheck: read again
+      }
+      if (stop || res.writableEnded || res.destroyed) break;
+      const next = await deps.store.read(t.name, cursor, { maxBytes: config.maxReadBytes, maxEntries: READ_ENTRIES, touch: true });
+      if (next.kind !== 'ok') break; // deleted meanwhile: the client's next request gets the status
+      r = next;
+    }
+  } catch (err) {
+    req.log.warn({ err }, 'durable stream SSE ended by an error');
+  } finally {
+    release();
+    unregister();
+    res.off('close', finish);
+    bell.close();
+    if (!res.writableEnded) res.end();
+  }
+}
+
+function controlFor(req: FastifyRequest, info: DurableInfo, seq: number): string {
+  const next = formatOffset(info.epoch, seq);
+  const atTail = seq === info.tail;
+  if (info.closed && atTail) return sseControl({ streamNextOffset: next, streamClosed: true, upToDate: true });
+  return sseControl(atTail ? { streamNextOffset: next, streamCursor: responseCursor(req), upToDate: true } : { streamNextOffset: next, streamCursor: responseCursor(req) });
+}

@@ -1,0 +1,383 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import {
+  type DurableAppendOutcome,
+  type DurableAppendSpec,
+  type DurableCreateOutcome,
+  type DurableCreateSpec,
+  type DurableDeleteOutcome,
+  type DurableEntry,
+  type DurableHeadOutcome,
+  type DurableInfo,
+  type DurablePayload,
+  type DurableReadOptions,
+  type DurableReadOutcome,
+  type DurableStore,
+  type DurableWatch,
+  newEpoch,
+  slicePayload,
+} from '../durable.js';
+import type { Keys } from './keys.js';
+
+/**
+ * Durable Streams on Redis. Each stream is a Redis Stream with explicit entry ids 0-1, 0-2, … (the
+ * same log format as a generation's events) plus a meta hash, a producers hash and a forks set,
+ * all under one hash tag (keys.ts). Every check-and-write is one Lua script (packages/engine/lua/
+ * durable-*.lua), so edges never coordinate: any edge can serve any request at any time.
+ *
+ * Live readers wait on a per-stream pub/sub channel (the "bell") rung by every write; the bell
+ * carries no data, the reader reads the log from its own position. One subscriber connection per
+ * process, shared by every waiting request, subscribed only to the streams someone waits on.
+ * A bell lost while that connection was down is made up for by ringing every watcher when it
+ * comes back (the readers then read again), so no append can be missed.
+ *
+ * Forks copy their source's entries up to the fork point into their own log: reads of a fork never
+ * touch its source, and the source and fork can live on different cluster slots. The source keeps
+ * the names of its forks (the forks set) so that deleting it only soft-deletes it while forks live.
+ * Taking and releasing that reference are separate steps from creating and deleting the fork (two
+ * slots); the forks set is pruned of names that are no longer its forks before every delete, so a
+ * reference left by a crash between the steps cannot pin a source forever.
+ */
+function load(name: string): string {
+  return readFileSync(new URL(`../../lua/${name}.lua`, import.meta.url), 'utf8');
+}
+
+const SCRIPTS = {
+  tcDsCreate: { numberOfKeys: 2, lua: load('durable-create') },
+  tcDsRead: { numberOfKeys: 4, lua: load('durable-read') },
+  tcDsAppend: { numberOfKeys: 4, lua: load('durable-append') },
+  tcDsForkSource: { numberOfKeys: 3, lua: load('durable-fork-source') },
+  tcDsDelete: { numberOfKeys: 4, lua: load('durable-delete') },
+  tcDsRelease: { numberOfKeys: 4, lua: load('durable-release') },
+} as const;
+
+type Arg = string | number | Buffer;
+type Reply = Buffer | number | null | Reply[];
+
+interface DurableRedis extends Redis {
+  tcDsCreateBuffer(...args: Arg[]): Promise<Reply[]>;
+  tcDsReadBuffer(...args: Arg[]): Promise<Reply[]>;
+  tcDsAppend(...args: Arg[]): Promise<(string | number)[]>;
+  tcDsForkSourceBuffer(...args: Arg[]): Promise<Reply[]>;
+  tcDsDelete(...args: Arg[]): Promise<string[]>;
+  tcDsRelease(...args: Arg[]): Promise<string[]>;
+}
+
+/** How long a new watcher waits for its SUBSCRIBE to be confirmed before reading anyway, ms. */
+const SUBSCRIBE_WAIT_MS = 2_000;
+
+export class RedisDurableStore implements DurableStore {
+  private readonly cmd: DurableRedis;
+  private sub: Redis | null = null;
+  /** Bell channel → watchers' callbacks. */
+  private readonly watchers = new Map<string, Set<() => void>>();
+  /** Bell channel → its SUBSCRIBE's confirmation. */
+  private readonly subscribed = new Map<string, Promise<void>>();
+  private everReady = false;
+
+  constructor(
+    cmd: Redis,
+    /** Opens the subscriber connection (on first watch). */
+    private readonly openSubscriber: () => Redis,
+    private readonly keys: Keys,
+  ) {
+    for (const [name, def] of Object.entries(SCRIPTS)) cmd.defineCommand(name, def);
+    this.cmd = cmd as DurableRedis;
+  }
+
+  private streamKeys(name: string): [string, string, string, string] {
+    const k = this.keys;
+    return [k.durableMeta(name), k.durableLog(name), k.durableProducers(name), k.durableForks(name)];
+  }
+
+  async create(name: string, spec: DurableCreateSpec): Promise<DurableCreateOutcome> {
+    if (spec.fork) return this.createFork(name, spec);
+    const entries: DurablePayload[] = spec.initial && spec.initial.data.length > 0 ? [spec.initial] : [];
+    const out = await this.runCreate(name, spec, newEpoch(), spec.ttlSeconds, spec.expiresAt, null, entries);
+    if (out.kind === 'soft_deleted' && (await this.collect(name))) return this.create(name, spec);
+    return out;
+  }
+
+  private async createFork(name: string, spec: DurableCreateSpec): Promise<DurableCreateOutcome> {
+    const fork = spec.fork as NonNullable<DurableCreateSpec['fork']>;
+    // The name is checked first: an existing stream must not take a reference on the source.
+    const current = await this.head(name);
+    if (current.kind === 'ok') return { kind: 'exists', info: current.info };
+    if (current.kind === 'gone') return { kind: 'soft_deleted' };
+    const [sMeta, sLog, , sForks] = this.streamKeys(fork.source);
+    const reply = await this.cmd.tcDsForkSourceBuffer(sMeta, sLog, sForks, name, fork.seq ?? -1, fork.epoch ?? '', spec.mediaType, fork.subOffset > 0 ? '1' : '0');
+    const kind = str(reply[0]);
+    if (kind === 'missing') return { kind: 'source_missing' };
+    if (kind === 'gone') return (await this.collect(fork.source)) ? { kind: 'source_missing' } : { kind: 'source_gone' };
+    if (kind === 'content_type') return { kind: 'source_content_type' };
+    if (kind === 'bad_offset') return { kind: 'bad_fork_offset', message: str(reply[1]) };
+    const src = infoFrom(reply[1] as Reply[]);
+    const seq = Number(str(reply[2]));
+    const payloads: DurablePayload[] = (reply[3] as Reply[]).map((e) => entryFrom(e as Reply[]));
+    let out: DurableCreateOutcome;
+    try {
+      if (fork.subOffset > 0) {
+        const next = entryFrom((reply[4] as Reply[])[0] as Reply[]);
+        const part = slicePayload({ seq: seq + 1, ...next }, src.json, fork.subOffset);
+        if (!part) {
+          await this.release(fork.source, name);
+          return { kind: 'bad_fork_offset', message: 'the fork sub-offset is beyond the entry at the fork offset' };
+        }
+        payloads.push(part);
+      }
+      if (spec.initial && spec.initial.data.length > 0) payloads.push(spec.initial);
+      const inherit = spec.mediaType === '';
+      const own: DurableCreateSpec = inherit ? { ...spec, contentType: src.contentType, mediaType: src.mediaType, json: src.json } : spec;
+      const ttl = spec.ttlSeconds === null && spec.expiresAt === null ? src.ttlSeconds : spec.ttlSeconds;
+      const exp = spec.ttlSeconds === null && spec.expiresAt === null ? src.expiresAt : spec.expiresAt;
+      out = await this.runCreate(name, own, src.epoch, ttl, exp, { source: fork.source, seq, sub: fork.subOffset }, payloads);
+    } catch (err) {
+      await this.release(fork.source, name).catch(() => {});
+      throw err;
+    }
+    // Someone else created the name meanwhile: this fork was not made, give the reference back.
+    if (out.kind !== 'created') await this.release(fork.source, name);
+    return out;
+  }
+
+  private async runCreate(
+    name: string,
+    spec: DurableCreateSpec,
+    epoch: string,
+    ttl: number | null,
+    exp: number | null,
+    fork: { source: string; seq: number; sub: number } | null,
+    entries: readonly DurablePayload[],
+  ): Promise<DurableCreateOutcome> {
+    const [meta, log] = this.streamKeys(name);
+    const args: Arg[] = [
+      meta,
+      log,
+      spec.contentType,
+      spec.mediaType,
+      spec.json ? '1' : '0',
+      epoch,
+      ttl === null ? '' : ttl,
+      exp === null ? '' : exp,
+      spec.closed ? '1' : '0',
+      fork ? fork.source : '',
+      fork ? fork.seq : '',
+      fork ? fork.sub : 0,
+      Date.now(),
+      entries.length,
+    ];
+    for (const e of entries) args.push(e.data, e.count);
+    const reply = await this.cmd.tcDsCreateBuffer(...args);
+    const kind = str(reply[0]);
+    if (kind === 'soft_deleted') return { kind: 'soft_deleted' };
+    if (kind === 'exists') return { kind: 'exists', info: infoFrom(reply[1] as Reply[]) };
+    const info: DurableInfo = {
+      contentType: spec.contentType,
+      mediaType: spec.mediaType,
+      json: spec.json,
+      epoch,
+      tail: entries.length,
+      closed: spec.closed,
+      ttlSeconds: ttl,
+      expiresAt: exp,
+      softDeleted: false,
+      forkedFrom: fork ? fork.source : null,
+      forkSeq: fork ? fork.seq : null,
+      forkSubOffset: fork ? fork.sub : 0,
+      createdAt: Date.now(),
+    };
+    return { kind: 'created', info };
+  }
+
+  async head(name: string): Promise<DurableHeadOutcome> {
+    const r = await this.read(name, -1, { maxBytes: 0, maxEntries: 1, touch: false });
+    return r.kind === 'ok' ? { kind: 'ok', info: r.info } : r;
+  }
+
+  async read(name: string, after: number, opts: DurableReadOptions): Promise<DurableReadOutcome> {
+    const reply = await this.cmd.tcDsReadBuffer(...this.streamKeys(name), after, Math.max(1, opts.maxEntries), opts.maxBytes, opts.touch ? '1' : '0');
+    const kind = str(reply[0]);
+    if (kind === 'missing') return { kind: 'missing' };
+    if (kind === 'gone') return (await this.collect(name)) ? { kind: 'missing' } : { kind: 'gone' };
+    const entries: DurableEntry[] = (reply[3] as Reply[]).map((raw) => {
+      const [seq, data, count] = raw as [Buffer, Buffer, Buffer];
+      return { seq: Number(seq.toString()), data, count: Number(count.toString()) };
+    });
+    return { kind: 'ok', info: infoFrom(reply[1] as Reply[]), after: Number(reply[2]), entries };
+  }
+
+  async append(name: string, spec: DurableAppendSpec): Promise<DurableAppendOutcome> {
+    const p = spec.producer;
+    const r = await this.cmd.tcDsAppend(
+      ...this.streamKeys(name),
+      spec.mediaType ?? '',
+      spec.close ? '1' : '0',
+      spec.streamSeq ?? '',
+      p ? p.id : '',
+      p ? p.epoch : 0,
+      p ? p.seq : 0,
+      spec.payload ? '1' : '0',
+      spec.payload ? spec.payload.count : 0,
+      spec.payload ? spec.payload.data : '',
+      this.keys.durableBell(name),
+    );
+    const kind = String(r[0]);
+    const streamEpoch = String(r[1]);
+    const tail = Number(r[2]);
+    const closed = Number(r[3]) === 1;
+    const a = r[4] === undefined || r[4] === '' ? null : Number(r[4]);
+    const b = r[5] === undefined || r[5] === '' ? null : Number(r[5]);
+    switch (kind) {
+      case 'appended':
+        return { kind, streamEpoch, tail, closed, producer: a === null || b === null ? null : { epoch: a, seq: b } };
+      case 'duplicate':
+        return { kind, streamEpoch, tail, closed, epoch: a ?? 0, lastSeq: b ?? 0 };
+      case 'missing':
+        return { kind };
+      case 'gone':
+        return (await this.collect(name)) ? { kind: 'missing' } : { kind };
+      case 'closed':
+      case 'content_type':
+      case 'stream_seq':
+      case 'epoch_seq':
+        return { kind, streamEpoch, tail };
+      case 'stale_epoch':
+        return { kind, streamEpoch, tail, epoch: a ?? 0 };
+      case 'seq_gap':
+        return { kind, streamEpoch, tail, expected: a ?? 0, received: b ?? 0 };
+      default:
+        throw new Error(`unexpected reply from durable-append: ${kind}`);
+    }
+  }
+
+  async delete(name: string): Promise<DurableDeleteOutcome> {
+    await this.prune(name);
+    const [kind, source] = await this.cmd.tcDsDelete(...this.streamKeys(name), this.keys.durableBell(name));
+    if (kind === 'gone') return (await this.collect(name)) ? 'missing' : 'gone';
+    if (kind === 'deleted') {
+      if (source) await this.release(source, name);
+      return 'deleted';
+    }
+    return kind as DurableDeleteOutcome;
+  }
+
+  watch(name: string, bell: () => void): DurableWatch {
+    const channel = this.keys.durableBell(name);
+    const sub = this.subscriber();
+    let set = this.watchers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(channel, set);
+      const p = sub.subscribe(channel).then(
+        () => {},
+        () => {},
+      );
+      this.subscribed.set(channel, p);
+    }
+    set.add(bell);
+    const ready = Promise.race([this.subscribed.get(channel) ?? Promise.resolve(), new Promise<void>((r) => setTimeout(r, SUBSCRIBE_WAIT_MS).unref())]);
+    let open = true;
+    return {
+      ready,
+      close: () => {
+        if (!open) return;
+        open = false;
+        const s = this.watchers.get(channel);
+        s?.delete(bell);
+        if (s && s.size === 0) {
+          this.watchers.delete(channel);
+          this.subscribed.delete(channel);
+          sub.unsubscribe(channel).catch(() => {});
+        }
+      },
+    };
+  }
+
+  private subscriber(): Redis {
+    if (this.sub) return this.sub;
+    const sub = this.openSubscriber();
+    sub.on('message', (channel: string) => {
+      for (const bell of this.watchers.get(channel) ?? []) bell();
+    });
+    // Back after an outage: bells rung meanwhile are lost, so every watcher reads again.
+    sub.on('ready', () => {
+      if (this.everReady) for (const set of this.watchers.values()) for (const bell of set) bell();
+      this.everReady = true;
+    });
+    this.sub = sub;
+    return sub;
+  }
+
+  /** Drop names from a stream's forks set that are no longer live forks of it (expired, deleted, recreated). */
+  private async prune(name: string): Promise<void> {
+    const forksKey = this.keys.durableForks(name);
+    const members = await this.cmd.smembers(forksKey);
+    await Promise.all(
+      members.map(async (f) => {
+        const from = await this.cmd.hget(this.keys.durableMeta(f), 'from');
+        if (from !== name) await this.cmd.srem(forksKey, f);
+      }),
+    );
+  }
+
+  /** Remove a soft-deleted stream whose forks are all gone; true when it is (now) gone. */
+  private async collect(name: string): Promise<boolean> {
+    await this.prune(name);
+    const [kind, source] = await this.cmd.tcDsRelease(...this.streamKeys(name), '', this.keys.durableBell(name));
+    if (kind !== 'deleted') return false;
+    if (source) await this.release(source, name);
+    return true;
+  }
+
+  /** Give back `fork`'s reference on `source`, removing soft-deleted ancestors left without forks. */
+  private async release(source: string, fork: string): Promise<void> {
+    let src = source;
+    let child = fork;
+    for (;;) {
+      const [kind, next] = await this.cmd.tcDsRelease(...this.streamKeys(src), child, this.keys.durableBell(src));
+      if (kind !== 'deleted' || !next) return;
+      child = src;
+      src = next;
+    }
+  }
+}
+
+function str(b: Reply | undefined): string {
+  if (b === undefined || b === null) return '';
+  return Buffer.isBuffer(b) ? b.toString('utf8') : String(b);
+}
+
+/** DurableInfo from an HGETALL reply (Buffers). */
+function infoFrom(flat: Reply[]): DurableInfo {
+  const m = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) m.set(str(flat[i]), str(flat[i + 1]));
+  const num = (k: string) => (m.has(k) && m.get(k) !== '' ? Number(m.get(k)) : null);
+  return {
+    contentType: m.get('ct') ?? 'application/octet-stream',
+    mediaType: m.get('mt') ?? 'application/octet-stream',
+    json: m.get('js') === '1',
+    epoch: m.get('ep') ?? '0000000000000000',
+    tail: num('tail') ?? 0,
+    closed: m.get('cl') === '1',
+    ttlSeconds: num('ttl'),
+    expiresAt: num('exp'),
+    softDeleted: m.get('sd') === '1',
+    forkedFrom: m.get('from') ?? null,
+    forkSeq: num('fseq'),
+    forkSubOffset: num('fsub') ?? 0,
+    createdAt: num('at') ?? 0,
+  };
+}
+
+/** An XRANGE entry [id, [field, value, …]] as a payload. */
+function entryFrom(raw: Reply[]): DurablePayload {
+  const fields = raw[1] as Buffer[];
+  let data: Buffer = Buffer.alloc(0);
+  let count = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const f = (fields[i] as Buffer).toString();
+    if (f === 'd') data = fields[i + 1] as Buffer;
+    else if (f === 'n') count = Number((fields[i + 1] as Buffer).toString());
+  }
+  return { data, count };
+}
