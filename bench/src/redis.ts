@@ -1,0 +1,82 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, waitUntil } from './sys.js';
+
+/** The harness's own redis-server on a free port: never the machine's shared one. */
+export interface BenchRedis {
+  url: string;
+  pid: number;
+  /** A plain connection for INFO and FLUSHALL. */
+  admin: Redis;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(maxClients: number): Promise<BenchRedis> {
+  let bin: string;
+  try {
+    bin = execFileSync('which', ['redis-server'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('the benchmarks need redis-server on PATH (apt-get install -y redis-server)');
+  }
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tokencast-bench-redis-'));
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxclients', String(maxClients)], {
+    stdio: 'ignore',
+  });
+  const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  admin.on('error', () => {});
+  await waitUntil(
+    'redis-server',
+    async () => {
+      try {
+        if (admin.status !== 'ready') await admin.connect();
+        return (await admin.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
+    admin,
+    async stop() {
+      admin.disconnect();
+      child.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Calls per command name (INFO commandstats), e.g. { xread: 120, evalsha: 40 }. */
+export async function commandCalls(admin: Redis): Promise<Record<string, number>> {
+  const info = await admin.info('commandstats');
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1] as string] = Number(m[2]);
+  return out;
+}
+
+export function callsBetween(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d > 0) out[k] = d;
+  }
+  // The INFO that took the second snapshot is not the system under test's.
+  if (out.info) out.info -= 1;
+  return out;
+}
+
+/** Redis's own CPU seconds (INFO cpu: used_cpu_user + used_cpu_sys). */
+export async function redisCpuSeconds(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const user = Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? Number.NaN);
+  const sys = Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? Number.NaN);
+  return user + sys;
+}
