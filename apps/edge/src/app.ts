@@ -62,6 +62,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     http: { connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs) },
     connectionTimeout: 0,
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    trustProxy: config.trustProxy,
     // While draining, our own hook below answers 503 in the OpenAI shape with Retry-After.
     return503OnClosing: false,
     forceCloseConnections: true,

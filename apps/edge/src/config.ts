@@ -52,6 +52,11 @@ export interface EdgeConfig {
   keepAliveTimeoutMs: number;
   /** Open connections one edge accepts; 0: no limit (the OS file limit still applies). */
   maxConnections: number;
+  /**
+   * Whose X-Forwarded-For to believe for the client address (per-address limits, logs): false,
+   * true (any hop), or a list of proxy addresses/CIDRs. Behind nginx, set it to nginx's address.
+   */
+  trustProxy: boolean | string[];
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -89,5 +94,6 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     requestTimeoutMs: envInt(env, 'REQUEST_TIMEOUT_MS', 30_000, 100),
     keepAliveTimeoutMs: envInt(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 100),
     maxConnections: envInt(env, 'MAX_CONNECTIONS', 0, 0),
+    trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY && env.TRUST_PROXY !== 'false' ? envList(env, 'TRUST_PROXY') : false,
   };
 }
