@@ -165,7 +165,8 @@ export class Hub {
     if (this.lingering.has(ch.id)) return;
     const t = setTimeout(() => {
       this.lingering.delete(ch.id);
-      if (ch.sinks.size > 0 || ch.holds > 0) return;
+      // The channel may have been replaced meanwhile (rewound, reloaded): never drop the new one.
+      if (ch.sinks.size > 0 || ch.holds > 0 || this.channels.get(ch.id) !== ch) return;
       this.channels.delete(ch.id);
       this.lastEventAt.delete(ch.id);
       this.tail.remove(ch.id);
@@ -196,8 +197,8 @@ export class Hub {
   }
 
   /**
-   * A generation whose keys vanished (Redis restarted empty, or evicted) would leave its viewers
-   * waiting forever: tell them instead.
+   * A generation whose keys vanished (Redis restarted empty, or evicted), or whose log went back
+   * in time, would leave its viewers waiting forever or splice two texts: tell them instead.
    */
   private async checkAlive(ch: Channel): Promise<void> {
     let meta: Awaited<ReturnType<GenerationStore['getMeta']>>;
@@ -206,7 +207,18 @@ export class Hub {
     } catch {
       return; // unreachable: the next tick checks again
     }
-    if (meta) return;
-    for (const s of [...ch.sinks]) s.fail('generation_lost', 'this generation is no longer in the store', false);
+    if (!meta) {
+      for (const s of [...ch.sinks]) s.fail('generation_lost', 'this generation is no longer in the store', false);
+      return;
+    }
+    if (meta.lastOffset < ch.lastOffset) {
+      // The store went back in time (a Redis restart that lost its last writes): offsets past
+      // meta.lastOffset may be written again with other content. Viewers must not splice two
+      // texts: end them with an explicit error, and forget the channel so new viewers start clean.
+      for (const s of [...ch.sinks]) s.fail('generation_rewound', `the store lost events after offset ${meta.lastOffset}; start again from there or from 0`, false);
+      this.channels.delete(ch.id);
+      this.lastEventAt.delete(ch.id);
+      this.tail.remove(ch.id);
+    }
   }
 }
