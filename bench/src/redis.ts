@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -9,8 +9,13 @@ import { freePort, waitUntil } from './sys.js';
 export interface BenchRedis {
   url: string;
   pid: number;
-  /** A plain connection for INFO and FLUSHALL. */
+  /** A plain connection for INFO. */
   admin: Redis;
+  /**
+   * What Redis itself said about clients it dropped (output buffer limits, maxclients):
+   * distinct messages with how often each came, so a peer that lost its connection shows why.
+   */
+  notes(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -23,9 +28,14 @@ export async function startRedis(maxClients: number): Promise<BenchRedis> {
   }
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tokencast-bench-redis-'));
-  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxclients', String(maxClients)], {
-    stdio: 'ignore',
-  });
+  const logfile = join(dir, 'redis.log');
+  const child = spawn(
+    bin,
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--logfile', logfile, '--save', '', '--appendonly', 'no', '--maxclients', String(maxClients)],
+    {
+      stdio: 'ignore',
+    },
+  );
   const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   admin.on('error', () => {});
   await waitUntil(
@@ -45,6 +55,22 @@ export async function startRedis(maxClients: number): Promise<BenchRedis> {
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid ?? 0,
     admin,
+    notes() {
+      const out: Record<string, number> = {};
+      let log = '';
+      try {
+        log = readFileSync(logfile, 'utf8');
+      } catch {}
+      for (const line of log.split('\n')) {
+        if (!/output buffer|max number of clients|OOM|closed for/i.test(line)) continue;
+        // Drop the timestamp and the per-client details: count messages of one kind together.
+        const text = line.replace(/^\d+:\w \d+ \w+ \d+ [\d:.]+ [*#.-] /, '');
+        const client = /^Client id=.* sub=(\d+) .* cmd=(\S+) .*? ((?:scheduled to be )?closed .*)$/.exec(text);
+        const msg = client ? `a client (last command ${client[2]}, ${client[1]} subscriptions) ${client[3]}` : text;
+        out[msg] = (out[msg] ?? 0) + 1;
+      }
+      return out;
+    },
     async stop() {
       admin.disconnect();
       child.kill('SIGKILL');
