@@ -12,9 +12,9 @@ export async function guardedRead<T>(conn: Redis, issue: () => Promise<T>, block
   if (conn.status !== 'ready') {
     // Not connected: issuing now would only park the read in the offline queue, and the watchdog
     // below would then kill each reconnect attempt as it completes. Wait for 'ready' instead
-    // (bounded), and let the caller read again.
+    // (bounded); still not ready: let the caller try again.
     await waitReady(conn, blockMs + marginMs);
-    return null;
+    if ((conn.status as string) !== 'ready') return null; // status changed while we waited
   }
   let onClose!: () => void;
   let timer: NodeJS.Timeout | undefined;
