@@ -22,10 +22,12 @@ async function main(): Promise<void> {
   for (const warning of await engine.preflight()) log.warn(warning);
   const catalog = catalogFromEnv(env);
   const edge = await buildEdge({ engine, catalog, config, logger: log, envKeys: keysFromEnv(env) });
-  let worker: Worker | null = null;
+  let workers: Worker[] = [];
   if (embedded) {
-    worker = new Worker(engine, catalog, log, workerOptionsFromEnv(env));
-    worker.start();
+    // Embedded: serve every queue a model is routed to.
+    const opts = workerOptionsFromEnv(env);
+    workers = catalog.queues().map((queue) => new Worker(engine, catalog, log, { ...opts, queue }));
+    for (const w of workers) w.start();
   }
   const address = await edge.app.listen({ host: config.host, port: config.port });
   log.info({ address, engine: engine.kind, embedded }, engine.kind === 'memory' ? 'tokencast is up (in-memory engine: set REDIS_URL to use Redis)' : 'tokencast is up');
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     force.unref();
     // The last second of the grace is kept for closing Redis connections and the upstream.
     const waitMs = Math.max(0, grace - delayMs - 1_000);
-    await Promise.all([edge.drain({ delayMs, waitMs }), worker?.stop(Math.max(0, grace - 1_000))]);
+    await Promise.all([edge.drain({ delayMs, waitMs }), ...workers.map((w) => w.stop(Math.max(0, grace - 1_000)))]);
     await catalog.close();
     await engine.close();
     log.info('stopped');

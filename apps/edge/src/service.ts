@@ -1,4 +1,4 @@
-import type { Engine } from '@tokencast/engine';
+import type { Engine, JobQueue } from '@tokencast/engine';
 import type { ModelCatalog } from '@tokencast/producer';
 import { type GenerationMeta, type GenerationRequest, NotFoundError, newGenerationId } from '@tokencast/protocol';
 
@@ -10,6 +10,11 @@ export class GenerationService {
   ) {}
 
   /** `owner`: name of the API key submitting it ('' without keys). */
+  /** The queue a model's generations go to. */
+  queueFor(model: string): JobQueue {
+    return this.engine.queueFor(this.catalog.queueFor(model));
+  }
+
   async submit(request: GenerationRequest, owner = ''): Promise<GenerationMeta> {
     if (!this.catalog.providerFor(request.model)) {
       throw new NotFoundError(`The model '${request.model}' does not exist or is not served here`, 'model_not_found', { param: 'model' });
@@ -33,7 +38,7 @@ export class GenerationService {
       usage: null,
       error: null,
     };
-    await this.engine.queue.enqueue(meta);
+    await this.queueFor(request.model).enqueue(meta);
     return meta;
   }
 }

@@ -17,8 +17,9 @@ async function main(): Promise<void> {
   const engine = createEngine(ec, `tokencast:producer:${opts.name}`);
   for (const warning of await engine.preflight()) log.warn(warning);
   const catalog = catalogFromEnv(env);
-  const worker = new Worker(engine, catalog, log, opts);
-  worker.start();
+  // One worker per queue this producer takes from (PRODUCER_QUEUES, default: "default").
+  const workers = opts.queues.map((queue) => new Worker(engine, catalog, log, { ...opts, queue }));
+  for (const w of workers) w.start();
   registerQueueGauges(engine);
   const metricsPort = envInt(env, 'METRICS_PORT', 0, 0, 65_535);
   if (metricsPort > 0) {
@@ -37,13 +38,13 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal, active: worker.activeCount, graceMs }, 'draining');
+    log.info({ signal, active: workers.reduce((n, w) => n + w.activeCount, 0), graceMs }, 'draining');
     const force = setTimeout(() => {
       log.warn('grace period over; exiting');
       process.exit(0);
     }, graceMs);
     force.unref();
-    await worker.stop(Math.max(0, graceMs - 1_000));
+    await Promise.all(workers.map((w) => w.stop(Math.max(0, graceMs - 1_000))));
     await catalog.close();
     await engine.close();
     log.info('stopped');

@@ -1,4 +1,4 @@
-import { type Engine, FencedError, type Job } from '@tokencast/engine';
+import { type Engine, FencedError, type Job, type JobQueue } from '@tokencast/engine';
 import { type EndEvent, emptyUsage, type GenerationMeta, promptText, summarizeTokenTimes, TokencastError, type Usage } from '@tokencast/protocol';
 import type { Logger } from 'pino';
 import { observeTimings, producerMetrics } from './metrics.js';
@@ -25,6 +25,8 @@ export interface WorkerOptions {
   takeBlockMs: number;
   /** How long appends are retried while the store is unreachable, ms. */
   writeRetryBudgetMs: number;
+  /** The job queue this worker takes from; default 'default'. */
+  queue?: string;
 }
 
 interface Active {
@@ -51,12 +53,16 @@ export class Worker {
   private slotFreed: (() => void) | null = null;
   private unsubscribeCancel: (() => void) | null = null;
 
+  private readonly queue: JobQueue;
+
   constructor(
     private readonly engine: Engine,
     private readonly catalog: ModelCatalog,
     private readonly log: Logger,
     private readonly opts: WorkerOptions,
-  ) {}
+  ) {
+    this.queue = engine.queueFor(opts.queue ?? 'default');
+  }
 
   get activeCount(): number {
     return this.active.size;
@@ -74,7 +80,7 @@ export class Worker {
     );
     for (const t of this.timers) t.unref();
     this.loopDone = this.takeLoop();
-    this.log.info({ producer: this.opts.name, concurrency: this.opts.concurrency, models: this.catalog.names() }, 'producer started');
+    this.log.info({ producer: this.opts.name, queue: this.opts.queue ?? 'default', concurrency: this.opts.concurrency, models: this.catalog.names() }, 'producer started');
   }
 
   /**
@@ -88,7 +94,7 @@ export class Worker {
     // The reclaim timer stops now (no new work); the heartbeat runs on while jobs drain, or
     // another producer would take them over mid-generation and fence this one out.
     for (const t of this.timers) if (t !== this.heartbeatTimer) clearInterval(t);
-    await this.engine.queue.close();
+    await this.queue.close();
     await this.loopDone;
     const all = Promise.all([...this.active.values()].map((a) => a.done));
     const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
@@ -111,7 +117,7 @@ export class Worker {
         continue;
       }
       try {
-        const jobs = await this.engine.queue.take(this.opts.name, free, this.opts.takeBlockMs);
+        const jobs = await this.queue.take(this.opts.name, free, this.opts.takeBlockMs);
         for (const job of jobs) this.launch(job);
       } catch (err) {
         if (!this.running) break;
@@ -125,7 +131,7 @@ export class Worker {
     const free = this.opts.concurrency - this.active.size;
     if (!this.running || free <= 0) return;
     try {
-      const jobs = await this.engine.queue.reclaim(this.opts.name, this.opts.reclaimIdleMs, free);
+      const jobs = await this.queue.reclaim(this.opts.name, this.opts.reclaimIdleMs, free);
       for (const job of jobs) {
         this.log.warn({ gen: job.generationId, deliveries: job.deliveries }, 'reclaimed a job from a silent producer');
         this.launch(job);
@@ -137,7 +143,7 @@ export class Worker {
 
   private heartbeat(): void {
     const ids = [...this.active.values()].map((a) => a.job.jobId);
-    this.engine.queue.touch(this.opts.name, ids).catch((err) => this.log.warn({ err: errInfo(err) }, 'heartbeat failed'));
+    this.queue.touch(this.opts.name, ids).catch((err) => this.log.warn({ err: errInfo(err) }, 'heartbeat failed'));
   }
 
   private launch(job: Job): void {
@@ -157,7 +163,8 @@ export class Worker {
   }
 
   private async run(job: Job, signal: AbortSignal): Promise<void> {
-    const { store, queue } = this.engine;
+    const { store } = this.engine;
+    const queue = this.queue;
     const id = job.generationId;
     const claim = await store.claim(id, this.opts.name);
     if (!claim) {

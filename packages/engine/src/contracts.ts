@@ -131,7 +131,13 @@ export interface Engine {
   readonly kind: 'memory' | 'redis';
   readonly presence: Presence;
   readonly store: GenerationStore;
+  /** The default job queue: queueFor('default'). */
   readonly queue: JobQueue;
+  /**
+   * A named job queue. Models can be routed to their own queue (MODELS_FILE "queue") so that
+   * producers take only the work they can serve (PRODUCER_QUEUES). Names: [A-Za-z0-9_.-]{1,64}.
+   */
+  queueFor(name: string): JobQueue;
   readonly keys: KeyStore;
   readonly limiter: Limiter;
   /** Durable Streams protocol storage (durable.ts). */

@@ -23,7 +23,8 @@ const QUEUE_DEPTH_CACHE_MS = 250;
 export class Limits {
   private readonly perKey = new Map<string, number>();
   private readonly perIp = new Map<string, number>();
-  private depth = { value: 0, at: 0 };
+  /** Last depth reading per queue. */
+  private readonly depths = new Map<JobQueue, { value: number; at: number }>();
 
   constructor(
     private readonly limiter: Limiter,
@@ -39,14 +40,19 @@ export class Limits {
     }
   }
 
-  async checkQueue(): Promise<void> {
+  /** `queue`: the queue the new job would go to; default: the default queue. */
+  async checkQueue(queue: JobQueue = this.queue): Promise<void> {
     if (this.cfg.maxQueueDepth <= 0) return;
     const now = Date.now();
-    if (now - this.depth.at >= QUEUE_DEPTH_CACHE_MS) this.depth = { value: (await this.queue.stats()).waiting, at: now };
-    if (this.depth.value >= this.cfg.maxQueueDepth) {
+    let depth = this.depths.get(queue);
+    if (!depth || now - depth.at >= QUEUE_DEPTH_CACHE_MS) {
+      depth = { value: (await queue.stats()).waiting, at: now };
+      this.depths.set(queue, depth);
+    }
+    if (depth.value >= this.cfg.maxQueueDepth) {
       throw new ServiceUnavailableError('The queue is full; retry shortly', 'queue_full', 2);
     }
-    this.depth.value += 1; // count our own job until the next reading
+    depth.value += 1; // count our own job until the next reading
   }
 
   /**

@@ -21,7 +21,7 @@ export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: (body
   await deps.limits.checkRate(owner ? `key:${owner}` : `ip:${req.ip}`);
   const request = parse(req.body, deps.requestLimits);
   if (watches) deps.limits.checkStream(keySubject(principal), req.ip);
-  await deps.limits.checkQueue();
+  await deps.limits.checkQueue(deps.service.queueFor(request.model));
   const meta = await deps.service.submit(request, owner);
   req.log.info({ gen: meta.id, model: meta.model, key: owner || undefined, stream: request.stream }, 'generation accepted');
   return { principal, request, meta };

@@ -17,13 +17,18 @@ import type { Provider } from './provider.js';
  *
  * MODELS_FILE: {"models": {"<name>": {"mock": true} | {"upstreams": [{"type": "openai"|"anthropic",
  * "url": "…", "api_key_env": "VAR" (or "api_key": "…"), "weight": 1, "max_concurrency": 0,
- * "model": "<name upstream>"}]}}}
+ * "model": "<name upstream>"}]}, plus optionally "queue": "<queue name>"}}
+ * A model with a queue is served only by producers that take that queue (PRODUCER_QUEUES).
  */
 export interface ModelCatalog {
   /** Provider for a model name; null when the name is not served here. */
   providerFor(model: string): Provider | null;
   /** Names to list at GET /v1/models; "*" stands for "any name" (upstream pass-through). */
   names(): string[];
+  /** The job queue a model's generations go to ('default' unless MODELS_FILE names one). */
+  queueFor(model: string): string;
+  /** Every queue some model is routed to (always includes 'default'). */
+  queues(): string[];
   close(): Promise<void>;
 }
 
@@ -53,8 +58,8 @@ function upstreamProvider(spec: UpstreamSpec, env: Env, t: Timeouts, where: stri
   throw new ConfigError(`${where}: type must be "openai" or "anthropic"`);
 }
 
-function modelsFromFile(path: string, env: Env, t: Timeouts, mock: Provider): Map<string, Provider> {
-  let parsed: { models?: Record<string, { mock?: boolean; upstreams?: UpstreamSpec[] }> };
+function modelsFromFile(path: string, env: Env, t: Timeouts, mock: Provider, queues: Map<string, string>): Map<string, Provider> {
+  let parsed: { models?: Record<string, { mock?: boolean; upstreams?: UpstreamSpec[]; queue?: string }> };
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
@@ -62,6 +67,10 @@ function modelsFromFile(path: string, env: Env, t: Timeouts, mock: Provider): Ma
   }
   const out = new Map<string, Provider>();
   for (const [name, def] of Object.entries(parsed.models ?? {})) {
+    if (def.queue !== undefined) {
+      if (typeof def.queue !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(def.queue)) throw new ConfigError(`MODELS_FILE: ${name}.queue must be 1-64 of [A-Za-z0-9_.-]`);
+      queues.set(name, def.queue);
+    }
     if (def.mock) {
       out.set(name, mock);
       continue;
@@ -93,7 +102,8 @@ export function catalogFromEnv(env: Env): ModelCatalog {
   const upstreamUrl = envString(env, 'UPSTREAM_URL', '');
   const upstreamNames = envList(env, 'UPSTREAM_MODELS');
   const upstream = upstreamUrl ? new OpenAICompatibleProvider({ baseUrl: upstreamUrl, apiKey: envString(env, 'UPSTREAM_API_KEY', ''), ...timeouts }) : null;
-  const routed = env.MODELS_FILE ? modelsFromFile(env.MODELS_FILE, env, timeouts, mock) : new Map<string, Provider>();
+  const modelQueues = new Map<string, string>();
+  const routed = env.MODELS_FILE ? modelsFromFile(env.MODELS_FILE, env, timeouts, mock, modelQueues) : new Map<string, Provider>();
   const mockSet = new Set(mockNames);
   const upstreamSet = new Set(upstreamNames);
   return {
@@ -103,6 +113,12 @@ export function catalogFromEnv(env: Env): ModelCatalog {
       if (mockSet.has(model)) return mock;
       if (upstream && (upstreamSet.size === 0 || upstreamSet.has(model))) return upstream;
       return null;
+    },
+    queueFor(model) {
+      return modelQueues.get(model) ?? 'default';
+    },
+    queues() {
+      return [...new Set(['default', ...modelQueues.values()])];
     },
     names() {
       return [...new Set([...routed.keys(), ...mockNames, ...(upstream ? (upstreamNames.length ? upstreamNames : ['*']) : [])])];

@@ -116,85 +116,99 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     },
   };
 
-  const waiting: Job[] = [];
-  const pending = new Map<string, PendingJob>();
-  const dead: { job: Job; reason: string }[] = [];
-  let seq = 0;
-  const takers = new Set<() => void>();
+  /** One in-process queue per name, same semantics as the Redis queue. */
+  const makeQueue = (): JobQueue => {
+    const waiting: Job[] = [];
+    const pending = new Map<string, PendingJob>();
+    const dead: { job: Job; reason: string }[] = [];
+    let seq = 0;
+    const takers = new Set<() => void>();
 
-  const queue: JobQueue = {
-    async enqueue(meta) {
-      gens.set(meta.id, { meta: structuredClone(meta), events: [], expiresAt: Date.now() + ttlMs });
-      waiting.push({ jobId: `${Date.now()}-${seq++}`, generationId: meta.id, deliveries: 0 });
-      for (const wake of takers) wake();
-    },
-    async take(consumer, count, blockMs) {
-      if (waiting.length === 0 && blockMs > 0) {
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            clearTimeout(timer);
-            takers.delete(wake);
-            resolve();
-          };
-          const timer = setTimeout(wake, blockMs);
-          takers.add(wake);
-        });
-      }
-      const jobs = waiting.splice(0, count);
-      for (const j of jobs) {
-        j.deliveries += 1;
-        pending.set(j.jobId, { job: j, consumer, lastSeen: Date.now() });
-      }
-      return jobs.map((j) => ({ ...j }));
-    },
-    async reclaim(consumer, minIdleMs, count) {
-      const now = Date.now();
-      const out: Job[] = [];
-      for (const p of pending.values()) {
-        if (out.length >= count) break;
-        if (now - p.lastSeen < minIdleMs) continue;
-        p.job.deliveries += 1;
-        p.consumer = consumer;
-        p.lastSeen = now;
-        out.push({ ...p.job });
-      }
-      return out;
-    },
-    async touch(consumer, jobIds) {
-      for (const id of jobIds) {
-        const p = pending.get(id);
-        if (p) {
-          p.consumer = consumer;
-          p.lastSeen = Date.now();
+    const queue: JobQueue = {
+      async enqueue(meta) {
+        gens.set(meta.id, { meta: structuredClone(meta), events: [], expiresAt: Date.now() + ttlMs });
+        waiting.push({ jobId: `${Date.now()}-${seq++}`, generationId: meta.id, deliveries: 0 });
+        for (const wake of takers) wake();
+      },
+      async take(consumer, count, blockMs) {
+        if (waiting.length === 0 && blockMs > 0) {
+          await new Promise<void>((resolve) => {
+            const wake = () => {
+              clearTimeout(timer);
+              takers.delete(wake);
+              resolve();
+            };
+            const timer = setTimeout(wake, blockMs);
+            takers.add(wake);
+          });
         }
-      }
-    },
-    async ack(jobId) {
-      pending.delete(jobId);
-    },
-    async deadLetter(job, reason) {
-      dead.push({ job, reason });
-      pending.delete(job.jobId);
-    },
-    async stats(): Promise<QueueStats> {
-      const byConsumer = new Map<string, { pending: number; lastSeen: number }>();
-      for (const p of pending.values()) {
-        const c = byConsumer.get(p.consumer) ?? { pending: 0, lastSeen: 0 };
-        c.pending += 1;
-        c.lastSeen = Math.max(c.lastSeen, p.lastSeen);
-        byConsumer.set(p.consumer, c);
-      }
-      const now = Date.now();
-      return {
-        waiting: waiting.length,
-        pending: pending.size,
-        consumers: [...byConsumer].map(([name, c]) => ({ name, pending: c.pending, idleMs: now - c.lastSeen })),
-      };
-    },
-    async close() {
-      for (const wake of [...takers]) wake();
-    },
+        const jobs = waiting.splice(0, count);
+        for (const j of jobs) {
+          j.deliveries += 1;
+          pending.set(j.jobId, { job: j, consumer, lastSeen: Date.now() });
+        }
+        return jobs.map((j) => ({ ...j }));
+      },
+      async reclaim(consumer, minIdleMs, count) {
+        const now = Date.now();
+        const out: Job[] = [];
+        for (const p of pending.values()) {
+          if (out.length >= count) break;
+          if (now - p.lastSeen < minIdleMs) continue;
+          p.job.deliveries += 1;
+          p.consumer = consumer;
+          p.lastSeen = now;
+          out.push({ ...p.job });
+        }
+        return out;
+      },
+      async touch(consumer, jobIds) {
+        for (const id of jobIds) {
+          const p = pending.get(id);
+          if (p) {
+            p.consumer = consumer;
+            p.lastSeen = Date.now();
+          }
+        }
+      },
+      async ack(jobId) {
+        pending.delete(jobId);
+      },
+      async deadLetter(job, reason) {
+        dead.push({ job, reason });
+        pending.delete(job.jobId);
+      },
+      async stats(): Promise<QueueStats> {
+        const byConsumer = new Map<string, { pending: number; lastSeen: number }>();
+        for (const p of pending.values()) {
+          const c = byConsumer.get(p.consumer) ?? { pending: 0, lastSeen: 0 };
+          c.pending += 1;
+          c.lastSeen = Math.max(c.lastSeen, p.lastSeen);
+          byConsumer.set(p.consumer, c);
+        }
+        const now = Date.now();
+        return {
+          waiting: waiting.length,
+          pending: pending.size,
+          consumers: [...byConsumer].map(([name, c]) => ({ name, pending: c.pending, idleMs: now - c.lastSeen })),
+        };
+      },
+      async close() {
+        for (const wake of [...takers]) wake();
+      },
+    };
+    return queue;
   };
+  const queues = new Map<string, JobQueue>();
+  const queueFor = (name: string): JobQueue => {
+    let q = queues.get(name);
+    if (!q) {
+      q = makeQueue();
+      queues.set(name, q);
+    }
+    return q;
+  };
+  const queue = queueFor('default');
 
   const keyNames = new Map<string, string>(); // hash → name
   const revoked = new Set<string>();
@@ -259,6 +273,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     durable,
     store,
     queue,
+    queueFor,
     keys,
     limiter,
     presence,
@@ -269,7 +284,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     async close() {
       clearInterval(sweep);
       durable.close();
-      await queue.close();
+      for (const q of queues.values()) await q.close();
     },
   };
 }

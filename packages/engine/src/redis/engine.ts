@@ -63,11 +63,21 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },
     ...(cluster ? { openTail: openClusterTail } : {}),
   });
-  const queue = new RedisJobQueue(cmd, () => makeBlocking('queue'), keys, ttl, margin);
+  const queues = new Map<string, ReturnType<typeof asUnavailable<RedisJobQueue>>>();
+  const queueFor = (name: string) => {
+    let q = queues.get(name);
+    if (!q) {
+      q = asUnavailable(new RedisJobQueue(cmd, () => makeBlocking(`queue:${name}`), keys, ttl, margin, name));
+      queues.set(name, q);
+    }
+    return q;
+  };
+  const queue = queueFor('default');
   return {
     kind: 'redis',
     store: asUnavailable(store),
-    queue: asUnavailable(queue),
+    queue,
+    queueFor,
     keys: asUnavailable(new RedisKeyStore(cmd, keys)),
     limiter: asUnavailable(new RedisLimiter(cmd, keys)),
     presence: asUnavailable(new RedisPresence(cmd, keys)),
@@ -84,7 +94,7 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
       }
     },
     async close() {
-      await queue.close();
+      for (const q of queues.values()) await q.close();
       await store.close();
       for (const c of blocking) c.disconnect(false);
       cmd.disconnect(false);

@@ -45,6 +45,12 @@ export class Keys {
   }
 
   /** A rate-limit window counter; `subject` is a key name or an address, never a secret. */
+  /** A job queue's stream: `<prefix>:queue` for the default queue, `<prefix>:queue:<name>` otherwise. */
+  queueNamed(name: string): string {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`invalid queue name ${JSON.stringify(name)}`);
+    return name === 'default' ? this.queue : `${this.queue}:${name}`;
+  }
+
   rateWindow(subject: string, window: number): string {
     return `${this.prefix}:rl:${subject.replace(/[^A-Za-z0-9_.:-]/g, '_')}:${window}`;
   }

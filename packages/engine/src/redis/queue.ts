@@ -20,13 +20,19 @@ export class RedisJobQueue implements JobQueue {
   private group: Promise<void> | null = null;
   private blocking: Redis | null = null;
 
+  /** This queue's stream key (see Keys.queueNamed). */
+  private readonly key: string;
+
   constructor(
     private readonly cmd: Redis,
     private readonly makeBlocking: () => Redis,
     private readonly keys: Keys,
     private readonly ttlSeconds: number,
     private readonly watchdogMarginMs: number,
-  ) {}
+    name = 'default',
+  ) {
+    this.key = keys.queueNamed(name);
+  }
 
   async enqueue(meta: GenerationMeta): Promise<void> {
     const metaKey = this.keys.meta(meta.id);
@@ -37,7 +43,7 @@ export class RedisJobQueue implements JobQueue {
     // Not one pipeline: on a Redis Cluster the queue and the index may sit on different nodes,
     // and a pipeline goes to one node. The XADD stands alone so that its failure fails enqueue.
     await Promise.all([
-      this.cmd.xadd(this.keys.queue, '*', 'g', meta.id),
+      this.cmd.xadd(this.key, '*', 'g', meta.id),
       this.cmd
         .pipeline()
         .zadd(this.keys.recent, meta.createdAt, meta.id)
@@ -50,7 +56,7 @@ export class RedisJobQueue implements JobQueue {
     await this.ensureGroup();
     this.blocking ??= this.makeBlocking();
     const conn = this.blocking;
-    const args = ['GROUP', PRODUCER_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.queue, '>'];
+    const args = ['GROUP', PRODUCER_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key, '>'];
     let reply: XReadGroupReply;
     try {
       reply = (await guardedRead(conn, () => conn.call('XREADGROUP', ...args) as Promise<XReadGroupReply>, blockMs, this.watchdogMarginMs)) as XReadGroupReply;
@@ -71,14 +77,14 @@ export class RedisJobQueue implements JobQueue {
     for (let calls = 0; calls < 1_000 && entries.length < count; calls++) {
       let res: [string, Entry[], string[]];
       try {
-        res = (await this.cmd.xautoclaim(this.keys.queue, PRODUCER_GROUP, consumer, minIdleMs, cursor, 'COUNT', count - entries.length)) as [string, Entry[], string[]];
+        res = (await this.cmd.xautoclaim(this.key, PRODUCER_GROUP, consumer, minIdleMs, cursor, 'COUNT', count - entries.length)) as [string, Entry[], string[]];
       } catch (err) {
         this.forgetGroupOnNoGroup(err);
         throw err;
       }
       const [next, claimed, deleted] = res;
       // Pending ids whose entries were deleted carry no job any more: acknowledge them away.
-      if (deleted.length > 0) await this.cmd.xack(this.keys.queue, PRODUCER_GROUP, ...deleted);
+      if (deleted.length > 0) await this.cmd.xack(this.key, PRODUCER_GROUP, ...deleted);
       entries.push(...claimed);
       cursor = next;
       if (cursor === '0-0') break;
@@ -86,7 +92,7 @@ export class RedisJobQueue implements JobQueue {
     if (entries.length === 0) return [];
     // XAUTOCLAIM counted a delivery for each; read each one's count to spot jobs that keep killing workers.
     const pipe = this.cmd.pipeline();
-    for (const [id] of entries) pipe.xpending(this.keys.queue, PRODUCER_GROUP, id, id, 1);
+    for (const [id] of entries) pipe.xpending(this.key, PRODUCER_GROUP, id, id, 1);
     const replies = (await pipe.exec()) ?? [];
     const deliveries = new Map<string, number>();
     for (const [err, rows] of replies) {
@@ -98,12 +104,12 @@ export class RedisJobQueue implements JobQueue {
 
   async touch(consumer: string, jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
-    await this.cmd.xclaim(this.keys.queue, PRODUCER_GROUP, consumer, 0, ...jobIds, 'JUSTID');
+    await this.cmd.xclaim(this.key, PRODUCER_GROUP, consumer, 0, ...jobIds, 'JUSTID');
   }
 
   async ack(jobId: string): Promise<void> {
     // Acked jobs are deleted too: the queue holds only work that is waiting or in flight.
-    await this.cmd.pipeline().xack(this.keys.queue, PRODUCER_GROUP, jobId).xdel(this.keys.queue, jobId).exec();
+    await this.cmd.pipeline().xack(this.key, PRODUCER_GROUP, jobId).xdel(this.key, jobId).exec();
   }
 
   async deadLetter(job: Job, reason: string): Promise<void> {
@@ -113,9 +119,9 @@ export class RedisJobQueue implements JobQueue {
 
   async stats(): Promise<QueueStats> {
     await this.ensureGroup();
-    const groups = (await this.cmd.xinfo('GROUPS', this.keys.queue)) as (string | number)[][];
+    const groups = (await this.cmd.xinfo('GROUPS', this.key)) as (string | number)[][];
     const g = groups.map(pairs).find((x) => x.name === PRODUCER_GROUP);
-    const consumers = ((await this.cmd.xinfo('CONSUMERS', this.keys.queue, PRODUCER_GROUP)) as (string | number)[][]).map(pairs);
+    const consumers = ((await this.cmd.xinfo('CONSUMERS', this.key, PRODUCER_GROUP)) as (string | number)[][]).map(pairs);
     return {
       waiting: Number(g?.lag ?? 0),
       pending: Number(g?.pending ?? 0),
@@ -129,7 +135,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   private ensureGroup(): Promise<void> {
-    this.group ??= this.cmd.xgroup('CREATE', this.keys.queue, PRODUCER_GROUP, '0', 'MKSTREAM').then(
+    this.group ??= this.cmd.xgroup('CREATE', this.key, PRODUCER_GROUP, '0', 'MKSTREAM').then(
       () => undefined,
       (err: Error) => {
         if (/BUSYGROUP/.test(err.message)) return;
