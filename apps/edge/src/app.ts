@@ -13,6 +13,7 @@ import type { EdgeConfig } from './config.js';
 import { durableRoutes } from './durable/index.js';
 import { Hub } from './fanout/hub.js';
 import { edgeMetrics, metricsRoutes, registerEdgeGauges } from './metrics.js';
+import corsPlugin from './plugins/cors.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
 import { completionRoutes } from './routes/completions.js';
 import { debugRoutes } from './routes/debug.js';
@@ -123,6 +124,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     });
   });
   await app.register(errorsPlugin);
+  await app.register(corsPlugin, { origins: config.corsOrigins, maxAgeSeconds: 600 });
   const streamDeps = { hub, store: engine.store, config, service, limits, requestLimits, access };
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));

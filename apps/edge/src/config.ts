@@ -57,6 +57,8 @@ export interface EdgeConfig {
    * true (any hop), or a list of proxy addresses/CIDRs. Behind nginx, set it to nginx's address.
    */
   trustProxy: boolean | string[];
+  /** Browser origins allowed by CORS ("*": any); empty: no CORS headers. */
+  corsOrigins: string[];
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -94,6 +96,7 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     requestTimeoutMs: envInt(env, 'REQUEST_TIMEOUT_MS', 30_000, 100),
     keepAliveTimeoutMs: envInt(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 100),
     maxConnections: envInt(env, 'MAX_CONNECTIONS', 0, 0),
+    corsOrigins: envList(env, 'CORS_ORIGINS'),
     trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY && env.TRUST_PROXY !== 'false' ? envList(env, 'TRUST_PROXY') : false,
   };
 }
