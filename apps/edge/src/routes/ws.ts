@@ -95,7 +95,11 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
         const sink = new WsSink(socket, ch, from, {
           maxBufferedBytes: config.wsMaxBufferedBytes,
           stallTimeoutMs: config.stallTimeoutMs,
-          onStall: () => socket.close(STALLED, 'stalled: resubscribe from your last offsets'),
+          onStall: () => {
+            socket.close(STALLED, 'stalled: resubscribe from your last offsets');
+            // A peer that reads nothing will not read the close frame either: cut it shortly after.
+            setTimeout(() => socket.terminate(), 1_000).unref();
+          },
           onEnd: (s) => {
             release();
             subs.delete(gen);
