@@ -213,18 +213,47 @@ export function newEpoch(): string {
  */
 export function slicePayload(entry: DurableEntry, json: boolean, n: number): DurablePayload | null {
   if (json) {
-    if (n > entry.count) return null;
-    const messages = JSON.parse(`[${entry.data.toString('utf8')}]`) as unknown[];
-    return {
-      data: Buffer.from(
-        messages
-          .slice(0, n)
-          .map((m) => JSON.stringify(m))
-          .join(','),
-      ),
-      count: n,
-    };
+    const messages = jsonArrayElements(`[${entry.data.toString('utf8')}]`);
+    if (n > messages.length) return null;
+    return { data: Buffer.from(messages.slice(0, n).join(',')), count: n };
   }
   if (n > entry.data.length) return null;
   return { data: entry.data.subarray(0, n), count: 0 };
+}
+
+/**
+ * The elements of a JSON array text, each as its own text (trimmed): messages are stored as the
+ * client wrote them, never re-serialized (which would, for one, round numbers beyond 2^53). The
+ * text must be valid JSON (JSON.parse it first); this only finds the top-level commas.
+ */
+export function jsonArrayElements(arrayText: string): string[] {
+  const s = arrayText.trim();
+  const out: string[] = [];
+  const take = (from: number, to: number) => {
+    const e = s.slice(from, to).trim();
+    if (e !== '') out.push(e);
+  };
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let start = 1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === 0x5c) escaped = true;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) depth++;
+    else if (c === 0x5d || c === 0x7d) {
+      depth--;
+      if (depth === 0) take(start, i);
+    } else if (c === 0x2c && depth === 1) {
+      take(start, i);
+      start = i + 1;
+    }
+  }
+  return out;
 }

@@ -8,9 +8,18 @@ export class Bell {
   private readonly watch: DurableWatch;
   private rung = false;
   private wake: (() => void) | null = null;
+  /**
+   * performance.now() of the last ring, or of the subscription taking effect: a read that began
+   * before it may have missed a write this bell stands for, so it is not shared with this waiter.
+   */
+  freshAfter = 0;
 
   constructor(store: DurableStore, name: string) {
     this.watch = store.watch(name, () => this.ring());
+    // Registered before any caller awaits `ready`, so it runs first.
+    void this.watch.ready.then(() => {
+      this.freshAfter = Math.max(this.freshAfter, performance.now());
+    });
   }
 
   /** Resolves once writes from now on ring this bell. */
@@ -19,6 +28,7 @@ export class Bell {
   }
 
   ring(): void {
+    this.freshAfter = performance.now();
     this.rung = true;
     this.wake?.();
   }

@@ -178,6 +178,10 @@ class WaitSink implements Sink {
     this.closed = true;
     this.take([]);
   }
+  /** The edge is draining: answer "nothing new" now; the client polls again (elsewhere). */
+  redirect(): void {
+    this.fail();
+  }
 }
 
 async function sse(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, key: string | null): Promise<void> {

@@ -1,4 +1,4 @@
-import type { DurableEntry, DurablePayload, DurableProducer } from '@tokencast/engine';
+import { type DurableEntry, type DurablePayload, type DurableProducer, jsonArrayElements, mediaTypeOf } from '@tokencast/engine';
 import type { FastifyRequest } from 'fastify';
 import { badRequest } from './errors.js';
 
@@ -159,6 +159,15 @@ export function responseCursor(req: FastifyRequest, now = Date.now()): string {
   return String(interval);
 }
 
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
+
+/** A Content-Type header's media type (lower case, no parameters); 400 for one that is not `type/subtype`. */
+export function mediaTypeOfHeader(contentType: string): string {
+  const mt = mediaTypeOf(contentType);
+  if (contentType.length > 255 || !MEDIA_TYPE.test(mt)) throw badRequest('invalid_content_type', 'Content-Type must be a media type (type/subtype)');
+  return mt;
+}
+
 /** Streams SSE can carry as text; any other content type travels base64-encoded. */
 export function sseTextual(mediaType: string): boolean {
   return mediaType.startsWith('text/') || mediaType === 'application/json';
@@ -166,19 +175,20 @@ export function sseTextual(mediaType: string): boolean {
 
 /**
  * A JSON-mode body as stored: one message, or the elements of a top-level array (one level
- * flattened), each re-serialized (one line, no raw CR/LF) and joined by commas. `[]` gives null
- * (an empty PUT); the caller refuses it on POST.
+ * flattened), each kept as the client wrote it and joined by commas. `[]` gives null (an empty
+ * PUT); the caller refuses it on POST. Invalid JSON is a 400.
  */
 export function jsonPayload(body: Buffer): DurablePayload | null {
+  const text = body.toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw badRequest('invalid_json', 'the body is not valid JSON');
   }
-  const messages = Array.isArray(value) ? value : [value];
+  const messages = Array.isArray(value) ? jsonArrayElements(text) : [text.trim()];
   if (messages.length === 0) return null;
-  return { data: Buffer.from(messages.map((m) => JSON.stringify(m)).join(',')), count: messages.length };
+  return { data: Buffer.from(messages.join(',')), count: messages.length };
 }
 
 /** A read's body: the bytes, or in JSON mode one array of every message. */

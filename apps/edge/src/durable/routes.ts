@@ -1,5 +1,5 @@
 import type { Engine } from '@tokencast/engine';
-import { AuthenticationError, type ErrorBody, RateLimitError, ServiceUnavailableError, toErrorBody } from '@tokencast/protocol';
+import { AuthenticationError, type ErrorBody, PayloadTooLargeError, RateLimitError, ServiceUnavailableError, toErrorBody } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Access } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
@@ -50,7 +50,7 @@ export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Pr
 
   // Bodies are the stream's bytes, whatever their type: one raw parser, the stream's own limit.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxAppendBytes }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', (_req, payload, done) => readBody(payload, config.maxAppendBytes, done));
 
   app.addHook('onRequest', async (_req, reply) => {
     // PROTOCOL.md 10.7: on every response, errors included.
@@ -104,6 +104,27 @@ export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Pr
     }
   };
   app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS'], url: `${config.base}/*`, exposeHeadRoute: false, handler });
+}
+
+/**
+ * A request body up to `limit` bytes. A larger one is read to its end (up to a bound) and
+ * discarded before the 413 goes out: a client still uploading when the server answers and
+ * closes gets EPIPE instead of the answer.
+ */
+function readBody(payload: NodeJS.ReadableStream, limit: number, done: (err: Error | null, body?: Buffer) => void): void {
+  const discardLimit = Math.max(16 * 1_048_576, 4 * limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  payload.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+    else if (size > discardLimit) (payload as NodeJS.ReadableStream & { destroy(): void }).destroy();
+  });
+  payload.once('end', () => {
+    if (size > limit) done(new PayloadTooLargeError(`an append is at most ${limit} bytes`));
+    else done(null, Buffer.concat(chunks, size));
+  });
+  payload.once('error', (err: Error) => done(size > limit ? new PayloadTooLargeError(`an append is at most ${limit} bytes`) : err));
 }
 
 function preflight(reply: FastifyReply, config: DurableConfig): void {

@@ -1,13 +1,4 @@
-import {
-  type DurableAppendOutcome,
-  type DurableCreateSpec,
-  type DurableForkSpec,
-  type DurableInfo,
-  type DurablePayload,
-  type DurableReadOutcome,
-  type DurableStore,
-  mediaTypeOf,
-} from '@tokencast/engine';
+import type { DurableAppendOutcome, DurableCreateSpec, DurableForkSpec, DurableInfo, DurablePayload, DurableReadOutcome, DurableStore } from '@tokencast/engine';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Limits } from '../access/limits.js';
 import { Bell } from './bell.js';
@@ -20,6 +11,7 @@ import {
   H,
   header,
   jsonPayload,
+  mediaTypeOfHeader,
   type OffsetParam,
   offsetQuery,
   parseExpiresAt,
@@ -60,6 +52,8 @@ export interface Target {
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 /** Entries per read: more than any single response needs, fewer than a huge reply. */
 const READ_ENTRIES = 1_000;
+/** How long an SSE response outlives an unreachable store before it ends, ms. */
+const STORE_OUTAGE_MS = 30_000;
 
 /** The body Fastify's buffer parser gave us; empty when there was none. */
 function body(req: FastifyRequest): Buffer {
@@ -80,8 +74,7 @@ export async function createStream(req: FastifyRequest, reply: FastifyReply, dep
   const raw = body(req);
 
   let contentType = ctHeader ?? (fork ? '' : DEFAULT_CONTENT_TYPE);
-  let mediaType = contentType === '' ? '' : mediaTypeOf(contentType);
-  if (contentType !== '' && mediaType === '') throw badRequest('invalid_header', 'the Content-Type header is not a media type');
+  let mediaType = contentType === '' ? '' : mediaTypeOfHeader(contentType);
   if (fork && contentType === '' && raw.length > 0) {
     // A fork that inherits its content type and brings a body: the source's type says how to parse it.
     const src = await deps.store.head(fork.source);
@@ -199,8 +192,8 @@ export async function appendStream(req: FastifyRequest, reply: FastifyReply, dep
     if (!close) throw badRequest('empty_body', 'an append needs a body (or Stream-Closed: true to close the stream)');
   } else {
     const ct = header(req, 'content-type');
-    if (!ct || mediaTypeOf(ct) === '') throw badRequest('missing_content_type', 'an append needs a Content-Type header');
-    mediaType = mediaTypeOf(ct);
+    if (!ct?.trim()) throw badRequest('missing_content_type', 'an append needs a Content-Type header');
+    mediaType = mediaTypeOfHeader(ct);
     // The request's type decides how to parse; the engine checks it is the stream's, atomically.
     payload = mediaType === 'application/json' ? await jsonAppend(raw, deps, t) : { data: raw, count: 0 };
   }
@@ -276,6 +269,12 @@ async function readOnce(deps: StreamsDeps, t: Target, after: number): Promise<Ok
   const r = await deps.store.read(t.name, after, { maxBytes: deps.config.maxReadBytes, maxEntries: READ_ENTRIES, touch: true });
   if (r.kind === 'missing') throw streamNotFound();
   if (r.kind === 'gone') throw streamGone();
+  // Entries the meta promises but the log no longer has (its key lost on its own): an explicit
+  // 410, never an empty answer the client would ask again forever, nor a silent jump ahead.
+  const first = r.entries[0];
+  if ((first === undefined && r.after < r.info.tail) || (first !== undefined && first.seq !== r.after + 1)) {
+    throw new DurableError(410, 'offset_gone', `the entries after this offset are no longer available`);
+  }
   return r;
 }
 
@@ -346,29 +345,32 @@ function sendNothing(req: FastifyRequest, reply: FastifyReply, info: DurableInfo
 async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
   const { config } = deps;
   const deadline = Date.now() + config.longPollMs;
-  // Subscribed before the first read: a write after that read is certain to ring.
+  let r = await firstRead(deps, t, o);
+  const after = r.after;
+  if (r.entries.length > 0) return sendEntries(req, reply, r, true);
+  if (r.info.closed) return sendNothing(req, reply, r.info, after);
+  // At the tail: subscribe, then read again (a write between the two reads is seen by the
+  // second; one after it rings), then wait.
   const bell = new Bell(deps.store, t.name);
   let left = false;
-  const finish = () => bell.ring();
   const onClose = () => {
     left = true;
     bell.ring();
   };
   reply.raw.once('close', onClose);
-  const unregister = deps.live.add(finish);
-  const release = deps.limits?.openStream(t.key, req.ip) ?? (() => {});
+  const unregister = deps.live.add(() => bell.ring());
+  let release = () => {};
   try {
+    release = deps.limits?.openStream(t.key, req.ip) ?? release;
     await bell.ready;
-    let r = await firstRead(deps, t, o);
-    const after = r.after;
     for (;;) {
+      r = await sharedRead(deps, t, after, bell.freshAfter);
       if (r.entries.length > 0) return sendEntries(req, reply, r, true);
       if (r.info.closed || left || deps.live.closing) break;
       const wait = deadline - Date.now();
       if (wait <= 0) break;
       await bell.wait(Math.min(wait, config.recheckMs));
       if (left || deps.live.closing) break;
-      r = await readOnce(deps, t, after);
     }
     sendNothing(req, reply, r.info, after);
   } finally {
@@ -377,6 +379,27 @@ async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: StreamsD
     reply.raw.off('close', onClose);
     bell.close();
   }
+}
+
+/**
+ * Live readers of one stream on this edge wake together on each ring and ask for the same
+ * position: a read of the same position already in flight is shared, so a thousand waiters cost
+ * one read per append. Only a read that began after the caller's last ring is shared: one that
+ * began before it may have missed the write that rang.
+ */
+const inflight = new Map<string, { at: number; read: Promise<OkRead> }>();
+
+function sharedRead(deps: StreamsDeps, t: Target, after: number, notBefore: number): Promise<OkRead> {
+  const key = `${t.name}\u0000${after}`;
+  const current = inflight.get(key);
+  if (current && current.at >= notBefore) return current.read;
+  const entry = { at: performance.now(), read: readOnce(deps, t, after) };
+  inflight.set(key, entry);
+  entry.read.then(
+    () => inflight.get(key) === entry && inflight.delete(key),
+    () => inflight.get(key) === entry && inflight.delete(key),
+  );
+  return entry.read;
 }
 
 async function sse(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
@@ -405,43 +428,56 @@ async function sse(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, 
   const endAt = Date.now() + config.sseMaxMs;
   let cursor = r.after;
   let lastWrite = Date.now();
-  let first = true;
+  let greeted = false;
+  let failingSince = 0;
   try {
-    for (;;) {
+    while (!stop) {
       const { info } = r;
       let ok = true;
       if (r.entries.length > 0) {
         cursor = lastSeq(r);
         ok = res.write(sseData(readBody(info.json, r.entries), textual) + controlFor(req, info, cursor));
         lastWrite = Date.now();
-      } else if (first || cursor === info.tail) {
-        if (first) {
-          ok = res.write(controlFor(req, info, cursor));
-          lastWrite = Date.now();
-        }
+      } else if (!greeted || (info.closed && cursor === info.tail)) {
+        // Nothing to send: the first control event tells the client where it stands, and a close
+        // without data still needs its streamClosed control.
+        ok = res.write(controlFor(req, info, cursor));
+        lastWrite = Date.now();
       }
-      first = false;
-      if (info.closed && cursor === info.tail) break; // the last control said streamClosed
+      greeted = true;
+      if (info.closed && cursor === info.tail) break; // that control event said streamClosed
       if (!ok && !(await drained(res, config.longPollMs))) break;
-      // Caught up: wait for a ring, sending heartbeats, until the response's time is up.
-      while (cursor === info.tail && !stop) {
-        const now = Date.now();
-        if (now >= endAt) {
-          stop = true;
-          break;
+      if (cursor === info.tail) {
+        // Caught up: wait for a ring, with heartbeats while it is quiet, and read again when it
+        // rings or when the safety re-read is due.
+        const recheckAt = Date.now() + config.recheckMs;
+        for (;;) {
+          const now = Date.now();
+          const beatAt = lastWrite + config.heartbeatMs;
+          if (now >= endAt || (await bell.wait(Math.min(recheckAt, beatAt, endAt) - now)) || stop) break;
+          if (Date.now() >= beatAt) {
+            res.write(':\n\n');
+            lastWrite = Date.now();
+          }
+          if (Date.now() >= recheckAt) break;
         }
-        const rung = await bell.wait(Math.min(config.recheckMs, config.heartbeatMs, endAt - now));
-        if (rung || stop) break;
-        if (Date.now() - lastWrite >= config.heartbeatMs) {
-          res.write(':\n\n');
-          lastWrite = Date.now();
-        }
-        break; // recheck: read again
+        // Time is up: the client reconnects from its offset (PROTOCOL.md 8.2).
+        if (stop || Date.now() >= endAt) break;
       }
-      if (stop || res.writableEnded || res.destroyed) break;
-      const next = await deps.store.read(t.name, cursor, { maxBytes: config.maxReadBytes, maxEntries: READ_ENTRIES, touch: true });
-      if (next.kind !== 'ok') break; // deleted meanwhile: the client's next request gets the status
-      r = next;
+      if (res.writableEnded || res.destroyed) break;
+      try {
+        r = await sharedRead(deps, t, cursor, bell.freshAfter);
+        failingSince = 0;
+      } catch (err) {
+        // Deleted meanwhile: end; the client's next request gets the status.
+        if (err instanceof DurableError) break;
+        // The store is unreachable: hold the response a while (its return rings the bell),
+        // then give up; the client comes back from its offset.
+        failingSince ||= Date.now();
+        if (Date.now() - failingSince > STORE_OUTAGE_MS) throw err;
+        r = { ...r, entries: [] };
+        await bell.wait(1_000);
+      }
     }
   } catch (err) {
     req.log.warn({ err }, 'durable stream SSE ended by an error');

@@ -1,6 +1,7 @@
-import { entryIdToOffset, fieldsToEvent, offsetToEntryId, type StoredEvent } from '@tokencast/protocol';
+import { offsetToEntryId, type StoredEvent } from '@tokencast/protocol';
 import type { Cluster } from 'ioredis';
 import type { Tail, TailListener } from '../contracts.js';
+import { contiguousAfter } from './contiguous.js';
 import type { Keys } from './keys.js';
 
 export interface ClusterTailOptions {
@@ -201,21 +202,10 @@ export class ClusterTail implements Tail {
       if (id === null) continue;
       const start = this.cursors.get(id);
       if (start === undefined) continue; // removed while the poll was in flight
-      let cursor = start;
-      const events: StoredEvent[] = [];
-      for (const [entryId, fields] of entries) {
-        const offset = entryIdToOffset(entryId);
-        // Only contiguous events: if the cursor moved (re-added elsewhere) while the poll was
-        // in flight, this batch is stale and the next poll starts from the right place.
-        if (offset !== cursor + 1) break;
-        const ev = fieldsToEvent(offset, fields);
-        if (!ev) break;
-        events.push(ev);
-        cursor = offset;
-      }
+      const events = contiguousAfter(start, entries);
       if (events.length === 0) continue;
-      this.cursors.set(id, cursor);
       const last = events[events.length - 1] as StoredEvent;
+      this.cursors.set(id, last.offset);
       if (last.kind === 'end') this.remove(id); // nothing follows a terminal event
       this.onEvents(id, events);
     }

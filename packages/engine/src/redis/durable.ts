@@ -299,10 +299,20 @@ export class RedisDurableStore implements DurableStore {
     sub.on('message', (channel: string) => {
       for (const bell of this.watchers.get(channel) ?? []) bell();
     });
-    // Back after an outage: bells rung meanwhile are lost, so every watcher reads again.
+    // Back after an outage: bells rung meanwhile are lost, so every watcher reads again. ioredis
+    // re-subscribes right after 'ready'; a PING queued behind those SUBSCRIBEs answers once they
+    // are in place, so a write after the watchers' reads rings them.
     sub.on('ready', () => {
-      if (this.everReady) for (const set of this.watchers.values()) for (const bell of set) bell();
-      this.everReady = true;
+      if (!this.everReady) {
+        this.everReady = true;
+        return;
+      }
+      setImmediate(() => {
+        const ringAll = () => {
+          for (const set of this.watchers.values()) for (const bell of set) bell();
+        };
+        sub.ping().then(ringAll, ringAll);
+      });
     });
     this.sub = sub;
     return sub;

@@ -1,6 +1,7 @@
-import { entryIdToOffset, fieldsToEvent, offsetToEntryId, type StoredEvent } from '@tokencast/protocol';
+import { offsetToEntryId, type StoredEvent } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { Tail, TailListener } from '../contracts.js';
+import { contiguousAfter } from './contiguous.js';
 import { guardedRead, pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -125,21 +126,10 @@ export class RedisTail implements Tail {
       if (id === null) continue;
       const start = this.cursors.get(id);
       if (start === undefined) continue; // removed while the read was in flight
-      let cursor = start;
-      const events: StoredEvent[] = [];
-      for (const [entryId, fields] of entries) {
-        const offset = entryIdToOffset(entryId);
-        // Only contiguous events: if the cursor moved (re-added lower) while the read was in
-        // flight, this batch is stale and the next read starts from the right place.
-        if (offset !== cursor + 1) break;
-        const ev = fieldsToEvent(offset, fields);
-        if (!ev) break;
-        events.push(ev);
-        cursor = offset;
-      }
+      const events = contiguousAfter(start, entries);
       if (events.length === 0) continue;
-      this.cursors.set(id, cursor);
       const last = events[events.length - 1] as StoredEvent;
+      this.cursors.set(id, last.offset);
       if (last.kind === 'end') this.cursors.delete(id); // nothing follows a terminal event
       this.onEvents(id, events);
     }
