@@ -108,10 +108,3 @@ export class MarkerScanner {
     }
   }
 }
-
-/** The text a writer produced for these timestamps, for verifying clients that parse the protocol. */
-export function expectedText(stamps: readonly number[]): string {
-  let s = '';
-  for (const us of stamps) s += tokenText(us);
-  return s;
-}

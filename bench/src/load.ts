@@ -58,6 +58,8 @@ export interface LoadResult {
 
 interface Client {
   transport: 'sse' | 'socketio';
+  /** Tokens it should get (0: idle). */
+  expected: number;
   gen: string;
   stalled: boolean;
   scanner: MarkerScanner;
@@ -104,6 +106,7 @@ function newClient(o: OpenRequest, i: number): Client {
   scanner.skipLatency = o.skipLatency;
   return {
     transport: o.transport,
+    expected: o.expected,
     gen: o.gens[(o.first + i) % o.gens.length] as string,
     stalled: i >= o.count - o.stalled,
     scanner,
@@ -402,14 +405,15 @@ function result(): LoadResult {
     opened: clients.filter((c) => c.opened).length,
     failed: clients.filter((c) => c.failed).length,
     openNow: clients.filter((c) => c.opened && !c.ended).length,
-    complete: clients.filter((c) => c.done && !c.stalled && c.scanner.count > 0).length,
+    // Complete: had every token (a client whose connection ended early is done, not complete).
+    complete: clients.filter((c) => !c.stalled && c.expected > 0 && c.scanner.count >= c.expected).length,
     delivered,
     minCount: counts.length ? Math.min(...counts) : 0,
     maxCount: counts.length ? Math.max(...counts) : 0,
     texts,
     hist: hist.pairs(),
     lastAtUs,
-    completeAtUs: clients.filter((c) => c.done && !c.stalled).map((c) => c.completeAtUs),
+    completeAtUs: clients.filter((c) => !c.stalled && c.expected > 0 && c.scanner.count >= c.expected).map((c) => c.completeAtUs),
     verified,
     verifyErrors,
     errors,

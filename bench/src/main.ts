@@ -1,14 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Loads, Targets } from './harness.js';
 import { type Options, parseArgs, type ScenarioName, UsageError } from './options.js';
 import { startRedis } from './redis.js';
-import { chart } from './report/svg.js';
-import { markdown } from './report/table.js';
-import { checkTargets, targetsMarkdown } from './report/targets.js';
+import { checkTargets } from './report/targets.js';
+import { type Report, stampOf, writeReport } from './report/write.js';
 import type { CaseResult } from './results.js';
 import type { Bench } from './scenarios/common.js';
 import { fanout, many } from './scenarios/fanout.js';
@@ -40,6 +39,7 @@ async function main(opts: Options): Promise<void> {
   const redis = await startRedis(Math.max(1_000, openFilesLimit() - 64));
   const loads = new Loads(4);
   const results: CaseResult[] = [];
+  let redisNotes: Record<string, number> = {};
   const targets = new Targets(redis, opts.profile ? join(opts.outDir, 'profiles') : null);
   const bench: Bench = { opts, redis, loads, targets, results, log };
   const loadAtStart = loadavg();
@@ -52,36 +52,22 @@ async function main(opts: Options): Promise<void> {
   } finally {
     await targets.stopAll();
     await loads.stop();
+    redisNotes = redis.notes();
     await redis.stop();
   }
-  const checks = checkTargets(results);
-  const tables = markdown(results);
-  console.log(`\n${tables}`);
-  console.log('### Targets\n');
-  console.log(targetsMarkdown(checks));
-  const out = {
+  for (const [msg, n] of Object.entries(redisNotes)) log(`redis-server said ${n}×: ${msg}`);
+  const report: Report = {
     date: started.toISOString(),
     seconds: (Date.now() - started.getTime()) / 1000,
     machine: { ...machine(), loadAvgAtStart: loadAtStart },
     options: { preset: opts.preset, reps: opts.reps, scenarios: opts.scenarios, peers: opts.peers, sizes: opts.sizes },
-    targets: checks,
+    targets: checkTargets(results),
+    redisNotes,
     results,
   };
   mkdirSync(opts.outDir, { recursive: true });
-  const stamp = started
-    .toISOString()
-    .replaceAll(':', '-')
-    .replace(/\.\d+Z$/, 'Z');
-  const json = `${JSON.stringify(out, null, 2)}\n`;
-  writeFileSync(join(opts.outDir, `${stamp}.json`), json);
-  writeFileSync(join(opts.outDir, 'latest.json'), json);
-  writeFileSync(join(opts.outDir, 'latest.md'), `${tables}\n### Targets\n\n${targetsMarkdown(checks)}\n`);
-  const m = out.machine;
-  writeFileSync(
-    join(opts.outDir, 'latest.svg'),
-    chart(results, opts.peers, `tokencast bench, ${stamp}: ${m.cpus} cores, Node ${m.node}, median of ${opts.reps} (whiskers: min–max)`),
-  );
-  log(`wrote ${join(opts.outDir, `${stamp}.json`)}, latest.json, latest.md, latest.svg`);
+  console.log(`\n${writeReport(opts.outDir, report)}`);
+  log(`wrote ${join(opts.outDir, `${stampOf(report.date)}.json`)}, latest.json, latest.md, latest.svg`);
 }
 
 const defaultOut = fileURLToPath(new URL('../results', import.meta.url));

@@ -13,6 +13,8 @@ export interface Run {
     verified: number;
     problems: string[];
   };
+  /** Redis commands issued during the run, by name (INFO commandstats difference). */
+  redisCalls?: Record<string, number>;
 }
 
 export interface CaseResult {
@@ -28,11 +30,16 @@ export interface CaseResult {
   summary: Record<string, Summary>;
 }
 
+/** Metrics that only mean something when every client got everything (a time until all have it). */
+const NEEDS_COMPLETE: Record<string, string[]> = { late: ['allMs', 'p50Ms'] };
+
 export function finish(c: Omit<CaseResult, 'summary'>): CaseResult {
   const keys = new Set(c.runs.flatMap((r) => Object.keys(r.metrics)));
+  const needs = NEEDS_COMPLETE[c.scenario] ?? [];
+  const value = (r: Run, k: string) => (needs.includes(k) && r.checks.complete < r.checks.clients ? Number.NaN : (r.metrics[k] ?? Number.NaN));
   const summary: Record<string, Summary> = {};
   for (const k of keys) {
-    const s = summarize(c.runs.map((r) => r.metrics[k] ?? Number.NaN));
+    const s = summarize(c.runs.map((r) => value(r, k)));
     if (s) summary[k] = s;
   }
   return { ...c, summary };

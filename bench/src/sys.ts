@@ -16,9 +16,14 @@ function ticksPerSecond(): number {
   return clkTck;
 }
 
-/** User + system CPU seconds the process has used so far (/proc/<pid>/stat, fields 14 and 15). */
+/** User + system CPU seconds the process has used so far (/proc/<pid>/stat, fields 14 and 15); NaN once it is gone. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return Number.NaN; // the process is gone
+  }
   // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
@@ -109,7 +114,10 @@ export async function startServer(main: string, env: Record<string, string>, arg
     child,
     output: () => out,
     assertAlive() {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited (${child.exitCode ?? child.signalCode}): ${out.slice(-3000)}`);
+      if (child.exitCode === null && child.signalCode === null) return;
+      // First line: the error that killed it; then the end of its output.
+      const cause = out.split('\n').find((l) => /^\w*Error\b/.test(l)) ?? out.trim().split('\n').pop() ?? '';
+      throw new Error(`server crashed (exit ${child.exitCode ?? child.signalCode}): ${cause}\n${out.slice(-3000)}`);
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -18,8 +18,8 @@ interface Panel {
   log: boolean;
   groups: string[];
   peers: string[];
-  /** value[g][p]: median, min, max, or null when not measured. */
-  values: ({ median: number; min: number; max: number } | null)[][];
+  /** value[g][p]: median, min, max; or why there is none ('n/a' by design, 'failed': crashed, '–': not measurable, e.g. never complete). */
+  values: ({ median: number; min: number; max: number } | 'n/a' | 'failed' | '–')[][];
 }
 
 function esc(s: string): string {
@@ -29,6 +29,7 @@ function esc(s: string): string {
 function fmtTick(v: number): string {
   if (v >= 1e6) return `${v / 1e6}M`;
   if (v >= 1e3) return `${v / 1e3}k`;
+  if (v > 0 && v < 0.01) return `1e${Math.round(Math.log10(v))}`;
   return String(Number(v.toPrecision(3)));
 }
 
@@ -39,10 +40,11 @@ function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
   const bottom = 34;
   const pw = w - left - 10;
   const ph = h - top - bottom;
-  const all = p.values.flat().filter((v): v is NonNullable<typeof v> => v !== null && v.max > 0);
+  const all = p.values.flat().filter((v): v is { median: number; min: number; max: number } => typeof v === 'object' && v.max > 0);
   out.push(`<text x="${x0 + w / 2}" y="${y0 + 16}" text-anchor="middle" font-size="14" font-weight="600">${esc(p.title)}</text>`);
   if (all.length === 0) return out.join('');
-  let lo = p.log ? 10 ** Math.floor(Math.log10(Math.min(...all.map((v) => Math.max(v.min, 1e-3))))) : 0;
+  const positive = all.map((v) => (v.min > 0 ? v.min : v.median)).filter((v) => v > 0);
+  let lo = p.log ? 10 ** Math.floor(Math.log10(Math.min(...positive))) : 0;
   let hi = Math.max(...all.map((v) => v.max));
   hi = p.log ? 10 ** Math.ceil(Math.log10(hi)) : niceCeil(hi);
   if (p.log && hi <= lo) hi = lo * 10;
@@ -70,8 +72,9 @@ function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
     p.peers.forEach((peer, pi) => {
       const v = p.values[gi]?.[pi];
       const bx = gx + pi * bw;
-      if (!v) {
-        out.push(`<text x="${bx + bw / 2}" y="${y0 + top + ph - 4}" text-anchor="middle" font-size="8" fill="#9ca3af">n/a</text>`);
+      if (typeof v !== 'object' || (p.log && v.median <= 0)) {
+        const label = typeof v === 'object' ? '≤0' : v === 'failed' ? 'fail' : v;
+        out.push(`<text x="${bx + bw / 2}" y="${y0 + top + ph - 4}" text-anchor="middle" font-size="8" fill="${v === 'failed' ? '#b91c1c' : '#9ca3af'}">${label}</text>`);
         return;
       }
       const yv = y(v.median);
@@ -98,8 +101,11 @@ function series(results: CaseResult[], scenario: string, metric: string, peers: 
   const groups = [...new Set(results.filter((r) => r.scenario === scenario && r.status !== 'n/a').map((r) => r.label))];
   const values = groups.map((g) =>
     peers.map((peer) => {
-      const s = results.find((r) => r.scenario === scenario && r.label === g && r.peer === peer && r.status === 'ok')?.summary[metric];
-      return s && Number.isFinite(s.median) ? { median: s.median, min: s.min, max: s.max } : null;
+      const r = results.find((c) => c.scenario === scenario && c.label === g && c.peer === peer);
+      const s = r?.status === 'ok' ? r.summary[metric] : undefined;
+      if (s && Number.isFinite(s.median)) return { median: s.median, min: s.min, max: s.max };
+      if (r?.status === 'ok') return '–';
+      return r?.status === 'n/a' || !r ? 'n/a' : 'failed';
     }),
   );
   return { groups, values };
@@ -113,10 +119,11 @@ export function chart(results: CaseResult[], peers: string[], subtitle: string):
   };
   add('fanout', 'eventsPerSec', 'Fan-out: delivered events/s (higher is better)', 'events/s', true);
   add('fanout', 'p99Ms', 'Fan-out: p99 write → receive latency (lower is better)', 'ms', true);
-  add('fanout', 'redisPerEvent', 'Fan-out: Redis commands per delivered event', 'commands', true);
+  add('fanout', 'redisReadPerEvent', 'Fan-out: Redis read commands per delivered event', 'commands', true);
   add('many', 'eventsPerSec', 'Many generations: events/s', 'events/s', false);
   add('idle', 'kibPerConn', 'Idle: memory per connection (lower is better)', 'KiB', false);
-  add('slow', 'kibPerStalled', 'Slow clients: memory per stalled client', 'KiB', true);
+  add('late', 'allMs', 'Late joiners: time until all have the text (lower is better)', 'ms', true);
+  add('slow', 'kibPerStalled', 'Slow clients: server memory per stalled client', 'KiB', true);
   const cols = 2;
   const pw = 520;
   const phh = 250;

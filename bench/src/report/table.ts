@@ -1,3 +1,4 @@
+import { PEERS, type PeerName } from '../peers/names.js';
 import type { CaseResult } from '../results.js';
 import type { Summary } from '../stats.js';
 
@@ -61,6 +62,7 @@ export const TITLES: Record<string, string> = {
 function fmt(v: number, digits: number): string {
   if (!Number.isFinite(v)) return '–';
   if (Math.abs(v) >= 10_000) return Math.round(v).toLocaleString('en-US');
+  if (v !== 0 && Math.abs(v) < 10 ** -Math.min(digits, 3)) return v.toExponential(1);
   return v.toFixed(digits);
 }
 
@@ -78,11 +80,20 @@ function checks(c: CaseResult): string {
   return c.note ? `${notes}; errors: ${c.note}` : notes;
 }
 
+function rank(labels: string[], label: string): number {
+  const i = labels.indexOf(label);
+  return i < 0 ? labels.length : i;
+}
+
 /** Markdown tables, one per scenario: median (min–max) over the repetitions. */
 export function markdown(results: CaseResult[]): string {
   const out: string[] = [];
   for (const scenario of Object.keys(COLUMNS)) {
-    const rows = results.filter((r) => r.scenario === scenario);
+    // Cases in run order, peers in the fixed order within each case.
+    const labels = [...new Set(results.filter((r) => r.scenario === scenario && r.status !== 'n/a').map((r) => r.label))];
+    const rows = results
+      .filter((r) => r.scenario === scenario)
+      .sort((a, b) => rank(labels, a.label) - rank(labels, b.label) || PEERS.indexOf(a.peer as PeerName) - PEERS.indexOf(b.peer as PeerName));
     if (rows.length === 0) continue;
     const cols = COLUMNS[scenario] as [string, string, number][];
     out.push(`### ${TITLES[scenario]}`, '');

@@ -40,7 +40,7 @@ export class Cases {
     if (!c) this.runs.set(key, (c = { label, params, peer, runs: [], errors: [] }));
     if (run instanceof Error) c.errors.push(run.message.split('\n')[0] ?? run.message);
     else c.runs.push(run);
-    const r = run instanceof Error ? `FAILED ${run.message}` : describe(run);
+    const r = run instanceof Error ? `FAILED ${run.message.split('\n')[0]}` : describe(run);
     this.b.log(`  ${this.scenario} ${label} ${peer}: ${r}`);
   }
 

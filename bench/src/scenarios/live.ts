@@ -101,6 +101,11 @@ export async function liveRun(b: Bench, t: Target, s: LiveSpec): Promise<Run> {
     rssPeak = Math.max(rssPeak, rssBytes(pid));
     const wall = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(pid) - cpuBefore;
+    if (Number.isNaN(cpu)) {
+      // Gone between the check above and now: let its exit be seen, then report the crash.
+      await sleep(200);
+      t.server.assertAlive();
+    }
     const othersAfter = others();
     const calls = callsBetween(callsBefore, await commandCalls(b.redis.admin));
     const d = await b.loads.collect();
@@ -133,6 +138,7 @@ export async function liveRun(b: Bench, t: Target, s: LiveSpec): Promise<Run> {
         machineLoad: load1,
       },
       checks: { clients: count - s.stalled, complete: d.complete, identical: text.identical, verified: d.verified, problems },
+      redisCalls: calls,
     };
   } finally {
     await b.loads.closeAll();
