@@ -8,7 +8,9 @@ import { InvalidRequestError } from './errors.js';
 const OFFSET_PATTERN = /^(0|[1-9][0-9]{0,15})$/;
 
 export function parseOffset(raw: string, param: string): number {
-  const value = raw.trim();
+  // Only HTTP's optional whitespace (space, tab) around a header value; String#trim would also
+  // take CR, LF, NBSP and the like, turning `?from=1%0D` into 1 instead of a 400.
+  const value = raw.replace(/^[ \t]+|[ \t]+$/g, '');
   if (!OFFSET_PATTERN.test(value)) {
     throw new InvalidRequestError(`${param} must be a non-negative decimal event offset`, 'invalid_offset', { param });
   }
