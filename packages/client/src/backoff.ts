@@ -1,6 +1,8 @@
 import type { RetryPolicy } from './types.js';
 
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, initialDelayMs: 100, maxDelayMs: 5_000 };
+// About 20 s of patience on average: enough to ride out a rolling restart behind a proxy that briefly
+// answers 502 while it marks edges down and up again (see test/chaos).
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 12, initialDelayMs: 100, maxDelayMs: 5_000 };
 
 /** Full jitter: uniform in [0, min(cap, initial × 2^(attempt-1))]. `attempt` starts at 1. */
 export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
