@@ -1,5 +1,5 @@
 import type { Engine, NewEvent } from '@tokencast/engine';
-import type { GenerationMeta } from '@tokencast/protocol';
+import { type GenerationMeta, queuedMeta } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
 import { digestAdd, FNV_SEED, nowUs, tokenText } from './clock.js';
@@ -25,25 +25,16 @@ interface Publisher {
 }
 
 function metaFor(id: string): GenerationMeta {
-  return {
-    id,
-    status: 'queued',
+  return queuedMeta(id, {
     kind: 'chat',
     model: 'mock',
-    request: { kind: 'chat', model: 'mock', messages: [{ role: 'user', content: 'bench' }], prompt: '', maxTokens: null, stream: true, includeUsage: false, params: {} },
-    createdAt: Date.now(),
-    startedAt: 0,
-    firstTokenAt: 0,
-    completedAt: 0,
-    owner: '',
-    producer: '',
-    fence: 0,
-    lastOffset: 0,
-    tokens: 0,
-    finishReason: null,
-    usage: null,
-    error: null,
-  };
+    messages: [{ role: 'user', content: 'bench' }],
+    prompt: '',
+    maxTokens: null,
+    stream: true,
+    includeUsage: false,
+    params: {},
+  });
 }
 
 async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -1,6 +1,6 @@
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
 import { catalogFromEnv, createLogger } from '@tokencast/producer';
-import { newGenerationId } from '@tokencast/protocol';
+import { newGenerationId, queuedMeta } from '@tokencast/protocol';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEdge, type Edge, edgeConfigFromEnv } from '../src/index.js';
@@ -52,34 +52,16 @@ function expectNoStack(text: string) {
 
 /** A generation with `n` token events and, when `ended`, an end event — written straight to the store. */
 async function stored(n: number, ended: boolean): Promise<string> {
-  const meta = {
-    id: newGenerationId(),
-    status: 'queued' as const,
-    kind: 'chat' as const,
+  const meta = queuedMeta(newGenerationId(), {
+    kind: 'chat',
     model: 'mock',
-    request: {
-      kind: 'chat' as const,
-      model: 'mock',
-      messages: [{ role: 'user' as const, content: 'x' }],
-      prompt: '',
-      maxTokens: null,
-      stream: true,
-      includeUsage: false,
-      params: {},
-    },
-    createdAt: Date.now(),
-    startedAt: 0,
-    firstTokenAt: 0,
-    completedAt: 0,
-    owner: '',
-    producer: '',
-    fence: 0,
-    lastOffset: 0,
-    tokens: 0,
-    finishReason: null,
-    usage: null,
-    error: null,
-  };
+    messages: [{ role: 'user', content: 'x' }],
+    prompt: '',
+    maxTokens: null,
+    stream: true,
+    includeUsage: false,
+    params: {},
+  });
   await engine.queue.enqueue(meta);
   const c = await engine.store.claim(meta.id, 'test');
   const events = Array.from({ length: n }, (_, i) => ({ kind: 'token' as const, text: `t${i + 1} `, tokens: 1, ms: [i] }));

@@ -1,30 +1,21 @@
 import { createMemoryEngine, FencedError, type GenerationStore, type NewEvent, StoreUnavailableError } from '@tokencast/engine';
-import { type GenerationMeta, newGenerationId, type StoredEvent, type TokenEvent } from '@tokencast/protocol';
+import { type GenerationMeta, newGenerationId, queuedMeta, type StoredEvent, type TokenEvent } from '@tokencast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GenerationWriter } from '../src/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function meta(): GenerationMeta {
-  return {
-    id: newGenerationId(),
-    status: 'queued',
+  return queuedMeta(newGenerationId(), {
     kind: 'chat',
     model: 'mock',
-    request: { kind: 'chat', model: 'mock', messages: [{ role: 'user', content: 'x' }], prompt: '', maxTokens: null, stream: true, includeUsage: false, params: {} },
-    createdAt: Date.now(),
-    startedAt: 0,
-    firstTokenAt: 0,
-    completedAt: 0,
-    owner: '',
-    producer: '',
-    fence: 0,
-    lastOffset: 0,
-    tokens: 0,
-    finishReason: null,
-    usage: null,
-    error: null,
-  };
+    messages: [{ role: 'user', content: 'x' }],
+    prompt: '',
+    maxTokens: null,
+    stream: true,
+    includeUsage: false,
+    params: {},
+  });
 }
 
 const engines: ReturnType<typeof createMemoryEngine>[] = [];

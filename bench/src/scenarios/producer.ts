@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedisEngine } from '@tokencast/engine';
-import { type GenerationMeta, newGenerationId } from '@tokencast/protocol';
+import { type GenerationMeta, newGenerationId, queuedMeta } from '@tokencast/protocol';
 import { newGens, Writer } from '../harness.js';
 import { PRODUCER_MAIN } from '../peers/index.js';
 import { redisCpuSeconds } from '../redis.js';
@@ -48,25 +48,7 @@ function metaFor(id: string, tokens: number, i: number): GenerationMeta {
     includeUsage: false,
     params: {},
   };
-  return {
-    id,
-    status: 'queued',
-    kind: 'chat',
-    model: 'mock',
-    request,
-    createdAt: Date.now(),
-    startedAt: 0,
-    firstTokenAt: 0,
-    completedAt: 0,
-    owner: '',
-    producer: '',
-    fence: 0,
-    lastOffset: 0,
-    tokens: 0,
-    finishReason: null,
-    usage: null,
-    error: null,
-  };
+  return queuedMeta(id, request);
 }
 
 async function tokencastProducer(b: Bench, G: number, T: number): Promise<Run> {

@@ -1,4 +1,4 @@
-import { type EndEvent, type GenerationMeta, newGenerationId, type StoredEvent, type TokenEvent } from '@tokencast/protocol';
+import { type EndEvent, type GenerationMeta, type GenerationRequest, newGenerationId, queuedMeta, type StoredEvent, type TokenEvent } from '@tokencast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EndedError, type Engine, FencedError, MissingGenerationError, type NewEvent, OffsetMismatchError } from '../src/index.js';
 
@@ -16,27 +16,17 @@ export interface EngineFactoryOptions {
 export type EngineFactory = (opts: EngineFactoryOptions) => Promise<Engine>;
 
 export function newMeta(overrides: Partial<GenerationMeta> = {}): GenerationMeta {
-  const id = newGenerationId();
-  return {
-    id,
-    status: 'queued',
+  const request: GenerationRequest = {
     kind: 'chat',
     model: 'mock',
-    request: { kind: 'chat', model: 'mock', messages: [{ role: 'user', content: 'hi' }], prompt: '', maxTokens: null, stream: true, includeUsage: false, params: {} },
-    createdAt: Date.now(),
-    startedAt: 0,
-    firstTokenAt: 0,
-    completedAt: 0,
-    owner: '',
-    producer: '',
-    fence: 0,
-    lastOffset: 0,
-    tokens: 0,
-    finishReason: null,
-    usage: null,
-    error: null,
-    ...overrides,
+    messages: [{ role: 'user', content: 'hi' }],
+    prompt: '',
+    maxTokens: null,
+    stream: true,
+    includeUsage: false,
+    params: {},
   };
+  return { ...queuedMeta(newGenerationId(), request), ...overrides };
 }
 
 export function tok(text: string, tokens = 1): NewEvent {

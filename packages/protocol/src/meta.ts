@@ -30,6 +30,29 @@ export interface GenerationMeta {
   error: { code: string; message: string } | null;
 }
 
+/** A new generation's meta, status queued: the one place its initial shape is written. */
+export function queuedMeta(id: string, request: GenerationRequest, owner = '', now = Date.now()): GenerationMeta {
+  return {
+    id,
+    status: 'queued',
+    kind: request.kind,
+    model: request.model,
+    request,
+    createdAt: now,
+    startedAt: 0,
+    firstTokenAt: 0,
+    completedAt: 0,
+    owner,
+    producer: '',
+    fence: 0,
+    lastOffset: 0,
+    tokens: 0,
+    finishReason: null,
+    usage: null,
+    error: null,
+  };
+}
+
 export interface GenerationTimings extends TokenTimings {
   /** ms from accepted to claimed by a producer; null while queued. */
   queue_ms: number | null;
