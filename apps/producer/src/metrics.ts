@@ -40,10 +40,26 @@ export function observeTimings(model: string, tokenMs: readonly number[]): void 
 }
 
 let queueGauges = false;
-/** Queue depth and pending jobs, read from the engine when scraped. */
+/** Queue depth and pending jobs, and Redis connection health, read from the engine when scraped. */
 export function registerQueueGauges(engine: Engine): void {
   if (queueGauges) return;
   queueGauges = true;
+  new Counter({
+    name: 'tokencast_redis_reconnects_total',
+    help: 'Reconnect attempts of this process’s Redis connections',
+    collect() {
+      this.reset();
+      this.inc(engine.health.reconnects);
+    },
+  });
+  new Counter({
+    name: 'tokencast_redis_connection_errors_total',
+    help: 'Connection errors of this process’s Redis connections',
+    collect() {
+      this.reset();
+      this.inc(engine.health.errors);
+    },
+  });
   const stats = async () => engine.queue.stats().catch(() => null);
   new Gauge({
     name: 'tokencast_queue_waiting',

@@ -130,6 +130,8 @@ export interface Presence {
 export interface Engine {
   readonly kind: 'memory' | 'redis';
   readonly presence: Presence;
+  /** Connection health since start, for metrics: reconnect attempts and connection errors (0 for memory). */
+  readonly health: { reconnects: number; errors: number };
   readonly store: GenerationStore;
   /** The default job queue: queueFor('default'). */
   readonly queue: JobQueue;

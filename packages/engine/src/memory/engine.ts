@@ -277,6 +277,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
     keys,
     limiter,
     presence,
+    health: { reconnects: 0, errors: 0 },
     async ping() {},
     async preflight() {
       return [];

@@ -44,11 +44,22 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   const commandTimeoutMs = o.commandTimeoutMs ?? 5_000;
   const cluster = o.cluster === true;
   const cmd = withScripts(cluster ? asRedis(commandCluster({ url: o.url, name, commandTimeoutMs })) : commandConnection({ url: o.url, name, commandTimeoutMs }));
-  cmd.on('error', () => {}); // ioredis reconnects by itself; failed commands reject and are handled there
+  // ioredis reconnects by itself and failed commands reject where they were issued: connection
+  // events are only counted, for the reconnect and error metrics.
+  const health = { reconnects: 0, errors: 0 };
+  const watch = (c: { on(ev: string, fn: () => void): unknown }) => {
+    c.on('error', () => {
+      health.errors += 1;
+    });
+    c.on('reconnecting', () => {
+      health.reconnects += 1;
+    });
+  };
+  watch(cmd);
   const blocking: Array<{ disconnect(reconnect?: boolean): void }> = [];
   const makeBlocking = (role: string) => {
     const c = cluster ? asRedis(blockingCluster({ url: o.url, name: `${name}:${role}` })) : blockingConnection({ url: o.url, name: `${name}:${role}` });
-    c.on('error', () => {});
+    watch(c);
     blocking.push(c);
     return c;
   };
@@ -81,6 +92,7 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     keys: asUnavailable(new RedisKeyStore(cmd, keys)),
     limiter: asUnavailable(new RedisLimiter(cmd, keys)),
     presence: asUnavailable(new RedisPresence(cmd, keys)),
+    health,
     durable: asUnavailable(new RedisDurableStore(cmd, () => makeBlocking('durable'), keys)),
     async preflight() {
       return checkEvictionPolicy(cmd, o.allowEviction === true);
