@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
+import { buildEdge, type Edge, edgeConfigFromEnv, keysFromEnv } from '@tokencast/edge';
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
 import { catalogFromEnv, createLogger, type ModelCatalog, Worker, workerOptionsFromEnv } from '@tokencast/producer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,5 +83,62 @@ describe('last viewer leaving', () => {
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { param: string } }).error.param).toBe('on_disconnect');
+  });
+});
+
+describe('per-key last-viewer policy (ON_DISCONNECT_CANCEL_KEYS)', () => {
+  let engine: Engine;
+  let worker: Worker;
+  let edge: Edge;
+  let url: string;
+  const env = {
+    MOCK_TTFT_MS: '5',
+    MOCK_TOKENS_PER_SECOND: '100',
+    LOG_LEVEL: 'silent',
+    LAST_VIEWER_GRACE_MS: '300',
+    EDGE_CHANNEL_LINGER_MS: '50',
+    API_KEYS: 'kiosk:kiosk-key-0123456789,batch:batch-key-0123456789',
+    ON_DISCONNECT_CANCEL_KEYS: 'kiosk',
+  };
+
+  beforeAll(async () => {
+    engine = createMemoryEngine();
+    const catalog = catalogFromEnv(env);
+    const logger = createLogger('test', env);
+    worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
+    worker.start();
+    edge = await buildEdge({ engine, catalog, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger, envKeys: keysFromEnv(env) });
+    await edge.app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await edge?.app.close();
+    await worker?.stop(0);
+    await engine?.close();
+  });
+
+  async function runAndLeave(key: string, extra: Record<string, unknown> = {}): Promise<string> {
+    const auth = { authorization: `Bearer ${key}` };
+    const res = await fetch(`${url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ model: 'mock', max_tokens: 60, messages: [{ role: 'user', content: '[mock:len=500] per key' }], ...extra }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    await readSse(`${url}/v1/generations/${id}/events`, { headers: auth, stopAfter: 3 });
+    await new Promise((r) => setTimeout(r, 1200));
+    const meta = (await (await fetch(`${url}/v1/generations/${id}`, { headers: auth })).json()) as { status: string };
+    return meta.status;
+  }
+
+  it("cancels a listed key's generation when its viewers leave, and not another key's", async () => {
+    const [kiosk, batch] = await Promise.all([runAndLeave('kiosk-key-0123456789'), runAndLeave('batch-key-0123456789')]);
+    expect(kiosk).toBe('cancelled');
+    expect(batch).toBe('completed');
+  });
+
+  it('lets a request of a listed key say on_disconnect "continue"', async () => {
+    expect(await runAndLeave('kiosk-key-0123456789', { on_disconnect: 'continue' })).toBe('completed');
   });
 });

@@ -59,6 +59,8 @@ export interface EdgeConfig {
   trustProxy: boolean | string[];
   /** Browser origins allowed by CORS ("*": any); empty: no CORS headers. */
   corsOrigins: string[];
+  /** Names of API keys whose generations default to on_disconnect "cancel" (a request may still say "continue"). */
+  cancelOnDisconnectKeys: string[];
 }
 
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
@@ -97,6 +99,7 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     keepAliveTimeoutMs: envInt(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 100),
     maxConnections: envInt(env, 'MAX_CONNECTIONS', 0, 0),
     corsOrigins: envList(env, 'CORS_ORIGINS'),
+    cancelOnDisconnectKeys: envList(env, 'ON_DISCONNECT_CANCEL_KEYS'),
     trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY && env.TRUST_PROXY !== 'false' ? envList(env, 'TRUST_PROXY') : false,
   };
 }

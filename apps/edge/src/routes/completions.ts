@@ -20,6 +20,8 @@ export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: (body
   const owner = deps.access.requireCreator(principal);
   await deps.limits.checkRate(owner ? `key:${owner}` : `ip:${req.ip}`);
   const request = parse(req.body, deps.requestLimits);
+  // Per-key policy for the last viewer leaving; an explicit on_disconnect in the request wins.
+  if (owner && request.onDisconnect === undefined && deps.config.cancelOnDisconnectKeys.includes(owner)) request.onDisconnect = 'cancel';
   if (watches) deps.limits.checkStream(keySubject(principal), req.ip);
   await deps.limits.checkQueue(deps.service.queueFor(request.model));
   const meta = await deps.service.submit(request, owner);
