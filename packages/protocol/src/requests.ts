@@ -124,7 +124,14 @@ function parseCommon(body: Record<string, unknown>, limits: RequestLimits) {
   }
   const od = body.on_disconnect;
   if (od !== undefined && od !== null && od !== 'continue' && od !== 'cancel') bad('on_disconnect must be "continue" or "cancel"', 'on_disconnect');
-  return { maxTokens, stream: body.stream === true, includeUsage, includeTimings, ...(od === 'cancel' || od === 'continue' ? { onDisconnect: od as 'cancel' | 'continue' } : {}), params };
+  return {
+    maxTokens,
+    stream: body.stream === true,
+    includeUsage,
+    includeTimings,
+    ...(od === 'cancel' || od === 'continue' ? { onDisconnect: od as 'cancel' | 'continue' } : {}),
+    params,
+  };
 }
 
 export function parseChatRequest(body: unknown, limits: RequestLimits): GenerationRequest {
