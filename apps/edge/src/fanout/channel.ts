@@ -165,8 +165,9 @@ export class Channel {
         // The store may be ahead of our tail; events past lastOffset come through the tail, or a
         // viewer that joins live would get them twice.
         entries = entries.filter((e) => e.ev.offset <= this.lastOffset && e.ev.offset > sink.cursor);
-        if (entries.length === 0) {
-          // The store holds less than this channel has seen: the stream expired or was lost.
+        if (entries.length === 0 || (entries[0] as Entry).ev.offset !== sink.cursor + 1) {
+          // The store no longer holds the next event (expired, trimmed, deleted): say so, never
+          // jump silently to whatever it still has.
           sink.fail('offset_gone', `events after offset ${sink.cursor} are no longer available`, false);
           return;
         }

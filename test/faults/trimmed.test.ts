@@ -1,0 +1,49 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Proc, startEmbedded } from '../support/processes.js';
+import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { readSse } from '../support/sse.js';
+
+/**
+ * PITFALLS "A trimmed or expired stream is not an empty one": a client asking for events the
+ * stream no longer holds gets an explicit error, never a silent jump to the newest ones.
+ */
+describe('a trimmed stream', () => {
+  let redis: RedisServer;
+  let edge: Proc;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    edge = await startEmbedded({ REDIS_URL: redis.url, MOCK_TOKENS_PER_SECOND: '1000', LOG_LEVEL: 'warn', EDGE_CHANNEL_LINGER_MS: '0' });
+  });
+
+  afterAll(async () => {
+    await edge?.kill();
+    await redis?.stop();
+  });
+
+  it('answers offset_gone for a cursor older than what the stream still holds', async () => {
+    const res = await fetch(`${edge.url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock', max_tokens: 100, messages: [{ role: 'user', content: '[mock:len=100] trim me' }] }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    const whole = await readSse(`${edge.url}/v1/generations/${id}/events`);
+    expect(whole.done).toBe(true);
+    const last = whole.ids[whole.ids.length - 1] as number;
+    // An operator (or a MAXLEN) trims the oldest events.
+    const c = new Redis(redis.url);
+    await c.xtrim(`tc:{${id}}:events`, 'MAXLEN', 20);
+    c.disconnect();
+    await new Promise((r) => setTimeout(r, 100)); // the channel of the first read lingers 0 ms
+    const fromStart = await readSse(`${edge.url}/v1/generations/${id}/events`);
+    expect(fromStart.ids).toEqual([]);
+    expect(fromStart.events.some((e) => e.data.includes('offset_gone'))).toBe(true);
+    expect(fromStart.text).toBe('');
+    // What is still held can be read exactly.
+    const held = await readSse(`${edge.url}/v1/generations/${id}/events`, { headers: { 'last-event-id': String(last - 20) } });
+    expect(held.ids).toEqual(Array.from({ length: 20 }, (_, i) => last - 19 + i));
+    expect(held.done).toBe(true);
+  });
+});
