@@ -137,7 +137,7 @@ describe('producers that crash or stop', () => {
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(GRACE_MS + 1_000);
-    expect(proc.logs()).toContain('handing the generation back on shutdown');
+    expect(await proc.waitForLog('handing the generation back on shutdown')).toContain('handing the generation back on shutdown');
     // Handed back, not acknowledged: the job is still pending until the other producer ends it.
     const c = cluster.redis.client();
     const pending = (await c.xpending('tc:queue', 'producers')) as [number, ...unknown[]];

@@ -76,7 +76,7 @@ describe('a job that keeps killing its producer', () => {
     expect(dead).toHaveLength(1);
     const fields = Object.fromEntries((dead[0]?.[1] ?? []).flatMap((v, i, a) => (i % 2 ? [] : [[v, a[i + 1]]])));
     expect(fields).toMatchObject({ g: id, deliveries: '3' });
-    expect(third.logs()).toContain('dead-lettered a job that kept failing');
+    expect(await third.waitForLog('dead-lettered a job that kept failing')).toContain('dead-lettered a job that kept failing');
 
     // The viewer got everything that was written, then one clear end.
     const r = await viewer;

@@ -23,8 +23,8 @@ describe('maxmemory-policy other than noeviction', () => {
       const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
       if (code === 'timeout') await p.kill();
       expect(code).toBe(1);
-      expect(p.logs()).toContain('maxmemory-policy is allkeys-lru');
-      expect(p.logs()).toContain('REDIS_ALLOW_EVICTION=true');
+      expect(await p.waitForLog('maxmemory-policy is allkeys-lru')).toContain('maxmemory-policy is allkeys-lru');
+      expect(await p.waitForLog('REDIS_ALLOW_EVICTION=true')).toContain('REDIS_ALLOW_EVICTION=true');
     });
   }
 
@@ -32,7 +32,7 @@ describe('maxmemory-policy other than noeviction', () => {
     const p = await startProcess(EDGE_MAIN, { REDIS_URL: redis.url, REDIS_ALLOW_EVICTION: 'true' });
     try {
       expect((await fetch(`${p.url}/readyz`)).status).toBe(200);
-      expect(p.logs()).toContain('running anyway because REDIS_ALLOW_EVICTION=true');
+      expect(await p.waitForLog('running anyway because REDIS_ALLOW_EVICTION=true')).toContain('running anyway because REDIS_ALLOW_EVICTION=true');
     } finally {
       await p.kill();
     }
@@ -45,6 +45,6 @@ describe('maxmemory-policy other than noeviction', () => {
     const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
     if (code === 'timeout') await p.kill();
     expect(code).toBe(1);
-    expect(p.logs()).toContain('volatile-lru');
+    expect(await p.waitForLog('volatile-lru')).toContain('volatile-lru');
   });
 });

@@ -49,7 +49,7 @@ async function scenario(policy: 'continue' | 'fail') {
   // Nothing is left pending in the queue: the rescuer acknowledged the job.
   const pending = (await redis.client().xpending(`${env.TOKENCAST_KEY_PREFIX}:queue`, 'producers')) as [number, ...unknown[]];
   expect(pending[0]).toBe(0);
-  expect(rescuer.logs()).toContain('reclaimed a job from a silent producer');
+  expect(await rescuer.waitForLog('reclaimed a job from a silent producer')).toContain('reclaimed a job from a silent producer');
   return { body, id, watched, final, killedAt, edge };
 }
 

@@ -17,6 +17,8 @@ export interface Proc {
   child: ChildProcess;
   /** Everything the process printed so far (JSON log lines). */
   logs(): string;
+  /** Resolves with the logs once they contain `text` (stdout is a pipe: lines arrive a little late), or after ms. */
+  waitForLog(text: string, ms?: number): Promise<string>;
   /** Send a signal and wait for the exit; resolves with the exit code (null when killed). */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
@@ -45,7 +47,8 @@ export async function startProcess(main: string, env: Record<string, string>, ar
   child.stderr?.on('data', (d: Buffer) => {
     out += d.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': it comes after the process's stdout and stderr are read to the end.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const proc: Proc = {
     url,
@@ -53,6 +56,11 @@ export async function startProcess(main: string, env: Record<string, string>, ar
     pid: child.pid ?? 0,
     child,
     logs: () => out,
+    async waitForLog(text: string, ms = 5_000) {
+      const deadline = Date.now() + ms;
+      while (!out.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return out;
+    },
     exited,
     async kill(signal = 'SIGKILL') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
