@@ -87,6 +87,13 @@ export async function streamSse(
   res.writeHead(200);
   res.flushHeaders();
   const wire = format ?? ch.api;
+  if (res.destroyed) {
+    // The client left while we awaited the store: its 'close' has fired already, so no sink
+    // would ever hear it. Give everything back now.
+    release();
+    hub.release(ch);
+    return;
+  }
   if (ch.ended && from >= ch.lastOffset) {
     release();
     hub.release(ch);
