@@ -68,3 +68,31 @@ export function computeTimings(meta: GenerationMeta, tokenMs: number[]): Generat
     total_ms: meta.completedAt ? meta.completedAt - meta.createdAt : null,
   };
 }
+
+/** Path of a generation's SSE stream. */
+export function eventsPath(id: string): string {
+  return `/v1/generations/${id}/events`;
+}
+
+/** GET /v1/generations/:id: what a client sees of a generation (epoch ms times; null until they happen). */
+export function describeGeneration(meta: GenerationMeta, tokenMs: number[]) {
+  return {
+    id: meta.id,
+    object: 'generation' as const,
+    status: meta.status,
+    kind: meta.kind,
+    model: meta.model,
+    created_at: meta.createdAt,
+    started_at: meta.startedAt || null,
+    first_token_at: meta.firstTokenAt || null,
+    completed_at: meta.completedAt || null,
+    producer: meta.producer || null,
+    last_offset: meta.lastOffset,
+    tokens: meta.tokens,
+    finish_reason: meta.finishReason,
+    usage: meta.usage,
+    error: meta.error,
+    timings: computeTimings(meta, tokenMs),
+    events_url: eventsPath(meta.id),
+  };
+}

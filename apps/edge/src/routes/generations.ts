@@ -1,6 +1,6 @@
 import {
-  computeTimings,
-  type GenerationMeta,
+  describeGeneration,
+  eventsPath,
   InvalidRequestError,
   isGenerationId,
   parseChatRequest,
@@ -49,32 +49,6 @@ function boolParam(req: FastifyRequest, name: string): boolean | null {
   return null;
 }
 
-export function eventsUrl(id: string): string {
-  return `/v1/generations/${id}/events`;
-}
-
-function describe(meta: GenerationMeta, tokenMs: number[]) {
-  return {
-    id: meta.id,
-    object: 'generation',
-    status: meta.status,
-    kind: meta.kind,
-    model: meta.model,
-    created_at: meta.createdAt,
-    started_at: meta.startedAt || null,
-    first_token_at: meta.firstTokenAt || null,
-    completed_at: meta.completedAt || null,
-    producer: meta.producer || null,
-    last_offset: meta.lastOffset,
-    tokens: meta.tokens,
-    finish_reason: meta.finishReason,
-    usage: meta.usage,
-    error: meta.error,
-    timings: computeTimings(meta, tokenMs),
-    events_url: eventsUrl(meta.id),
-  };
-}
-
 /** Submit now, watch from anywhere: /v1/generations and its events. */
 export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
   // Same body as chat completions; a body with `prompt` and no `messages` is a completion.
@@ -84,7 +58,7 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
   app.post('/v1/generations', async (req, reply) => {
     const { meta } = await accept(req, deps, parseAny, false);
     reply.code(202).header('x-generation-id', meta.id).header('location', `/v1/generations/${meta.id}`);
-    const out: Record<string, unknown> = { id: meta.id, object: 'generation', status: meta.status, model: meta.model, created_at: meta.createdAt, events_url: eventsUrl(meta.id) };
+    const out: Record<string, unknown> = { id: meta.id, object: 'generation', status: meta.status, model: meta.model, created_at: meta.createdAt, events_url: eventsPath(meta.id) };
     if (deps.access.enabled) out.read_token = deps.access.tokens.issue(meta.id);
     return out;
   });
@@ -104,7 +78,7 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
     const events = await deps.store.readEvents(id, 0, TIMING_EVENTS_LIMIT);
     const tokenMs = events.flatMap((e) => (e.kind === 'token' ? e.ms : []));
     reply.header('x-generation-id', id);
-    return describe(meta, tokenMs);
+    return describeGeneration(meta, tokenMs);
   });
 
   app.get('/v1/generations/:id/events', async (req, reply) => {

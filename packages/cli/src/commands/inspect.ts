@@ -1,6 +1,6 @@
 import { type Generation, HttpError } from '@tokencast/client';
 import { hashToMeta, type Keys } from '@tokencast/engine';
-import { computeTimings, entryIdToOffset, fieldsToEvent, type GenerationMeta, isGenerationId, promptText } from '@tokencast/protocol';
+import { describeGeneration, entryIdToOffset, fieldsToEvent, type GenerationMeta, isGenerationId, promptText } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import { type Ctx, EXIT, GLOBAL_HELP, NotFound, type Options, printJson, UsageError } from '../context.js';
 import { age, duration, statusColor, table } from '../format.js';
@@ -138,25 +138,7 @@ async function fromRedis(redis: Redis, keys: Keys, id: string): Promise<{ genera
     const ev = fieldsToEvent(entryIdToOffset(entryId), fields);
     if (ev?.kind === 'token') tokenMs.push(...ev.ms);
   }
-  const generation: Generation = {
-    id: meta.id,
-    object: 'generation',
-    status: meta.status,
-    kind: meta.kind,
-    model: meta.model,
-    created_at: meta.createdAt,
-    started_at: meta.startedAt || null,
-    first_token_at: meta.firstTokenAt || null,
-    completed_at: meta.completedAt || null,
-    producer: meta.producer || null,
-    last_offset: meta.lastOffset,
-    tokens: meta.tokens,
-    finish_reason: meta.finishReason,
-    usage: meta.usage,
-    error: meta.error,
-    timings: computeTimings(meta, tokenMs),
-    events_url: `/v1/generations/${meta.id}/events`,
-  };
+  const generation: Generation = describeGeneration(meta, tokenMs);
   return {
     generation,
     facts: { keys: { meta: metaKey, events: eventsKey }, stream_length: len, ttl_seconds: { meta: ttlMeta, events: ttlEvents } },
