@@ -201,6 +201,9 @@ export class Hub {
    * in time, would leave its viewers waiting forever or splice two texts: tell them instead.
    */
   private async checkAlive(ch: Channel): Promise<void> {
+    // What the channel had seen before the read is issued: the tail may deliver newer events
+    // while the read is in flight, and those must not pass for a store that went back in time.
+    const seen = ch.lastOffset;
     let meta: Awaited<ReturnType<GenerationStore['getMeta']>>;
     try {
       meta = await this.store.getMeta(ch.id);
@@ -211,7 +214,7 @@ export class Hub {
       for (const s of [...ch.sinks]) s.fail('generation_lost', 'this generation is no longer in the store', false);
       return;
     }
-    if (meta.lastOffset < ch.lastOffset) {
+    if (meta.lastOffset < seen && this.channels.get(ch.id) === ch) {
       // The store went back in time (a Redis restart that lost its last writes): offsets past
       // meta.lastOffset may be written again with other content. Viewers must not splice two
       // texts: end them with an explicit error, and forget the channel so new viewers start clean.
