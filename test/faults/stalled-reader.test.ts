@@ -83,13 +83,15 @@ describe('viewers that stop reading', () => {
     const readerMs = Date.now() - t0;
     const size = reader.text.length;
     expect(reader.done).toBe(true);
-    let peak = await stats();
+    // What the edge retains with every stalled viewer still attached (collected first: the
+    // reader's own garbage is not retained memory, and GC timing differs between Node versions).
+    const peak = await stats(true);
+    expect(peak.sinks).toBeGreaterThan(0); // on a loaded machine a few may already be dropped
     const deadline = Date.now() + STALL_MS + 8_000;
     let cur = peak;
     while (cur.sinks > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       cur = await stats();
-      if (cur.heapUsed > peak.heapUsed) peak = cur;
     }
     const droppedAfter = Date.now() - t0;
     for (const s of sockets) s.destroy();
