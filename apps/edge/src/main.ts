@@ -1,5 +1,5 @@
 import { ConfigError, createEngine, engineConfig, envInt } from '@tokencast/engine';
-import { catalogFromEnv, createLogger, errInfo, Worker, workerOptionsFromEnv } from '@tokencast/producer';
+import { catalogFromEnv, createLogger, errInfo, onShutdown, Worker, workerOptionsFromEnv } from '@tokencast/producer';
 import { keysFromEnv } from './access/api-keys.js';
 import { buildEdge } from './app.js';
 import { edgeConfigFromEnv } from './config.js';
@@ -32,30 +32,18 @@ async function main(): Promise<void> {
   const address = await edge.app.listen({ host: config.host, port: config.port });
   log.info({ address, engine: engine.kind, embedded }, engine.kind === 'memory' ? 'tokencast is up (in-memory engine: set REDIS_URL to use Redis)' : 'tokencast is up');
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    // SHUTDOWN_GRACE_MS bounds everything from the signal to the exit; DRAIN_DELAY_MS (part of
-    // it) is how long /readyz says 503 before the listener closes, for balancers that poll it.
-    const grace = config.shutdownGraceMs;
+  // SHUTDOWN_GRACE_MS bounds everything from the signal to the exit; DRAIN_DELAY_MS (part of
+  // it) is how long /readyz says 503 before the listener closes, for balancers that poll it.
+  const grace = config.shutdownGraceMs;
+  onShutdown(log, grace, async (signal) => {
     const delayMs = Math.min(drainDelayMs, grace);
     log.info({ signal, delayMs, graceMs: grace }, 'draining');
-    const force = setTimeout(() => {
-      log.warn('grace period over; exiting');
-      process.exit(0);
-    }, grace);
-    force.unref();
     // The last second of the grace is kept for closing Redis connections and the upstream.
     const waitMs = Math.max(0, grace - delayMs - 1_000);
     await Promise.all([edge.drain({ delayMs, waitMs }), ...workers.map((w) => w.stop(Math.max(0, grace - 1_000)))]);
     await catalog.close();
     await engine.close();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
 
 main().catch((err) => {

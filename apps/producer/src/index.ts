@@ -8,5 +8,6 @@ export { fnv1a, MockProvider, mockNaturalLength, mockText, mockToken } from './p
 export { OpenAICompatibleProvider } from './providers/openai-compatible.js';
 export { type PoolMember, UpstreamPool } from './providers/pool.js';
 export type { Provider, ProviderEvent } from './providers/provider.js';
+export { onShutdown } from './shutdown.js';
 export { errInfo, type ReclaimPolicy, Worker, type WorkerOptions } from './worker.js';
 export { GenerationWriter } from './writer.js';

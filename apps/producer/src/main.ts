@@ -4,6 +4,7 @@ import { workerOptionsFromEnv } from './config.js';
 import { createLogger } from './logger.js';
 import { metricsRegistry, registerQueueGauges } from './metrics.js';
 import { catalogFromEnv } from './providers/catalog.js';
+import { onShutdown } from './shutdown.js';
 import { errInfo, Worker } from './worker.js';
 
 /** `npm run producer`: one producer process against REDIS_URL. */
@@ -34,24 +35,12 @@ async function main(): Promise<void> {
   // SHUTDOWN_GRACE_MS bounds the time from the signal to the exit: running generations get most
   // of it to finish; the rest are handed back unacknowledged, and another producer continues them.
   const graceMs = envInt(env, 'SHUTDOWN_GRACE_MS', 10_000, 0);
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onShutdown(log, graceMs, async (signal) => {
     log.info({ signal, active: workers.reduce((n, w) => n + w.activeCount, 0), graceMs }, 'draining');
-    const force = setTimeout(() => {
-      log.warn('grace period over; exiting');
-      process.exit(0);
-    }, graceMs);
-    force.unref();
     await Promise.all(workers.map((w) => w.stop(Math.max(0, graceMs - 1_000))));
     await catalog.close();
     await engine.close();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
 
 main().catch((err) => {
