@@ -1,34 +1,20 @@
-import type { AddressInfo } from 'node:net';
-import { buildEdge, type Edge, edgeConfigFromEnv, keysFromEnv } from '@tokencast/edge';
-import { createMemoryEngine, type Engine } from '@tokencast/engine';
-import { catalogFromEnv, createLogger, type ModelCatalog, Worker, workerOptionsFromEnv } from '@tokencast/producer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InProcess, startInProcess } from '../support/in-process.js';
 import { readSse } from '../support/sse.js';
 
 /** on_disconnect: a viewer leaving never cancels by itself, unless the request asked for it. */
 describe('last viewer leaving', () => {
-  let engine: Engine;
-  let catalog: ModelCatalog;
-  let worker: Worker;
-  let edge: Edge;
+  let app: InProcess;
   let url: string;
   const env = { MOCK_TTFT_MS: '5', MOCK_TOKENS_PER_SECOND: '100', LOG_LEVEL: 'silent', LAST_VIEWER_GRACE_MS: '300', EDGE_CHANNEL_LINGER_MS: '50' };
 
   beforeAll(async () => {
-    engine = createMemoryEngine();
-    catalog = catalogFromEnv(env);
-    const logger = createLogger('test', env);
-    worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
-    worker.start();
-    edge = await buildEdge({ engine, catalog, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger });
-    await edge.app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
+    app = await startInProcess(env);
+    url = app.url;
   });
 
   afterAll(async () => {
-    await edge?.app.close();
-    await worker?.stop(0);
-    await engine?.close();
+    await app?.stop();
   });
 
   async function submit(extra: Record<string, unknown>): Promise<string> {
@@ -87,9 +73,7 @@ describe('last viewer leaving', () => {
 });
 
 describe('per-key last-viewer policy (ON_DISCONNECT_CANCEL_KEYS)', () => {
-  let engine: Engine;
-  let worker: Worker;
-  let edge: Edge;
+  let app: InProcess;
   let url: string;
   const env = {
     MOCK_TTFT_MS: '5',
@@ -102,20 +86,12 @@ describe('per-key last-viewer policy (ON_DISCONNECT_CANCEL_KEYS)', () => {
   };
 
   beforeAll(async () => {
-    engine = createMemoryEngine();
-    const catalog = catalogFromEnv(env);
-    const logger = createLogger('test', env);
-    worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
-    worker.start();
-    edge = await buildEdge({ engine, catalog, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger, envKeys: keysFromEnv(env) });
-    await edge.app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
+    app = await startInProcess(env);
+    url = app.url;
   });
 
   afterAll(async () => {
-    await edge?.app.close();
-    await worker?.stop(0);
-    await engine?.close();
+    await app?.stop();
   });
 
   async function runAndLeave(key: string, extra: Record<string, unknown> = {}): Promise<string> {

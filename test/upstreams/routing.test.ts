@@ -1,12 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
-import { createMemoryEngine, type Engine } from '@tokencast/engine';
-import { catalogFromEnv, createLogger, type ModelCatalog, Worker, workerOptionsFromEnv } from '@tokencast/producer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, fakeAnthropic, fakeOpenAI } from '../support/fake-upstreams.js';
+import { type InProcess, startInProcess } from '../support/in-process.js';
 import { readSse } from '../support/sse.js';
 
 /**
@@ -19,10 +16,7 @@ describe('upstream routing (MODELS_FILE)', () => {
   let healthy: FakeUpstream;
   let claude: FakeUpstream;
   let midFail: FakeUpstream;
-  let engine: Engine;
-  let catalog: ModelCatalog;
-  let worker: Worker;
-  let edge: Edge;
+  let app: InProcess;
   let url: string;
   const tokens = ['Hello', ' from', ' the', ' fake', ' upstream'];
 
@@ -50,21 +44,12 @@ describe('upstream routing (MODELS_FILE)', () => {
       }),
     );
     const env = { MODELS_FILE: file, FAKE_KEY: 'fake-secret', MOCK_TTFT_MS: '5', MOCK_TOKENS_PER_SECOND: '1000', LOG_LEVEL: 'silent' };
-    engine = createMemoryEngine();
-    catalog = catalogFromEnv(env);
-    const logger = createLogger('test', env);
-    worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
-    worker.start();
-    edge = await buildEdge({ engine, catalog, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger });
-    await edge.app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
+    app = await startInProcess(env);
+    url = app.url;
   });
 
   afterAll(async () => {
-    await edge?.app.close();
-    await worker?.stop(0);
-    await catalog?.close();
-    await engine?.close();
+    await app?.stop();
     for (const f of [broken, healthy, claude, midFail]) await f?.close();
   });
 

@@ -1,0 +1,41 @@
+import type { AddressInfo } from 'node:net';
+import { buildEdge, type Edge, edgeConfigFromEnv, keysFromEnv } from '@tokencast/edge';
+import { createMemoryEngine, type Engine } from '@tokencast/engine';
+import { catalogFromEnv, createLogger, type ModelCatalog, Worker, workerOptionsFromEnv } from '@tokencast/producer';
+
+/**
+ * An edge and a producer in the test's own process, on the memory engine, listening on a free
+ * port: for tests that need real HTTP and to look inside the edge (edge.hub), but no Redis.
+ */
+export interface InProcess {
+  engine: Engine;
+  catalog: ModelCatalog;
+  worker: Worker;
+  edge: Edge;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startInProcess(env: Record<string, string>): Promise<InProcess> {
+  const engine = createMemoryEngine();
+  const catalog = catalogFromEnv(env);
+  const logger = createLogger('test', { LOG_LEVEL: 'silent', ...env });
+  const worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
+  worker.start();
+  const edge = await buildEdge({ engine, catalog, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger, envKeys: keysFromEnv(env) });
+  await edge.app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
+  return {
+    engine,
+    catalog,
+    worker,
+    edge,
+    url,
+    async stop() {
+      await edge.app.close();
+      await worker.stop(0);
+      await catalog.close();
+      await engine.close();
+    },
+  };
+}
