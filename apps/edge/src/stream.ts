@@ -147,8 +147,8 @@ export async function collectResponse(
     const e = end.error ?? { code: 'generation_failed', message: 'the generation failed' };
     throw new TokencastError(502, 'server_error', e.code, e.message);
   }
-  if (format === 'anthropic') return anthropicMessage({ id, model: ch.ctx.model, inputTokens: end.usage.prompt_tokens }, sink.tokens, end);
+  if (format === 'anthropic') return anthropicMessage({ id, model: ch.ctx.model, inputTokens: end.usage.prompt_tokens }, sink.events, end);
   const meta = await deps.store.getMeta(id);
   const ctx = meta ? wireContext(meta) : ch.ctx;
-  return completeResponse(ctx, sink.tokens, end);
+  return completeResponse(ctx, sink.events, end);
 }

@@ -1,11 +1,11 @@
 import { type Engine, FencedError, type Job, type JobQueue } from '@tokencast/engine';
-import { type EndEvent, emptyUsage, type GenerationMeta, promptText, summarizeTokenTimes, TokencastError, type Usage } from '@tokencast/protocol';
+import { type EndEvent, emptyUsage, type GenerationMeta, normalizeUsage, promptText, summarizeTokenTimes, TokencastError, type Usage } from '@tokencast/protocol';
 import type { Logger } from 'pino';
 import { observeTimings, producerMetrics } from './metrics.js';
 import type { ModelCatalog } from './providers/catalog.js';
 import { UpstreamError } from './providers/errors.js';
 import { promptTokens } from './providers/mock.js';
-import { GenerationWriter } from './writer.js';
+import { GenerationWriter, PriorOutput } from './writer.js';
 
 export type ReclaimPolicy = 'continue' | 'fail';
 
@@ -175,7 +175,7 @@ export class Worker {
     const { meta, fence } = claim;
     const log = this.log.child({ gen: id, model: meta.model });
     const prior = await this.priorOutput(meta);
-    const writer = new GenerationWriter(store, id, fence, meta.createdAt, meta.lastOffset, prior.tokens, { retryBudgetMs: this.opts.writeRetryBudgetMs });
+    const writer = new GenerationWriter(store, id, fence, meta.createdAt, meta.lastOffset, prior.tokens, { retryBudgetMs: this.opts.writeRetryBudgetMs }, prior);
     const promptCount = promptTokens(promptText(meta.request));
     if (job.deliveries === 1 && meta.startedAt) producerMetrics.queueWait.observe(Math.max(0, meta.startedAt - meta.createdAt));
     const finish = async (end: Omit<EndEvent, 'offset' | 'ms'>) => {
@@ -213,13 +213,10 @@ export class Worker {
     if (meta.lastOffset > 0) log.info({ offset: meta.lastOffset, tokens: prior.tokens }, 'continuing a reclaimed generation');
 
     try {
-      for await (const ev of provider.generate(meta.request, { signal, resumeTokens: prior.tokens, resumeText: prior.text })) {
-        if (ev.type === 'token') writer.write(ev.text, ev.tokens);
-        else {
-          const completion = ev.usage?.completion_tokens ?? writer.tokens;
-          const prompt = ev.usage?.prompt_tokens ?? promptCount;
-          return await finish({ kind: 'end', status: 'completed', finishReason: ev.finishReason, usage: usageOf(prompt, completion), error: null });
-        }
+      const resume = { signal, resumeTokens: prior.tokens, resumeText: prior.text, resumeMarkers: prior.markers };
+      for await (const ev of provider.generate(meta.request, resume)) {
+        if (ev.type !== 'end') writer.push(ev);
+        else return await finish({ kind: 'end', status: 'completed', finishReason: ev.finishReason, usage: endUsage(ev.usage, promptCount, writer), error: null });
       }
       // The provider stopped without an end: we aborted it.
       if (signal.reason === SHUTDOWN) {
@@ -244,27 +241,38 @@ export class Worker {
     }
   }
 
-  /** Text and token count already published, for a generation that is being continued. */
-  private async priorOutput(meta: GenerationMeta): Promise<{ text: string; tokens: number; ms: number[] }> {
-    if (meta.lastOffset === 0) return { text: '', tokens: 0, ms: [] };
-    let text = '';
-    let tokens = 0;
-    const ms: number[] = [];
+  /** What a generation that is being continued has published already. */
+  private async priorOutput(meta: GenerationMeta): Promise<PriorOutput> {
+    const prior = new PriorOutput();
+    if (meta.lastOffset === 0) return prior;
     let after = 0;
     for (;;) {
       const evs = await this.engine.store.readEvents(meta.id, after, 1000);
       if (evs.length === 0) break;
       for (const e of evs) {
-        if (e.kind === 'token') {
-          text += e.text;
-          tokens += e.tokens;
-          ms.push(...e.ms);
-        }
+        prior.add(e);
         after = e.offset;
       }
     }
-    return { text, tokens, ms };
+    return prior;
   }
+}
+
+/**
+ * The end's usage: the upstream's numbers where it gave them, the writer's count otherwise.
+ * Details (cached, reasoning tokens) only when known: from the upstream, or reasoning tokens the
+ * writer counted itself.
+ */
+function endUsage(reported: Partial<Usage> | null, promptCount: number, writer: GenerationWriter): Usage {
+  const u = normalizeUsage({
+    ...reported,
+    prompt_tokens: reported?.prompt_tokens ?? promptCount,
+    completion_tokens: reported?.completion_tokens ?? writer.tokens,
+    total_tokens: undefined,
+  });
+  if (!u.completion_tokens_details && reported?.completion_tokens === undefined && writer.reasoningTokens > 0)
+    u.completion_tokens_details = { reasoning_tokens: writer.reasoningTokens };
+  return u;
 }
 
 function usageOf(prompt: number, completion: number): Usage {

@@ -11,7 +11,7 @@ const fast = new MockProvider({ tokensPerSecond: 1_000_000, ttftMs: 0 });
 async function run(provider: MockProvider, req: GenerationRequest, opts: { resumeTokens?: number; signal?: AbortSignal } = {}) {
   const events: ProviderEvent[] = [];
   for await (const ev of provider.generate(req, { signal: opts.signal ?? new AbortController().signal, resumeTokens: opts.resumeTokens ?? 0, resumeText: '' })) events.push(ev);
-  const tokens = events.filter((e): e is Extract<ProviderEvent, { type: 'token' }> => e.type === 'token');
+  const tokens = events.filter((e): e is Extract<ProviderEvent, { type: 'text' }> => e.type === 'text');
   return { events, text: tokens.map((t) => t.text).join(''), tokens: tokens.length, end: events.find((e) => e.type === 'end') };
 }
 
@@ -77,7 +77,7 @@ describe('mock model', () => {
     const seen: string[] = [];
     let caught: unknown;
     try {
-      for await (const ev of fast.generate(req, { signal: new AbortController().signal, resumeTokens: 0, resumeText: '' })) if (ev.type === 'token') seen.push(ev.text);
+      for await (const ev of fast.generate(req, { signal: new AbortController().signal, resumeTokens: 0, resumeText: '' })) if (ev.type === 'text') seen.push(ev.text);
     } catch (err) {
       caught = err;
     }

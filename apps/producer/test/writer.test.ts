@@ -129,4 +129,37 @@ describe('GenerationWriter', () => {
     const events = await engine.store.readEvents(id, 0, 100);
     expect(events.map((e) => (e.kind === 'token' ? e.text : 'END'))).toEqual(['a']);
   });
+
+  it('numbers parts, marks their first events, coalesces only consecutive deltas of one part, never merges a tool call', async () => {
+    const { engine, id, writer } = await setup(20);
+    writer.push({ type: 'reasoning', text: 'Think', tokens: 1 });
+    writer.push({ type: 'reasoning', text: 'ing', tokens: 1 });
+    writer.push({ type: 'reasoning', text: ' more', tokens: 1 });
+    writer.push({ type: 'reasoning_signature', signature: 'sig' });
+    writer.push({ type: 'text', text: 'OK', tokens: 1 });
+    writer.push({ type: 'tool_call', index: 0, id: 'call_a', name: 'f' });
+    writer.push({ type: 'tool_args', index: 0, args: '{"a"' });
+    writer.push({ type: 'tool_call', index: 1, id: 'call_b', name: 'g' });
+    writer.push({ type: 'tool_args', index: 1, args: '{}' });
+    writer.push({ type: 'tool_args', index: 0, args: ':1}' }); // interleaved: names its own part
+    expect(() => writer.push({ type: 'tool_args', index: 7, args: '{}' })).toThrow(/before starting it/);
+    await writer.end({ kind: 'end', status: 'completed', finishReason: 'tool_calls', usage: { prompt_tokens: 1, completion_tokens: 8, total_tokens: 9 }, error: null });
+    const events = await engine.store.readEvents(id, 0, 100);
+    expect(events.map((e) => e.offset)).toEqual(events.map((_, i) => i + 1));
+    // The first reasoning token went out alone (an append was idle); the rest waited and merged.
+    expect(events).toEqual([
+      { offset: 1, kind: 'reasoning', text: 'Think', tokens: 1, ms: [expect.any(Number)], start: true },
+      { offset: 2, kind: 'reasoning', text: 'ing more', tokens: 2, ms: [expect.any(Number), expect.any(Number)] },
+      { offset: 3, kind: 'reasoning', text: '', tokens: 0, ms: [], signature: 'sig' },
+      { offset: 4, kind: 'token', text: 'OK', tokens: 1, ms: [expect.any(Number)], part: 1, start: true },
+      { offset: 5, kind: 'tool_call', part: 2, start: true, index: 0, callId: 'call_a', name: 'f', ms: expect.any(Number) },
+      { offset: 6, kind: 'tool_args', part: 2, start: false, index: 0, args: '{"a"', tokens: 1, ms: [expect.any(Number)] },
+      { offset: 7, kind: 'tool_call', part: 3, start: true, index: 1, callId: 'call_b', name: 'g', ms: expect.any(Number) },
+      { offset: 8, kind: 'tool_args', part: 3, start: false, index: 1, args: '{}', tokens: 1, ms: [expect.any(Number)] },
+      { offset: 9, kind: 'tool_args', part: 2, start: false, index: 0, args: ':1}', tokens: 1, ms: [expect.any(Number)] },
+      expect.objectContaining({ offset: 10, kind: 'end', parts: 4 }),
+    ]);
+    expect(writer.tokens).toBe(7);
+    expect(writer.reasoningTokens).toBe(3);
+  });
 });

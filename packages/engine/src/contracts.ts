@@ -1,4 +1,4 @@
-import type { EndEvent, GenerationMeta, StoredEvent, TokenEvent } from '@tokencast/protocol';
+import type { GenerationMeta, NewStoredEvent, StoredEvent } from '@tokencast/protocol';
 import type { DurableStore } from './durable.js';
 
 /**
@@ -7,7 +7,7 @@ import type { DurableStore } from './durable.js';
  */
 
 /** An event as the producer hands it over: the store assigns nothing, the writer names its offset. */
-export type NewEvent = Omit<TokenEvent, 'offset'> | Omit<EndEvent, 'offset'>;
+export type NewEvent = NewStoredEvent;
 
 export interface AppendResult {
   /** Offset of the newest event after the append. */

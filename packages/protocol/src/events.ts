@@ -11,16 +11,93 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Present only when the upstream reported it (OpenAI's name). */
+  prompt_tokens_details?: { cached_tokens: number };
+  /** Present only when known: reasoning tokens are part of completion_tokens. */
+  completion_tokens_details?: { reasoning_tokens: number };
 }
 
-export interface TokenEvent {
+/** One sampled token's log probability, in OpenAI's shape (choices[].logprobs.content[]). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** UTF-8 bytes of the token; null when the upstream gave none. */
+  bytes: number[] | null;
+  /** The most likely alternatives at this position; empty unless top_logprobs was asked for. */
+  top_logprobs: { token: string; logprob: number; bytes: number[] | null }[];
+}
+
+/**
+ * Fields every delta event shares. Events describe an ordered list of output parts (one text
+ * block, one reasoning block, one tool call or one refusal each), numbered 0, 1, 2 … in order of
+ * first appearance. `part` and `start` are left out when they are 0 and false: that is how the
+ * codec stores them, and a plain-text generation's events look exactly as before typed parts.
+ */
+interface DeltaBase {
   offset: number;
-  kind: 'token';
-  text: string;
-  /** Model tokens in this event (≥ 1). */
+  /** Output part this delta belongs to; absent means 0. */
+  part?: number;
+  /** True on the first event of its part; absent means false. */
+  start?: boolean;
+  /** Model tokens in this event (≥ 1 for text; 0 for a reasoning signature). */
   tokens: number;
   /** Per model token: ms since the job was accepted (queued), one entry per token. */
   ms: number[];
+}
+
+/** A text delta (several model tokens when the producer coalesced them). */
+export interface TokenEvent extends DeltaBase {
+  kind: 'token';
+  text: string;
+  /** One entry per token when the request asked for logprobs and the upstream gave them. */
+  logprobs?: TokenLogprob[];
+}
+
+/**
+ * A reasoning (thinking) delta. The signature (Anthropic's signature_delta, or a Responses
+ * upstream's encrypted reasoning) arrives on its own event with text ''. `redacted` holds an
+ * Anthropic redacted_thinking block's data.
+ */
+export interface ReasoningEvent extends DeltaBase {
+  kind: 'reasoning';
+  text: string;
+  signature?: string;
+  redacted?: string;
+}
+
+/** The start of a tool call: its own part, never merged with its arguments. */
+export interface ToolCallEvent {
+  offset: number;
+  kind: 'tool_call';
+  part: number;
+  start: true;
+  /** Index of this call among the generation's tool calls, 0, 1, … */
+  index: number;
+  /** The call id the caller answers with (tool_call_id / tool_use_id). */
+  callId: string;
+  name: string;
+  /** ms since the job was accepted. */
+  ms: number;
+}
+
+/** A piece of a tool call's JSON arguments; the pieces of one call concatenate to its arguments. */
+export interface ToolArgsEvent {
+  offset: number;
+  kind: 'tool_args';
+  part: number;
+  start: false;
+  /** The tool call's index (as in its ToolCallEvent). */
+  index: number;
+  args: string;
+  tokens: number;
+  /** Per model token: ms since accepted. */
+  ms: number[];
+}
+
+/** A refusal delta (OpenAI's delta.refusal). */
+export interface RefusalEvent extends DeltaBase {
+  kind: 'refusal';
+  text: string;
 }
 
 export interface EndEvent {
@@ -35,6 +112,8 @@ export interface EndEvent {
   ms: number;
   /** Timing summary of the tokens this generation produced; null when not recorded. */
   timings?: TokenTimings | null;
+  /** Output parts written before the end; absent means 0 (stored only when > 0). */
+  parts?: number;
 }
 
 /** Latency summary of a generation's tokens, from the per-token times (ms since accepted). */
@@ -61,69 +140,200 @@ export function summarizeTokenTimes(tokenMs: readonly number[]): TokenTimings {
   };
 }
 
-export type StoredEvent = TokenEvent | EndEvent;
+export type StoredEvent = TokenEvent | ReasoningEvent | ToolCallEvent | ToolArgsEvent | RefusalEvent | EndEvent;
+/** The events that carry output (everything but the end). */
+export type DeltaEvent = Exclude<StoredEvent, EndEvent>;
+
+/** Omit distributed over a union, so each member keeps its own fields. */
+type OmitOffset<T> = T extends unknown ? Omit<T, 'offset'> : never;
+/** An event as the producer hands it to the store: the store's append names its offset. */
+export type NewStoredEvent = OmitOffset<StoredEvent>;
 
 export function isTerminalStatus(s: GenerationStatus): s is TerminalStatus {
   return s === 'completed' || s === 'failed' || s === 'cancelled';
 }
 
-/** Flat field list as written to a Redis stream entry (XADD … field value …). */
-export function eventToFields(ev: Omit<TokenEvent, 'offset'> | Omit<EndEvent, 'offset'>): string[] {
-  if (ev.kind === 'token') {
-    return ['k', 't', 'd', ev.text, 'n', String(ev.tokens), 'ms', ev.ms.join(',')];
-  }
-  const f = ['k', 'e', 's', ev.status, 'f', ev.finishReason, 'u', JSON.stringify(ev.usage), 'ms', String(ev.ms)];
-  if (ev.error) f.push('c', ev.error.code, 'm', ev.error.message);
-  if (ev.timings) f.push('tm', JSON.stringify(ev.timings));
+/** Model tokens an event carries: 0 for a tool call's start and for the end. */
+export function eventTokens(ev: NewStoredEvent): number {
+  return ev.kind === 'end' || ev.kind === 'tool_call' ? 0 : ev.tokens;
+}
+
+/** The output part of a delta event (0 when the event leaves it out). */
+export function eventPart(ev: OmitOffset<DeltaEvent>): number {
+  return ev.part ?? 0;
+}
+
+/**
+ * True when the event opens its part. The first event of a stream always does: events stored
+ * before typed parts had no start flag, and their offset 1 was the first text token.
+ */
+export function startsPart(ev: DeltaEvent): boolean {
+  return ev.start === true || ev.offset === 1;
+}
+
+/*
+ * Redis fields, short and readable in redis-cli (docs/PROTOCOL.md, "Stored events"):
+ *   k  kind: t text, r reasoning, c tool-call start, a tool-call arguments, x refusal, e end
+ *   d  the delta's text (or arguments piece)    n  model tokens    ms  per-token ms since accepted
+ *   p  part (left out when 0)    s  "1" on a part's first event (left out otherwise)
+ *   lp logprobs JSON    sg signature    rd redacted thinking    i tool-call index    id call id    nm tool name
+ *   end: s status  f finish reason  u usage JSON  ms  c/m error code/message  tm timings JSON  np parts (left out when 0)
+ */
+const KIND_CODE = { token: 't', reasoning: 'r', refusal: 'x' } as const;
+
+function deltaFields(code: string, ev: { text: string; tokens: number; ms: number[]; part?: number; start?: boolean }): string[] {
+  const f = ['k', code, 'd', ev.text, 'n', String(ev.tokens), 'ms', ev.ms.join(',')];
+  if (ev.part !== undefined && ev.part !== 0) f.push('p', String(ev.part));
+  if (ev.start === true) f.push('s', '1');
   return f;
 }
 
-/** Inverse of eventToFields. Returns null for an entry tokencast did not write. */
+/** Flat field list as written to a Redis stream entry (XADD … field value …). */
+export function eventToFields(ev: NewStoredEvent): string[] {
+  switch (ev.kind) {
+    case 'token': {
+      const f = deltaFields(KIND_CODE.token, ev);
+      if (ev.logprobs && ev.logprobs.length > 0) f.push('lp', JSON.stringify(ev.logprobs));
+      return f;
+    }
+    case 'reasoning': {
+      const f = deltaFields(KIND_CODE.reasoning, ev);
+      if (ev.signature !== undefined) f.push('sg', ev.signature);
+      if (ev.redacted !== undefined) f.push('rd', ev.redacted);
+      return f;
+    }
+    case 'refusal':
+      return deltaFields(KIND_CODE.refusal, ev);
+    case 'tool_call':
+      return ['k', 'c', 'p', String(ev.part), 'i', String(ev.index), 'id', ev.callId, 'nm', ev.name, 'ms', String(ev.ms)];
+    case 'tool_args':
+      return ['k', 'a', 'p', String(ev.part), 'i', String(ev.index), 'd', ev.args, 'n', String(ev.tokens), 'ms', ev.ms.join(',')];
+    case 'end': {
+      const f = ['k', 'e', 's', ev.status, 'f', ev.finishReason, 'u', JSON.stringify(ev.usage), 'ms', String(ev.ms)];
+      if (ev.error) f.push('c', ev.error.code, 'm', ev.error.message);
+      if (ev.timings) f.push('tm', JSON.stringify(ev.timings));
+      if (ev.parts !== undefined && ev.parts > 0) f.push('np', String(ev.parts));
+      return f;
+    }
+  }
+}
+
+function msList(raw: string | undefined): number[] {
+  return (raw ?? '').split(',').filter(Boolean).map(Number);
+}
+
+/** A non-negative integer field; `fallback` when absent or malformed. */
+function intField(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : fallback;
+}
+
+/** part and start as stored: left out when 0 / false, exactly as eventToFields writes them. */
+function partFields(m: Map<string, string>): { part?: number; start?: true } {
+  const out: { part?: number; start?: true } = {};
+  const part = intField(m.get('p'), 0);
+  if (part !== 0) out.part = part;
+  if (m.get('s') === '1') out.start = true;
+  return out;
+}
+
+/** Inverse of eventToFields. Returns null for an entry tokencast did not write (unknown `k`). */
 export function fieldsToEvent(offset: number, fields: readonly string[]): StoredEvent | null {
   const m = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i] as string, fields[i + 1] as string);
-  const k = m.get('k');
-  if (k === 't') {
-    const ms = (m.get('ms') ?? '').split(',').filter(Boolean).map(Number);
-    return { offset, kind: 'token', text: m.get('d') ?? '', tokens: Number(m.get('n') ?? 1), ms };
+  switch (m.get('k')) {
+    case 't': {
+      const ev: TokenEvent = { offset, kind: 'token', text: m.get('d') ?? '', tokens: intField(m.get('n'), 1), ms: msList(m.get('ms')), ...partFields(m) };
+      const lp = parseJson<TokenLogprob[]>(m.get('lp'));
+      if (Array.isArray(lp)) ev.logprobs = lp;
+      return ev;
+    }
+    case 'r': {
+      const ev: ReasoningEvent = { offset, kind: 'reasoning', text: m.get('d') ?? '', tokens: intField(m.get('n'), 0), ms: msList(m.get('ms')), ...partFields(m) };
+      const sg = m.get('sg');
+      if (sg !== undefined) ev.signature = sg;
+      const rd = m.get('rd');
+      if (rd !== undefined) ev.redacted = rd;
+      return ev;
+    }
+    case 'x':
+      return { offset, kind: 'refusal', text: m.get('d') ?? '', tokens: intField(m.get('n'), 1), ms: msList(m.get('ms')), ...partFields(m) };
+    case 'c':
+      return {
+        offset,
+        kind: 'tool_call',
+        part: intField(m.get('p'), 0),
+        start: true,
+        index: intField(m.get('i'), 0),
+        callId: m.get('id') ?? '',
+        name: m.get('nm') ?? '',
+        ms: Number(m.get('ms') ?? 0),
+      };
+    case 'a':
+      return {
+        offset,
+        kind: 'tool_args',
+        part: intField(m.get('p'), 0),
+        start: false,
+        index: intField(m.get('i'), 0),
+        args: m.get('d') ?? '',
+        tokens: intField(m.get('n'), 1),
+        ms: msList(m.get('ms')),
+      };
+    case 'e': {
+      const code = m.get('c');
+      const ev: EndEvent = {
+        offset,
+        kind: 'end',
+        status: (m.get('s') ?? 'failed') as TerminalStatus,
+        finishReason: (m.get('f') ?? 'error') as FinishReason,
+        usage: parseUsage(m.get('u')),
+        error: code === undefined ? null : { code, message: m.get('m') ?? '' },
+        ms: Number(m.get('ms') ?? 0),
+        timings: parseJson<TokenTimings>(m.get('tm')),
+      };
+      const np = intField(m.get('np'), 0);
+      if (np > 0) ev.parts = np;
+      return ev;
+    }
+    default:
+      return null;
   }
-  if (k === 'e') {
-    const code = m.get('c');
-    return {
-      offset,
-      kind: 'end',
-      status: (m.get('s') ?? 'failed') as TerminalStatus,
-      finishReason: (m.get('f') ?? 'error') as FinishReason,
-      usage: parseUsage(m.get('u')),
-      error: code === undefined ? null : { code, message: m.get('m') ?? '' },
-      ms: Number(m.get('ms') ?? 0),
-      timings: parseTimings(m.get('tm')),
-    };
-  }
-  return null;
 }
 
 export function emptyUsage(): Usage {
   return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 }
 
-function parseTimings(raw: string | undefined): TokenTimings | null {
+function parseJson<T>(raw: string | undefined): T | null {
   if (!raw) return null;
   try {
-    return JSON.parse(raw) as TokenTimings;
+    return JSON.parse(raw) as T;
   } catch {
     return null;
   }
 }
 
+function detail(v: unknown, key: string): number | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const n = (v as Record<string, unknown>)[key];
+  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+}
+
+/** Usage as stored (or as an upstream reported it): the details objects only when they are well-formed. */
+export function normalizeUsage(u: Partial<Record<keyof Usage, unknown>> | null | undefined): Usage {
+  if (!u) return emptyUsage();
+  const p = Number(u.prompt_tokens ?? 0) || 0;
+  const c = Number(u.completion_tokens ?? 0) || 0;
+  const out: Usage = { prompt_tokens: p, completion_tokens: c, total_tokens: Number(u.total_tokens ?? p + c) || p + c };
+  const cached = detail(u.prompt_tokens_details, 'cached_tokens');
+  if (cached !== undefined) out.prompt_tokens_details = { cached_tokens: cached };
+  const reasoning = detail(u.completion_tokens_details, 'reasoning_tokens');
+  if (reasoning !== undefined) out.completion_tokens_details = { reasoning_tokens: reasoning };
+  return out;
+}
+
 function parseUsage(raw: string | undefined): Usage {
-  if (!raw) return emptyUsage();
-  try {
-    const u = JSON.parse(raw) as Partial<Usage>;
-    const p = Number(u.prompt_tokens ?? 0);
-    const c = Number(u.completion_tokens ?? 0);
-    return { prompt_tokens: p, completion_tokens: c, total_tokens: Number(u.total_tokens ?? p + c) };
-  } catch {
-    return emptyUsage();
-  }
+  return normalizeUsage(parseJson<Partial<Record<keyof Usage, unknown>>>(raw));
 }

@@ -5,4 +5,5 @@ export * from './ids.js';
 export * from './meta.js';
 export * from './offsets.js';
 export * from './openai.js';
+export * from './parts.js';
 export * from './requests.js';

@@ -1,5 +1,6 @@
-import type { EndEvent, StoredEvent, TokenEvent, Usage } from './events.js';
+import type { EndEvent, StoredEvent, TokenLogprob, Usage } from './events.js';
 import type { GenerationMeta } from './meta.js';
+import { accumulateParts } from './parts.js';
 
 /**
  * OpenAI wire format: streaming chunks and whole responses, built from the stored events.
@@ -27,19 +28,47 @@ export function responseId(ctx: Pick<WireContext, 'id' | 'kind'>): string {
   return ctx.kind === 'chat' ? `chatcmpl-${ctx.id}` : `cmpl-${ctx.id}`;
 }
 
-function chunk(ctx: WireContext, text: string | null, finish: string | null, role: boolean): Record<string, unknown> {
+type ChatDelta = Record<string, unknown>;
+
+/** The chat delta of one stored delta event (docs/PROTOCOL.md, "OpenAI chat"). */
+function chatDelta(ev: Exclude<StoredEvent, EndEvent>): ChatDelta {
+  switch (ev.kind) {
+    case 'token':
+      return { content: ev.text };
+    case 'reasoning':
+      // reasoning_content is the field vLLM, DeepSeek and llama.cpp stream; a signature has no
+      // place in a chat chunk (it is carried by the Anthropic and Responses formats).
+      return { reasoning_content: ev.text };
+    case 'refusal':
+      return { refusal: ev.text };
+    case 'tool_call':
+      return { tool_calls: [{ index: ev.index, id: ev.callId, type: 'function', function: { name: ev.name, arguments: '' } }] };
+    case 'tool_args':
+      return { tool_calls: [{ index: ev.index, function: { arguments: ev.args } }] };
+  }
+}
+
+function chunk(ctx: WireContext, delta: ChatDelta | null, text: string | null, finish: string | null, logprobs: TokenLogprob[] | null): Record<string, unknown> {
   const base: Record<string, unknown> = { id: responseId(ctx), object: '', created: ctx.created, model: ctx.model };
+  const lp = logprobs && logprobs.length > 0 ? logprobs : null;
   if (ctx.kind === 'chat') {
     base.object = 'chat.completion.chunk';
-    const delta: Record<string, string> = {};
-    if (role) delta.role = 'assistant';
-    if (text !== null) delta.content = text;
-    base.choices = [{ index: 0, delta, logprobs: null, finish_reason: finish }];
+    base.choices = [{ index: 0, delta: delta ?? {}, logprobs: lp ? { content: lp, refusal: null } : null, finish_reason: finish }];
   } else {
     base.object = 'text_completion';
-    base.choices = [{ text: text ?? '', index: 0, logprobs: null, finish_reason: finish }];
+    base.choices = [{ text: text ?? '', index: 0, logprobs: lp ? completionLogprobs(lp) : null, finish_reason: finish }];
   }
   return base;
+}
+
+/** The legacy completions API's logprobs shape (token lists side by side). */
+function completionLogprobs(lp: readonly TokenLogprob[]): Record<string, unknown> {
+  return {
+    tokens: lp.map((t) => t.token),
+    token_logprobs: lp.map((t) => t.logprob),
+    top_logprobs: lp.map((t) => Object.fromEntries(t.top_logprobs.map((a) => [a.token, a.logprob]))),
+    text_offset: null,
+  };
 }
 
 function usageChunk(ctx: WireContext, usage: Usage): Record<string, unknown> {
@@ -59,8 +88,17 @@ export function streamErrorPayload(ev: EndEvent): Record<string, unknown> {
  * usage chunk when asked for, and the "[DONE]" marker. SSE and WebSocket carry the same payloads.
  */
 export function eventPayloads(ctx: WireContext, ev: StoredEvent): string[] {
-  if (ev.kind === 'token') return [JSON.stringify(chunk(ctx, ev.text, null, ev.offset === 1))];
-  const out = [ev.status === 'failed' ? JSON.stringify(streamErrorPayload(ev)) : JSON.stringify(chunk(ctx, ctx.kind === 'chat' ? null : '', ev.finishReason, false))];
+  if (ev.kind !== 'end') {
+    if (ctx.kind !== 'chat') {
+      // A completion has text only; any other event keeps its offset as an empty piece.
+      return [JSON.stringify(chunk(ctx, null, ev.kind === 'token' ? ev.text : '', null, ev.kind === 'token' ? (ev.logprobs ?? null) : null))];
+    }
+    const delta = chatDelta(ev);
+    // The stream's first event names the role, whatever kind of part it opens.
+    const withRole = ev.offset === 1 ? { role: 'assistant', ...delta } : delta;
+    return [JSON.stringify(chunk(ctx, withRole, null, null, ev.kind === 'token' ? (ev.logprobs ?? null) : null))];
+  }
+  const out = [ev.status === 'failed' ? JSON.stringify(streamErrorPayload(ev)) : JSON.stringify(chunk(ctx, {}, '', ev.finishReason, null))];
   if (ctx.includeUsage) out.push(JSON.stringify(usageChunk(ctx, ev.usage)));
   if (ctx.includeTimings) out.push(JSON.stringify({ id: responseId(ctx), object: 'tokencast.timings', ...(ev.timings ?? {}) }));
   out.push('[DONE]');
@@ -92,16 +130,29 @@ export function encodeWsEvent(ctx: WireContext, ev: StoredEvent): string {
 /** What a client that resumes after the terminal event receives: just the end of the stream. */
 export const AFTER_END_FRAME = DONE_FRAME;
 
-/** The non-streaming response, once the generation has ended. */
-export function completeResponse(ctx: WireContext, events: readonly TokenEvent[], end: EndEvent): Record<string, unknown> {
-  const text = events.map((e) => e.text).join('');
+/** The non-streaming response, once the generation has ended (`events`: every delta event, in order). */
+export function completeResponse(ctx: WireContext, events: readonly StoredEvent[], end: EndEvent): Record<string, unknown> {
+  const parts = accumulateParts(events);
+  const text = parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
+  const logprobs = parts.flatMap((p) => (p.type === 'text' ? p.logprobs : []));
   const base = { id: responseId(ctx), created: ctx.created, model: ctx.model, usage: end.usage };
   if (ctx.kind === 'chat') {
+    const message: Record<string, unknown> = { role: 'assistant', content: text.length > 0 || parts.length === 0 ? text : null };
+    const reasoning = parts.map((p) => (p.type === 'reasoning' ? p.text : '')).join('');
+    if (reasoning) message.reasoning_content = reasoning;
+    const refusal = parts.map((p) => (p.type === 'refusal' ? p.text : '')).join('');
+    if (refusal) message.refusal = refusal;
+    const calls = parts.flatMap((p) => (p.type === 'tool_call' ? [{ id: p.callId, type: 'function', function: { name: p.name, arguments: p.arguments } }] : []));
+    if (calls.length > 0) message.tool_calls = calls;
     return {
       ...base,
       object: 'chat.completion',
-      choices: [{ index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: end.finishReason }],
+      choices: [{ index: 0, message, logprobs: logprobs.length > 0 ? { content: logprobs, refusal: null } : null, finish_reason: end.finishReason }],
     };
   }
-  return { ...base, object: 'text_completion', choices: [{ text, index: 0, logprobs: null, finish_reason: end.finishReason }] };
+  return {
+    ...base,
+    object: 'text_completion',
+    choices: [{ text, index: 0, logprobs: logprobs.length > 0 ? completionLogprobs(logprobs) : null, finish_reason: end.finishReason }],
+  };
 }

@@ -93,7 +93,7 @@ async function readEvents(deps: GenerationViewDeps, id: string, after: number): 
   let bytes = 0;
   let n = 0;
   for (const ev of events) {
-    bytes += ev.kind === 'token' ? ev.text.length + 200 : 400;
+    bytes += ev.kind === 'token' || ev.kind === 'reasoning' || ev.kind === 'refusal' ? ev.text.length + 200 : ev.kind === 'tool_args' ? ev.args.length + 200 : 400;
     n += 1;
     if (bytes > deps.config.maxReadBytes) break;
   }

@@ -1,11 +1,12 @@
-import { type EndEvent, TokencastError, type TokenEvent } from '@tokencast/protocol';
+import { type DeltaEvent, type EndEvent, TokencastError } from '@tokencast/protocol';
 import type { Entry, Sink } from './sink.js';
 
 /** The sink behind a non-streaming request: gathers every event, settles at the end. */
 export class CollectorSink implements Sink {
   cursor = 0;
   closed = false;
-  readonly tokens: TokenEvent[] = [];
+  /** Every delta event (text, reasoning, tool calls, refusal), in order. */
+  readonly events: DeltaEvent[] = [];
   readonly done: Promise<EndEvent>;
   private settle!: (end: EndEvent) => void;
   private reject!: (err: Error) => void;
@@ -20,7 +21,7 @@ export class CollectorSink implements Sink {
   push(entries: readonly Entry[]): boolean {
     for (const { ev } of entries) {
       this.cursor = ev.offset;
-      if (ev.kind === 'token') this.tokens.push(ev);
+      if (ev.kind !== 'end') this.events.push(ev);
       else {
         this.closed = true;
         this.settle(ev);

@@ -158,7 +158,8 @@ export class Hub {
     this.lastEventAt.set(id, now);
     ch.append(events);
     const last = events[events.length - 1];
-    if (this.opts.onLag && last?.kind === 'token' && last.ms.length > 0) this.opts.onLag(now - (ch.createdAt + (last.ms[last.ms.length - 1] as number)));
+    if (this.opts.onLag && last && last.kind !== 'end' && last.kind !== 'tool_call' && last.ms.length > 0)
+      this.opts.onLag(now - (ch.createdAt + (last.ms[last.ms.length - 1] as number)));
   }
 
   private linger(ch: Channel): void {

@@ -76,7 +76,7 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
     const id = idParam(req);
     const { meta } = await visibleMeta(req, id);
     const events = await deps.store.readEvents(id, 0, TIMING_EVENTS_LIMIT);
-    const tokenMs = events.flatMap((e) => (e.kind === 'token' ? e.ms : []));
+    const tokenMs = events.flatMap((e) => (e.kind === 'end' || e.kind === 'tool_call' ? [] : e.ms));
     reply.header('x-generation-id', id);
     return describeGeneration(meta, tokenMs);
   });

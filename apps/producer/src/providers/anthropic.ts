@@ -99,7 +99,7 @@ export class AnthropicProvider implements Provider {
               const d = data.delta as { type?: string; text?: string } | undefined;
               if (d?.type === 'text_delta' && d.text) {
                 clearTimeout(firstTokenTimer);
-                yield { type: 'token', text: d.text, tokens: 1 };
+                yield { type: 'text', text: d.text, tokens: 1 };
               }
             } else if (type === 'message_delta') {
               const d = data.delta as { stop_reason?: string } | undefined;

@@ -92,7 +92,7 @@ export class MockProvider implements Provider {
         sinceYield = 0;
       }
       if (ctx.signal.aborted) return;
-      yield { type: 'token', text: mockToken(prompt, i, seed), tokens: 1 };
+      yield { type: 'text', text: mockToken(prompt, i, seed), tokens: 1 };
     }
     yield { type: 'end', finishReason: n < natural ? 'length' : 'stop', usage: { prompt_tokens: promptTokens(prompt), completion_tokens: n } };
   }

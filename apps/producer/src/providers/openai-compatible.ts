@@ -84,7 +84,7 @@ export class OpenAICompatibleProvider implements Provider {
                 sawToken = true;
                 clearTimeout(firstTokenTimer);
               }
-              yield { type: 'token', text: parsed.text, tokens: 1 };
+              yield { type: 'text', text: parsed.text, tokens: 1 };
             }
           }
         }

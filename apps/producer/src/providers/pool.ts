@@ -40,7 +40,7 @@ export class UpstreamPool implements Provider {
       try {
         const r = m.upstreamModel ? { ...req, model: m.upstreamModel } : req;
         for await (const ev of m.provider.generate(r, ctx)) {
-          if (ev.type === 'token') started = true;
+          if (ev.type !== 'end') started = true;
           yield ev;
         }
         return;

@@ -136,7 +136,7 @@ async function fromRedis(redis: Redis, keys: Keys, id: string): Promise<{ genera
   const tokenMs: number[] = [];
   for (const [entryId, fields] of entries) {
     const ev = fieldsToEvent(entryIdToOffset(entryId), fields);
-    if (ev?.kind === 'token') tokenMs.push(...ev.ms);
+    if (ev && ev.kind !== 'end' && ev.kind !== 'tool_call') tokenMs.push(...ev.ms);
   }
   const generation: Generation = describeGeneration(meta, tokenMs);
   return {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { eventToFields, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
+import { eventToFields, eventTokens, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
 import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, KeyStore, Limiter, NewEvent, Presence, QueueStats, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
 import { MemoryDurableStore } from './durable.js';
@@ -85,9 +85,9 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
         const stored = { ...ev, offset: ++m.lastOffset } as StoredEvent;
         g.events.push(stored);
         added.push(stored);
-        if (stored.kind === 'token') {
-          m.tokens += stored.tokens;
-          if (!m.firstTokenAt) m.firstTokenAt = Date.now();
+        if (stored.kind !== 'end') {
+          m.tokens += eventTokens(stored);
+          if (!m.firstTokenAt && eventTokens(stored) > 0) m.firstTokenAt = Date.now();
         } else {
           m.status = stored.status;
           m.finishReason = stored.finishReason;

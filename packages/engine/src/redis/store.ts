@@ -1,4 +1,4 @@
-import { entryIdToOffset, eventToFields, fieldsToEvent, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
+import { entryIdToOffset, eventToFields, eventTokens, fieldsToEvent, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { AppendResult, ClaimResult, GenerationStore, NewEvent, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
@@ -62,8 +62,8 @@ export class RedisGenerationStore implements GenerationStore {
     for (const ev of events) {
       const fields = eventToFields(ev);
       args.push(fields.length, ...fields);
-      if (ev.kind === 'token') tokens += ev.tokens;
-      else {
+      tokens += eventTokens(ev);
+      if (ev.kind === 'end') {
         end = JSON.stringify({
           status: ev.status,
           finish_reason: ev.finishReason,
