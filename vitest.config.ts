@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@tokencast/protocol': src('./packages/protocol/src/index.ts'),
       '@tokencast/engine': src('./packages/engine/src/index.ts'),
+      '@tokencast/runtime': src('./packages/runtime/src/index.ts'),
       '@tokencast/producer': src('./apps/producer/src/index.ts'),
       '@tokencast/edge': src('./apps/edge/src/index.ts'),
     },

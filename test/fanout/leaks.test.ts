@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EDGE_MAIN, type Proc, startProcess } from '../support/processes.js';
+import { EMBEDDED_MAIN, type Proc, startProcess } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
 
 interface Stats {
@@ -26,12 +26,9 @@ describe('disconnects release everything', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    edge = await startProcess(
-      EDGE_MAIN,
-      { REDIS_URL: redis.url, EDGE_DEBUG_STATS: '1', EDGE_CHANNEL_LINGER_MS: '100', MOCK_TOKENS_PER_SECOND: '2', LOG_LEVEL: 'warn' },
-      ['--embedded'],
-      { nodeArgs: ['--expose-gc'] },
-    );
+    edge = await startProcess(EMBEDDED_MAIN, { REDIS_URL: redis.url, EDGE_DEBUG_STATS: '1', EDGE_CHANNEL_LINGER_MS: '100', MOCK_TOKENS_PER_SECOND: '2', LOG_LEVEL: 'warn' }, [], {
+      nodeArgs: ['--expose-gc'],
+    });
     const res = await fetch(`${edge.url}/v1/generations`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EDGE_MAIN, type Proc, startProcess } from '../support/processes.js';
+import { EMBEDDED_MAIN, type Proc, startProcess } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
 import { readSse } from '../support/sse.js';
 
@@ -26,7 +26,7 @@ let edge: Proc;
 beforeAll(async () => {
   redis = await startRedisServer();
   edge = await startProcess(
-    EDGE_MAIN,
+    EMBEDDED_MAIN,
     {
       REDIS_URL: redis.url,
       TOKENCAST_KEY_PREFIX: 'stall',
@@ -38,7 +38,7 @@ beforeAll(async () => {
       MAX_TOKENS_CAP: '2000000',
       LOG_LEVEL: 'warn',
     },
-    ['--embedded'],
+    [],
     { nodeArgs: ['--expose-gc'] },
   );
 });

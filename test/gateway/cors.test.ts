@@ -1,6 +1,6 @@
 import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine } from '@tokencast/engine';
-import { catalogFromEnv, createLogger } from '@tokencast/producer';
+import { createLogger, routingFromEnv } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** CORS is configurable: listed origins get the headers (and preflights an answer), others get none. */
@@ -9,7 +9,7 @@ describe('CORS', () => {
 
   beforeAll(async () => {
     const env = { CORS_ORIGINS: 'https://app.example', LOG_LEVEL: 'silent' };
-    edge = await buildEdge({ engine: createMemoryEngine(), catalog: catalogFromEnv(env), config: edgeConfigFromEnv(env), logger: createLogger('test', env) });
+    edge = await buildEdge({ engine: createMemoryEngine(), routing: routingFromEnv(env), config: edgeConfigFromEnv(env), logger: createLogger('test', env) });
   });
 
   afterAll(async () => {

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type FakeUpstream, isOpenAiError, startFakeUpstream, unknownId } from '../gateway/support.js';
-import { EDGE_MAIN, type Proc, ROOT, startProcess } from '../support/processes.js';
+import { EMBEDDED_MAIN, type Proc, ROOT, startProcess } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
 import { readSse } from '../support/sse.js';
 
@@ -47,7 +47,7 @@ beforeAll(async () => {
   // The live generation comes from a slow fake upstream (one token per 100 ms); the mock is fast.
   upstream = await startFakeUpstream({ intervalMs: 100, maxMs: 120_000 });
   edge = await startProcess(
-    EDGE_MAIN,
+    EMBEDDED_MAIN,
     {
       REDIS_URL: redis.url,
       TOKENCAST_KEY_PREFIX: 'hostile',
@@ -63,7 +63,7 @@ beforeAll(async () => {
       WS_MAX_MESSAGES_PER_SECOND: String(WS_MAX_PER_SECOND),
       WS_ALLOWED_ORIGINS: ALLOWED_ORIGIN,
     },
-    ['--embedded'],
+    [],
     { nodeArgs: ['--expose-gc'] },
   );
   const create = async (body: Record<string, unknown>) => {

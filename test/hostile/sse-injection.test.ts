@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createParser } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EDGE_MAIN, type Proc, startProcess } from '../support/processes.js';
+import { EMBEDDED_MAIN, type Proc, startProcess } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
 
 /**
@@ -61,10 +61,9 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const port = (upstream.address() as AddressInfo).port;
   edge = await startProcess(
-    EDGE_MAIN,
+    EMBEDDED_MAIN,
     // UPSTREAM_MODELS empty: every model name the mock does not serve goes to the upstream, as given.
     { REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'inject', UPSTREAM_URL: `http://127.0.0.1:${port}/v1`, UPSTREAM_MODELS: '', LOG_LEVEL: 'warn' },
-    ['--embedded'],
   );
 });
 

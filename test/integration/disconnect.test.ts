@@ -1,6 +1,7 @@
 import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
-import { catalogFromEnv, createLogger, Worker, workerOptionsFromEnv } from '@tokencast/producer';
+import { catalogFromEnv, Worker, workerOptionsFromEnv } from '@tokencast/producer';
+import { createLogger, routingFromEnv } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatBody, meta, offsets, read, reference, sleep, submit, textOf, until } from './helpers.js';
 
@@ -20,7 +21,7 @@ beforeAll(async () => {
   engine = createMemoryEngine();
   const logger = createLogger('disconnect-test', { LOG_LEVEL: 'silent' });
   const catalog = catalogFromEnv(env);
-  edge = await buildEdge({ engine, catalog, config: edgeConfigFromEnv(env), logger });
+  edge = await buildEdge({ engine, routing: routingFromEnv(env), config: edgeConfigFromEnv(env), logger });
   worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
   worker.start();
   base = await edge.app.listen({ host: '127.0.0.1', port: 0 });

@@ -9,6 +9,8 @@ import { freePort } from './redis.js';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const EDGE_MAIN = `${ROOT}apps/edge/dist/main.js`;
 export const PRODUCER_MAIN = `${ROOT}apps/producer/dist/main.js`;
+/** `npm start`: an edge and a producer in one process (apps/embedded). */
+export const EMBEDDED_MAIN = `${ROOT}apps/embedded/dist/main.js`;
 
 export interface Proc {
   url: string;
@@ -91,7 +93,7 @@ export function startEdge(env: Record<string, string>): Promise<Proc> {
 }
 
 export function startEmbedded(env: Record<string, string>): Promise<Proc> {
-  return startProcess(EDGE_MAIN, env, ['--embedded']);
+  return startProcess(EMBEDDED_MAIN, env);
 }
 
 /** A producer has no HTTP port; it is ready once it logs "producer started". */

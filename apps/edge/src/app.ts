@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '@tokencast/engine';
-import type { ModelCatalog } from '@tokencast/producer';
 import { type RequestLimits, ServiceUnavailableError } from '@tokencast/protocol';
+import type { ModelRouting } from '@tokencast/runtime';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { Access } from './access/access.js';
@@ -26,7 +26,8 @@ import { GenerationService } from './service.js';
 
 export interface EdgeDeps {
   engine: Engine;
-  catalog: ModelCatalog;
+  /** Which models are served and on which queue (the edge builds no provider). */
+  routing: ModelRouting;
   config: EdgeConfig;
   logger: Logger;
   /** API keys from the environment, sha256 hash → name (see access/api-keys.ts keysFromEnv). */
@@ -50,7 +51,7 @@ export interface DrainOptions {
 }
 
 export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
-  const { engine, catalog, config, logger } = deps;
+  const { engine, routing, config, logger } = deps;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
@@ -88,7 +89,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   registerEdgeGauges(hub, engine);
   let draining = false;
   const requestLimits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars };
-  const service = new GenerationService(engine, catalog);
+  const service = new GenerationService(engine, routing);
   const secret = config.readTokenSecret ? Buffer.from(config.readTokenSecret) : randomBytes(32);
   const access = new Access(new ApiKeys(deps.envKeys ?? new Map(), engine.keys, config.authCacheMs), new ReadTokens(secret, config.readTokenTtlSeconds), {
     enabled: config.authRequired,
@@ -129,7 +130,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));
   await app.register(async (scope) => messagesRoutes(scope, streamDeps));
-  await app.register(async (scope) => healthRoutes(scope, { engine, catalog, isDraining: () => draining }));
+  await app.register(async (scope) => healthRoutes(scope, { engine, routing, isDraining: () => draining }));
   await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
   await app.register(metricsRoutes);
   await app.register(pageRoutes);

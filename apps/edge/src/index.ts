@@ -2,3 +2,4 @@ export { keysFromEnv } from './access/api-keys.js';
 export { buildEdge, type Edge, type EdgeDeps } from './app.js';
 export { type EdgeConfig, edgeConfigFromEnv } from './config.js';
 export { Hub } from './fanout/hub.js';
+export { type ServeOptions, serveEdge } from './serve.js';

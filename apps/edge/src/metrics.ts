@@ -1,5 +1,5 @@
 import type { Engine } from '@tokencast/engine';
-import { metricsRegistry, registerQueueGauges } from '@tokencast/producer';
+import { metricsRegistry, registerQueueGauges } from '@tokencast/runtime';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Hub } from './fanout/hub.js';

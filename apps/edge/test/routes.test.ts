@@ -1,6 +1,6 @@
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
-import { catalogFromEnv, createLogger } from '@tokencast/producer';
 import { newGenerationId, queuedMeta } from '@tokencast/protocol';
+import { createLogger, routingFromEnv } from '@tokencast/runtime';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEdge, type Edge, edgeConfigFromEnv } from '../src/index.js';
@@ -15,7 +15,7 @@ let edge: Edge;
 beforeAll(async () => {
   engine = createMemoryEngine();
   const env = { BODY_LIMIT_BYTES: '4096', MAX_TOKENS_CAP: '1000', EDGE_CHANNEL_LINGER_MS: '50' };
-  edge = await buildEdge({ engine, catalog: catalogFromEnv(env), config: edgeConfigFromEnv(env), logger: createLogger('edge-test', { LOG_LEVEL: 'silent' }) });
+  edge = await buildEdge({ engine, routing: routingFromEnv(env), config: edgeConfigFromEnv(env), logger: createLogger('edge-test', { LOG_LEVEL: 'silent' }) });
   await edge.app.ready();
 });
 

@@ -1,13 +1,11 @@
 export { workerOptionsFromEnv } from './config.js';
-export { createLogger } from './logger.js';
-export { metricsRegistry, observeTimings, producerMetrics, registerQueueGauges } from './metrics.js';
+export { observeTimings, producerMetrics } from './metrics.js';
 export { AnthropicProvider } from './providers/anthropic.js';
-export { catalogFromEnv, type ModelCatalog } from './providers/catalog.js';
+export { catalogFromEnv, createCatalog, type ModelCatalog, type ProviderOptions, providerOptionsFromEnv } from './providers/catalog.js';
 export { UpstreamError } from './providers/errors.js';
 export { fnv1a, MockProvider, mockNaturalLength, mockText, mockToken } from './providers/mock.js';
 export { OpenAICompatibleProvider } from './providers/openai-compatible.js';
 export { type PoolMember, UpstreamPool } from './providers/pool.js';
 export type { Provider, ProviderEvent } from './providers/provider.js';
-export { onShutdown } from './shutdown.js';
-export { errInfo, type ReclaimPolicy, Worker, type WorkerOptions } from './worker.js';
+export { type ReclaimPolicy, Worker, type WorkerOptions } from './worker.js';
 export { GenerationWriter } from './writer.js';

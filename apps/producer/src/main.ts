@@ -1,11 +1,9 @@
 import { createServer } from 'node:http';
 import { ConfigError, createEngine, engineConfig, envInt } from '@tokencast/engine';
+import { createLogger, errInfo, metricsRegistry, onShutdown, registerQueueGauges } from '@tokencast/runtime';
 import { workerOptionsFromEnv } from './config.js';
-import { createLogger } from './logger.js';
-import { metricsRegistry, registerQueueGauges } from './metrics.js';
 import { catalogFromEnv } from './providers/catalog.js';
-import { onShutdown } from './shutdown.js';
-import { errInfo, Worker } from './worker.js';
+import { Worker } from './worker.js';
 
 /** `npm run producer`: one producer process against REDIS_URL. */
 const log = createLogger('producer');

@@ -1,9 +1,8 @@
-import type { Engine } from '@tokencast/engine';
-import { Counter, Gauge, Histogram, register } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 
 /**
- * Producer metrics, in prom-client's default registry (the edge serves the same registry in
- * embedded mode; a standalone producer serves it on METRICS_PORT). Latencies come from the
+ * Producer metrics, in the shared registry (@tokencast/runtime's metricsRegistry: the edge serves
+ * it in embedded mode; a standalone producer serves it on METRICS_PORT). Latencies come from the
  * per-token times the producer stores with each event, so they match what viewers can compute.
  */
 const ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
@@ -38,45 +37,3 @@ export function observeTimings(model: string, tokenMs: readonly number[]): void 
   const span = (tokenMs[tokenMs.length - 1] as number) - (tokenMs[0] as number);
   if (span > 0) producerMetrics.tokensPerSecond.observe({ model }, ((tokenMs.length - 1) / span) * 1000);
 }
-
-let queueGauges = false;
-/** Queue depth and pending jobs, and Redis connection health, read from the engine when scraped. */
-export function registerQueueGauges(engine: Engine): void {
-  if (queueGauges) return;
-  queueGauges = true;
-  new Counter({
-    name: 'tokencast_redis_reconnects_total',
-    help: 'Reconnect attempts of this process’s Redis connections',
-    collect() {
-      this.reset();
-      this.inc(engine.health.reconnects);
-    },
-  });
-  new Counter({
-    name: 'tokencast_redis_connection_errors_total',
-    help: 'Connection errors of this process’s Redis connections',
-    collect() {
-      this.reset();
-      this.inc(engine.health.errors);
-    },
-  });
-  const stats = async () => engine.queue.stats().catch(() => null);
-  new Gauge({
-    name: 'tokencast_queue_waiting',
-    help: 'Jobs waiting for a producer',
-    async collect() {
-      const s = await stats();
-      if (s) this.set(s.waiting);
-    },
-  });
-  new Gauge({
-    name: 'tokencast_queue_pending',
-    help: 'Jobs handed to a producer and not yet finished',
-    async collect() {
-      const s = await stats();
-      if (s) this.set(s.pending);
-    },
-  });
-}
-
-export { register as metricsRegistry };

@@ -1,5 +1,6 @@
 import { type Engine, FencedError, type Job, type JobQueue } from '@tokencast/engine';
-import { type EndEvent, emptyUsage, type GenerationMeta, normalizeUsage, promptText, summarizeTokenTimes, TokencastError, type Usage } from '@tokencast/protocol';
+import { type EndEvent, emptyUsage, type GenerationMeta, normalizeUsage, promptText, summarizeTokenTimes, type Usage } from '@tokencast/protocol';
+import { errInfo } from '@tokencast/runtime';
 import type { Logger } from 'pino';
 import { observeTimings, producerMetrics } from './metrics.js';
 import type { ModelCatalog } from './providers/catalog.js';
@@ -281,9 +282,4 @@ function usageOf(prompt: number, completion: number): Usage {
   u.completion_tokens = completion;
   u.total_tokens = prompt + completion;
   return u;
-}
-
-export function errInfo(err: unknown): { message: string; code?: string; name?: string } {
-  if (err instanceof Error) return { name: err.name, message: err.message, ...(err instanceof TokencastError ? { code: err.code } : {}) };
-  return { message: String(err) };
 }

@@ -1,12 +1,10 @@
 import type { Engine } from './contracts.js';
+import { ConfigError } from './errors.js';
 import { createMemoryEngine } from './memory/engine.js';
 import { clusterSeeds } from './redis/connection.js';
 import { createRedisEngine } from './redis/engine.js';
 
-/** Reading configuration from the environment, with defaults and a clear error for bad values. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+/** Reading configuration from the environment, with defaults and a clear error (ConfigError) for bad values. */
 
 type Env = Record<string, string | undefined>;
 

@@ -1,5 +1,10 @@
 import { TokencastError } from '@tokencast/protocol';
 
+/** A setting is missing or wrong; the process stops at start-up with this message. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
 /** The writer's fence is stale: another producer claimed the generation since. */
 export class FencedError extends TokencastError {
   constructor(id: string) {

@@ -1,11 +1,11 @@
 import type { Engine } from '@tokencast/engine';
-import type { ModelCatalog } from '@tokencast/producer';
 import { ServiceUnavailableError } from '@tokencast/protocol';
+import type { ModelRouting } from '@tokencast/runtime';
 import type { FastifyInstance } from 'fastify';
 
 export interface HealthDeps {
   engine: Engine;
-  catalog: ModelCatalog;
+  routing: ModelRouting;
   /** True while the edge drains before exit: readiness fails so balancers stop sending traffic. */
   isDraining: () => boolean;
 }
@@ -36,6 +36,6 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
 
   app.get('/v1/models', async () => ({
     object: 'list',
-    data: deps.catalog.names().map((id) => ({ id, object: 'model', created: 0, owned_by: 'tokencast' })),
+    data: deps.routing.names().map((id) => ({ id, object: 'model', created: 0, owned_by: 'tokencast' })),
   }));
 }

@@ -1,24 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, envInt, envList, envNumber, envString } from '@tokencast/engine';
+import { envInt, envNumber } from '@tokencast/engine';
+import { type ModelRouting, routingFromEnv, type UpstreamRoute } from '@tokencast/runtime';
 import { AnthropicProvider } from './anthropic.js';
-import { MockProvider } from './mock.js';
+import { type MockOptions, MockProvider } from './mock.js';
 import { OpenAICompatibleProvider } from './openai-compatible.js';
-import { type PoolMember, UpstreamPool } from './pool.js';
+import { UpstreamPool } from './pool.js';
 import type { Provider } from './provider.js';
 
 /**
- * Which model names this deployment serves, and by which provider. The edge uses the same
- * catalog (from the same environment) to refuse unknown models before anything is queued.
- *
- *   MOCK_MODELS       names served by the built-in mock (default "mock"; empty string: none)
- *   UPSTREAM_URL      base URL of an OpenAI-compatible server; unset: no upstream
- *   UPSTREAM_MODELS   names sent to that upstream; empty: every name not served otherwise
- *   MODELS_FILE       JSON routing table, see below; its names win over the two above
- *
- * MODELS_FILE: {"models": {"<name>": {"mock": true} | {"upstreams": [{"type": "openai"|"anthropic",
- * "url": "…", "api_key_env": "VAR" (or "api_key": "…"), "weight": 1, "max_concurrency": 0,
- * "model": "<name upstream>"}]}, plus optionally "queue": "<queue name>"}}
- * A model with a queue is served only by producers that take that queue (PRODUCER_QUEUES).
+ * The producer's providers, one per route of the deployment's model routing (see
+ * @tokencast/runtime's routing.ts for MOCK_MODELS, UPSTREAM_URL, UPSTREAM_MODELS, MODELS_FILE).
+ * Built once at start-up: each upstream provider holds its own connection pool.
  */
 export interface ModelCatalog {
   /** Provider for a model name; null when the name is not served here. */
@@ -32,100 +23,60 @@ export interface ModelCatalog {
   close(): Promise<void>;
 }
 
-type Env = Record<string, string | undefined>;
-
-interface Timeouts {
+export interface ProviderOptions {
+  mock: MockOptions;
+  /** Upstream timeouts, ms. */
   connectTimeoutMs: number;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
 }
 
-interface UpstreamSpec {
-  type?: string;
-  url?: string;
-  api_key?: string;
-  api_key_env?: string;
-  weight?: number;
-  max_concurrency?: number;
-  model?: string;
+function upstreamProvider(u: UpstreamRoute, o: ProviderOptions): Provider {
+  const t = { connectTimeoutMs: o.connectTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, idleTimeoutMs: o.idleTimeoutMs };
+  if (u.type === 'anthropic') return new AnthropicProvider({ baseUrl: u.url, apiKey: u.apiKey, ...t, defaultMaxTokens: 4096 });
+  return new OpenAICompatibleProvider({ baseUrl: u.url, apiKey: u.apiKey, ...t });
 }
 
-function upstreamProvider(spec: UpstreamSpec, env: Env, t: Timeouts, where: string): Provider {
-  if (typeof spec.url !== 'string' || !/^https?:\/\//.test(spec.url)) throw new ConfigError(`${where}: url must be an http(s) URL`);
-  const apiKey = spec.api_key_env ? (env[spec.api_key_env] ?? '') : (spec.api_key ?? '');
-  if (spec.type === 'anthropic') return new AnthropicProvider({ baseUrl: spec.url, apiKey, ...t, defaultMaxTokens: 4096 });
-  if (spec.type === undefined || spec.type === 'openai') return new OpenAICompatibleProvider({ baseUrl: spec.url, apiKey, ...t });
-  throw new ConfigError(`${where}: type must be "openai" or "anthropic"`);
-}
-
-function modelsFromFile(path: string, env: Env, t: Timeouts, mock: Provider, queues: Map<string, string>): Map<string, Provider> {
-  let parsed: { models?: Record<string, { mock?: boolean; upstreams?: UpstreamSpec[]; queue?: string }> };
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`MODELS_FILE ${path}: ${(err as Error).message}`);
+export function createCatalog(routing: ModelRouting, o: ProviderOptions): ModelCatalog {
+  const mock = new MockProvider(o.mock);
+  const upstream = routing.upstream
+    ? upstreamProvider({ type: 'openai', url: routing.upstream.url, apiKey: routing.upstream.apiKey, weight: 1, maxConcurrency: 0, upstreamModel: null }, o)
+    : null;
+  const pools = new Map<string, Provider>();
+  for (const [name, upstreams] of routing.pools()) {
+    pools.set(
+      name,
+      new UpstreamPool(upstreams.map((u) => ({ provider: upstreamProvider(u, o), weight: u.weight, maxConcurrency: u.maxConcurrency, upstreamModel: u.upstreamModel }))),
+    );
   }
-  const out = new Map<string, Provider>();
-  for (const [name, def] of Object.entries(parsed.models ?? {})) {
-    if (def.queue !== undefined) {
-      if (typeof def.queue !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(def.queue)) throw new ConfigError(`MODELS_FILE: ${name}.queue must be 1-64 of [A-Za-z0-9_.-]`);
-      queues.set(name, def.queue);
-    }
-    if (def.mock) {
-      out.set(name, mock);
-      continue;
-    }
-    const specs = def.upstreams ?? [];
-    if (specs.length === 0) throw new ConfigError(`MODELS_FILE: model ${name} has no upstreams`);
-    const members: PoolMember[] = specs.map((s, i) => ({
-      provider: upstreamProvider(s, env, t, `MODELS_FILE: ${name}.upstreams[${i}]`),
-      weight: s.weight ?? 1,
-      maxConcurrency: s.max_concurrency ?? 0,
-      upstreamModel: s.model ?? null,
-    }));
-    out.set(name, new UpstreamPool(members));
-  }
-  return out;
+  return {
+    providerFor(model) {
+      const route = routing.routeFor(model);
+      if (route === null) return null;
+      if (route.kind === 'mock') return mock;
+      if (route.kind === 'upstream') return upstream;
+      return pools.get(model) ?? null;
+    },
+    queueFor: (model) => routing.queueFor(model),
+    queues: () => routing.queues(),
+    names: () => routing.names(),
+    async close() {
+      const all = new Set<Provider>([...pools.values(), ...(upstream ? [upstream] : [])]);
+      for (const p of all) await (p as Provider & { close?: () => Promise<void> }).close?.();
+    },
+  };
 }
 
-export function catalogFromEnv(env: Env): ModelCatalog {
-  const mockNames = env.MOCK_MODELS === undefined ? ['mock'] : envList(env, 'MOCK_MODELS');
-  const mock = new MockProvider({
-    tokensPerSecond: envNumber(env, 'MOCK_TOKENS_PER_SECOND', 50, 0.001),
-    ttftMs: envInt(env, 'MOCK_TTFT_MS', 150),
-  });
-  const timeouts: Timeouts = {
+export function providerOptionsFromEnv(env: Record<string, string | undefined>): ProviderOptions {
+  return {
+    mock: { tokensPerSecond: envNumber(env, 'MOCK_TOKENS_PER_SECOND', 50, 0.001), ttftMs: envInt(env, 'MOCK_TTFT_MS', 150) },
     connectTimeoutMs: envInt(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', 5_000, 1),
     firstTokenTimeoutMs: envInt(env, 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
     idleTimeoutMs: envInt(env, 'UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
   };
-  const upstreamUrl = envString(env, 'UPSTREAM_URL', '');
-  const upstreamNames = envList(env, 'UPSTREAM_MODELS');
-  const upstream = upstreamUrl ? new OpenAICompatibleProvider({ baseUrl: upstreamUrl, apiKey: envString(env, 'UPSTREAM_API_KEY', ''), ...timeouts }) : null;
-  const modelQueues = new Map<string, string>();
-  const routed = env.MODELS_FILE ? modelsFromFile(env.MODELS_FILE, env, timeouts, mock, modelQueues) : new Map<string, Provider>();
-  const mockSet = new Set(mockNames);
-  const upstreamSet = new Set(upstreamNames);
-  return {
-    providerFor(model) {
-      const r = routed.get(model);
-      if (r) return r;
-      if (mockSet.has(model)) return mock;
-      if (upstream && (upstreamSet.size === 0 || upstreamSet.has(model))) return upstream;
-      return null;
-    },
-    queueFor(model) {
-      return modelQueues.get(model) ?? 'default';
-    },
-    queues() {
-      return [...new Set(['default', ...modelQueues.values()])];
-    },
-    names() {
-      return [...new Set([...routed.keys(), ...mockNames, ...(upstream ? (upstreamNames.length ? upstreamNames : ['*']) : [])])];
-    },
-    async close() {
-      const all = new Set<Provider>([...routed.values(), ...(upstream ? [upstream] : [])]);
-      for (const p of all) await (p as Provider & { close?: () => Promise<void> }).close?.();
-    },
-  };
+}
+
+/** Routing and providers from one environment (a standalone producer; tests). */
+export function catalogFromEnv(env: Record<string, string | undefined>): ModelCatalog {
+  return createCatalog(routingFromEnv(env), providerOptionsFromEnv(env));
 }

@@ -1,8 +1,7 @@
 import { TokencastError } from '@tokencast/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
-import { ConfigError } from '../env.js';
-import { StoreUnavailableError } from '../errors.js';
+import { ConfigError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
 import { ClusterTail } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
