@@ -21,6 +21,7 @@ import { generationRoutes } from './routes/generations.js';
 import { healthRoutes } from './routes/health.js';
 import { messagesRoutes } from './routes/messages.js';
 import { pageRoutes } from './routes/page.js';
+import { responsesRoutes } from './routes/responses.js';
 import { wsRoutes } from './routes/ws.js';
 import { GenerationService } from './service.js';
 
@@ -130,6 +131,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));
   await app.register(async (scope) => messagesRoutes(scope, streamDeps));
+  await app.register(async (scope) => responsesRoutes(scope, streamDeps));
   await app.register(async (scope) => healthRoutes(scope, { engine, routing, isDraining: () => draining }));
   await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
   await app.register(metricsRoutes);

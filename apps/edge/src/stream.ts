@@ -1,5 +1,17 @@
 import type { GenerationStore } from '@tokencast/engine';
-import { AFTER_END_FRAME, anthropicMessage, completeResponse, InvalidRequestError, NotFoundError, TokencastError, wireContext } from '@tokencast/protocol';
+import {
+  AFTER_END_FRAME,
+  anthropicMessage,
+  completeResponse,
+  type GenerationMeta,
+  InvalidRequestError,
+  NotFoundError,
+  offsetOfSequence,
+  responseObject,
+  SEQUENCE_STRIDE,
+  TokencastError,
+  wireContext,
+} from '@tokencast/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Access, Principal } from './access/access.js';
 import type { Limits } from './access/limits.js';
@@ -21,6 +33,26 @@ export function generationNotFound(): NotFoundError {
   return new NotFoundError('No generation with that id', 'generation_not_found', { param: 'id' });
 }
 
+/** The generation's meta if the caller may see it; the same 404 as an unknown id otherwise. */
+export async function visibleGeneration(req: FastifyRequest, deps: StreamDeps, id: string): Promise<{ principal: Principal; meta: GenerationMeta }> {
+  const principal = await deps.access.identify(req);
+  deps.access.requireAny(principal);
+  const meta = await deps.store.getMeta(id);
+  if (!meta || !deps.access.canWatch(principal, meta)) throw generationNotFound();
+  return { principal, meta };
+}
+
+/** Ask for a generation's cancel if the caller may cancel it (the same 404 otherwise). */
+export async function cancelGeneration(req: FastifyRequest, deps: StreamDeps, id: string): Promise<{ meta: GenerationMeta; requested: boolean }> {
+  const principal = await deps.access.identify(req);
+  deps.access.requireAny(principal);
+  const meta = await deps.store.getMeta(id);
+  if (!meta || !deps.access.canCancel(principal, meta)) throw generationNotFound();
+  const requested = await deps.store.requestCancel(id);
+  req.log.info({ gen: id, requested }, 'cancel');
+  return { meta, requested };
+}
+
 /** The subject a stream is counted against per key; null for read-token and anonymous viewers. */
 export function keySubject(p: Principal): string | null {
   return p.kind === 'key' ? p.name : null;
@@ -40,8 +72,13 @@ function sseHeaders(id: string): Record<string, string> {
   };
 }
 
+/** A viewer's wire format: null means the format the generation was created with. */
+export type WireFormat = 'openai' | 'anthropic' | 'responses';
+
 /**
  * Serve generation `id` as SSE from after offset `from`: replay, then live, then the end.
+ * A Responses viewer always replays from offset 1 (its encoder needs the whole output for its
+ * `.done` events) and drops the frames numbered ≤ `startingAfter`.
  * Everything that can fail with a status (unknown id, offset out of range) fails before the
  * headers go out; after that the response is ours (hijacked) and ends with a terminal event,
  * a `retry:` hint, or the client leaving.
@@ -55,8 +92,10 @@ export async function streamSse(
   from: number,
   includeUsage: boolean | null,
   /** null: the format the generation was created with. */
-  format: 'openai' | 'anthropic' | null = null,
+  format: WireFormat | null = null,
   includeTimings: boolean | null = null,
+  /** Responses viewers only: the last sequence_number the client has (-1: none; then `from`, an offset, counts). */
+  startingAfter = -1,
 ): Promise<void> {
   const { hub, store, config } = deps;
   let ch: Awaited<ReturnType<Hub['acquire']>>;
@@ -68,6 +107,17 @@ export async function streamSse(
   let release: () => void;
   try {
     if (!deps.access.canWatch(principal, { id, owner: ch.owner })) throw generationNotFound();
+    if ((format ?? ch.api) === 'responses') {
+      // ?from=<offset> on the generic route: everything of that event and before was seen.
+      if (startingAfter < 0 && from > 0) startingAfter = from * SEQUENCE_STRIDE + SEQUENCE_STRIDE - 1;
+      from = 0;
+      const seen = offsetOfSequence(startingAfter);
+      if (seen > ch.lastOffset) {
+        const last = (await store.getMeta(id))?.lastOffset ?? ch.lastOffset;
+        if (seen > last)
+          throw new InvalidRequestError(`starting_after ${startingAfter} is beyond the newest event of this response`, 'offset_out_of_range', { param: 'starting_after' });
+      }
+    }
     if (from > ch.lastOffset) {
       // The channel may lag the store (another edge served this client further): ask the store.
       const meta = await store.getMeta(id);
@@ -105,6 +155,7 @@ export async function streamSse(
     includeUsage,
     includeTimings,
     format: wire,
+    startingAfter,
     onClose: (s) => {
       release();
       hub.detach(ch, s);
@@ -121,7 +172,7 @@ export async function collectResponse(
   deps: StreamDeps,
   principal: Principal,
   id: string,
-  format: 'openai' | 'anthropic' = 'openai',
+  format: WireFormat = 'openai',
 ): Promise<unknown> {
   const release = deps.limits.openStream(keySubject(principal), req.ip);
   const ch = await deps.hub.acquire(id).catch((err) => {
@@ -142,6 +193,10 @@ export async function collectResponse(
     release();
     reply.raw.off('close', onClose);
     deps.hub.detach(ch, sink);
+  }
+  if (format === 'responses') {
+    // A failed response is a Response object with status "failed", as OpenAI answers it.
+    return responseObject(ch.responses, end.status, [...sink.events, end]);
   }
   if (end.status === 'failed') {
     const e = end.error ?? { code: 'generation_failed', message: 'the generation failed' };

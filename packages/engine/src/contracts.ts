@@ -40,6 +40,11 @@ export interface GenerationStore {
   append(id: string, fence: number, afterOffset: number, events: readonly NewEvent[]): Promise<AppendResult>;
   /** Ask the current writer to stop; false when the generation is unknown or already ended. */
   requestCancel(id: string): Promise<boolean>;
+  /**
+   * Forget a generation: its meta and its events (DELETE /v1/responses/:id). A writer still
+   * running finds it gone on its next append and stops. False when it was unknown already.
+   */
+  delete(id: string): Promise<boolean>;
   /** Called with a generation id whenever a cancel is requested anywhere. Returns an unsubscribe. */
   onCancel(listener: (id: string) => void): () => void;
   /** Live follower of many generations at once, one per edge process. */

@@ -502,6 +502,18 @@ export function engineConformance(name: string, factory: EngineFactory): void {
       });
     });
 
+    describe('delete', () => {
+      it('forgets the meta and the events; a writer still running is refused; false when unknown', async () => {
+        const { store, id, fence } = await claimed();
+        await store.append(id, fence, 0, [tok('a'), tok('b')]);
+        expect(await store.delete(id)).toBe(true);
+        expect(await store.getMeta(id)).toBeNull();
+        expect(await store.readEvents(id, 0, 10)).toEqual([]);
+        await expect(store.append(id, fence, 2, [tok('c')])).rejects.toThrow();
+        expect(await store.delete(id)).toBe(false);
+      });
+    });
+
     describe('expiry', () => {
       it('a generation vanishes once its TTL passes without writes', async () => {
         const { engine, store, id, fence } = await claimed({ ttlSeconds: 2 });

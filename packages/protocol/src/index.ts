@@ -7,3 +7,5 @@ export * from './offsets.js';
 export * from './openai.js';
 export * from './parts.js';
 export * from './requests.js';
+export * from './responses.js';
+export * from './responses-request.js';

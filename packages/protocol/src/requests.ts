@@ -1,4 +1,5 @@
 import { InvalidRequestError } from './errors.js';
+import type { ResponsesOptions } from './responses-request.js';
 
 /**
  * OpenAI-compatible request bodies, validated once at the edge and stored with the generation
@@ -6,17 +7,36 @@ import { InvalidRequestError } from './errors.js';
  */
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string; detail?: string } }
+  | { type: 'input_audio'; input_audio: { data: string; format: string } };
 export interface ChatMessage {
   role: ChatRole;
-  /** Text parts are joined: tokencast streams text. */
-  content: string;
+  content: string | ContentPart[];
   name?: string;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+  reasoning?: { text: string; signature?: string };
 }
 
 export interface GenerationRequest {
   kind: 'chat' | 'completion';
   /** Wire format the generation streams in by default: OpenAI's unless created through /v1/messages. */
-  api?: 'openai' | 'anthropic';
+  api?: 'openai' | 'anthropic' | 'responses';
+  tools?: { type: 'function'; function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean } }[];
+  toolChoice?: 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+  parallelToolCalls?: boolean;
+  responseFormat?:
+    | { type: 'text' }
+    | { type: 'json_object' }
+    | { type: 'json_schema'; json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean } };
+  reasoning?: { effort?: 'minimal' | 'low' | 'medium' | 'high'; budgetTokens?: number; summary?: string };
+  logprobs?: boolean;
+  topLogprobs?: number;
+  metadata?: Record<string, string>;
+  /** Responses API requests only: what the Response object echoes (see responses-request.ts). */
+  responses?: ResponsesOptions;
   model: string;
   /** Chat requests only; empty for completions. */
   messages: ChatMessage[];

@@ -26,6 +26,7 @@ export interface ResponsesOptions {
  * the conversation that produced it, followed by its output as assistant/tool messages.
  */
 export interface PreviousTurn {
+  /** Without the previous request's own `instructions`: those are not carried over (as OpenAI does). */
   messages: ChatMessage[];
 }
 
@@ -194,7 +195,8 @@ function inputMessages(input: unknown): ChatMessage[] {
         if (list === undefined || list === null) continue;
         if (!Array.isArray(list)) bad(`${at}.${key} must be an array`, `${at}.${key}`);
         list.forEach((p, j) => {
-          if (!isObject(p) || !(kinds as readonly unknown[]).includes(p.type) || typeof p.text !== 'string') bad(`${at}.${key}[${j}] must be a ${kinds[0]} part`, `${at}.${key}[${j}]`);
+          if (!isObject(p) || !(kinds as readonly unknown[]).includes(p.type) || typeof p.text !== 'string')
+            bad(`${at}.${key}[${j}] must be a ${kinds[0]} part`, `${at}.${key}[${j}]`);
           texts.push(p.text);
         });
       }
@@ -334,9 +336,8 @@ export function parseResponsesRequest(body: unknown, limits: RequestLimits, prev
   if (previousResponseId !== null && !previous) bad('previous_response_id was not resolved', 'previous_response_id');
   const instructions = optString(body, 'instructions') ?? null;
   const messages: ChatMessage[] = [];
-  // Instructions of the previous turn are not carried over (as OpenAI does): only this request's.
   if (instructions !== null) messages.push({ role: 'system', content: instructions });
-  if (previous) messages.push(...previous.messages.filter((m) => m.role !== 'system' && m.role !== 'developer'));
+  if (previous) messages.push(...previous.messages);
   messages.push(...inputMessages(body.input));
   if (messages.length === 0) bad('input must not be empty', 'input');
   const chars = messages.reduce((n, m) => n + contentChars(m), 0);
@@ -413,6 +414,8 @@ export function parseResponsesRequest(body: unknown, limits: RequestLimits, prev
     if (typeof topLogprobs === 'number' && topLogprobs > 0) req.topLogprobs = topLogprobs;
   }
   if (od === 'cancel' || od === 'continue') req.onDisconnect = od;
+  // A background response runs on with nobody watching, whatever the key's policy says.
+  else if (background) req.onDisconnect = 'continue';
   return req;
 }
 

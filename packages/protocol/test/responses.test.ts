@@ -42,7 +42,13 @@ describe('parseResponsesRequest', () => {
       {
         model: 'mock',
         input: [
-          { role: 'user', content: [{ type: 'input_text', text: 'What is the weather in ' }, { type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'low' }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'What is the weather in ' },
+              { type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'low' },
+            ],
+          },
           { type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: 'think' }], encrypted_content: 'sig' },
           { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
           { type: 'function_call_output', call_id: 'call_1', output: '{"temp":21}' },
@@ -61,7 +67,13 @@ describe('parseResponsesRequest', () => {
       limits,
     );
     expect(req.messages).toEqual([
-      { role: 'user', content: [{ type: 'text', text: 'What is the weather in ' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is the weather in ' },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } },
+        ],
+      },
       {
         role: 'assistant',
         content: '',
@@ -237,10 +249,24 @@ describe('ResponsesEncoder', () => {
 
   it('ends as incomplete (max_output_tokens), failed, or cancelled', () => {
     const text: StoredEvent[] = [{ offset: 1, kind: 'token', text: 'Hel', tokens: 1, ms: [1] }];
-    const end = (e: Partial<EndEvent>): StoredEvent => ({ offset: 2, kind: 'end', status: 'completed', finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, error: null, ms: 5, parts: 1, ...e });
+    const end = (e: Partial<EndEvent>): StoredEvent => ({
+      offset: 2,
+      kind: 'end',
+      status: 'completed',
+      finishReason: 'stop',
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      error: null,
+      ms: 5,
+      parts: 1,
+      ...e,
+    });
     const cases: [Partial<EndEvent>, string, Record<string, unknown>][] = [
       [{ finishReason: 'length' }, 'response.incomplete', { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } }],
-      [{ status: 'failed', finishReason: 'error', error: { code: 'upstream_error', message: 'boom' } }, 'response.failed', { status: 'failed', error: { code: 'upstream_error', message: 'boom' } }],
+      [
+        { status: 'failed', finishReason: 'error', error: { code: 'upstream_error', message: 'boom' } },
+        'response.failed',
+        { status: 'failed', error: { code: 'upstream_error', message: 'boom' } },
+      ],
       [{ status: 'cancelled', finishReason: 'cancelled' }, 'response.incomplete', { status: 'cancelled', incomplete_details: { reason: 'cancelled' } }],
     ];
     for (const [e, type, shape] of cases) {

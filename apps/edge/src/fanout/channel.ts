@@ -6,6 +6,8 @@ import {
   encodeSseEvent,
   encodeWsEvent,
   type GenerationMeta,
+  type ResponsesContext,
+  responsesContext,
   type StoredEvent,
   type WireContext,
   wireContext,
@@ -33,7 +35,9 @@ export class Channel {
   /** Cancel the generation once no viewer is left anywhere (the request's on_disconnect). */
   readonly cancelWhenAlone: boolean;
   /** The wire format the generation was created with: its viewers' default. */
-  readonly api: 'openai' | 'anthropic';
+  readonly api: 'openai' | 'anthropic' | 'responses';
+  /** What a Responses viewer's encoder needs (the request is echoed in every Response object). */
+  readonly responses: ResponsesContext;
   /** Offset of the newest event this channel knows of. */
   lastOffset: number;
   /** True once the terminal event is known. */
@@ -60,6 +64,7 @@ export class Channel {
     this.owner = meta.owner;
     this.createdAt = meta.createdAt;
     this.api = meta.request.api ?? 'openai';
+    this.responses = responsesContext(meta);
     this.cancelWhenAlone = meta.request.onDisconnect === 'cancel';
     this.lastOffset = meta.lastOffset;
     this.ended = meta.status === 'completed' || meta.status === 'failed' || meta.status === 'cancelled';

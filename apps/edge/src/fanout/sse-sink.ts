@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { AFTER_END_FRAME, encodeSseEvent } from '@tokencast/protocol';
+import { AFTER_END_FRAME, encodeSseEvent, ResponsesEncoder } from '@tokencast/protocol';
 import type { Channel } from './channel.js';
 import type { Entry, Sink } from './sink.js';
 
@@ -11,7 +11,9 @@ export interface SseSinkOptions {
   /** Whether this viewer wants the timing summary before [DONE]; null: as the generation was created. */
   includeTimings: boolean | null;
   /** Wire format of this viewer's events. */
-  format: 'openai' | 'anthropic';
+  format: 'openai' | 'anthropic' | 'responses';
+  /** Responses viewers: frames numbered ≤ this were seen already (-1: none). */
+  startingAfter?: number;
   /** Called once when the response is over, whatever the reason. */
   onClose: (sink: SseSink) => void;
 }
@@ -30,6 +32,8 @@ export class SseSink implements Sink {
   private resume: (() => void) | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
   private started = false;
+  /** Responses viewers only: their own stateful encoder (it replays from offset 1). */
+  private readonly responses: ResponsesEncoder | null;
 
   constructor(
     private readonly res: ServerResponse,
@@ -38,6 +42,7 @@ export class SseSink implements Sink {
     private readonly opts: SseSinkOptions,
   ) {
     this.cursor = from;
+    this.responses = opts.format === 'responses' ? new ResponsesEncoder(channel.responses, opts.startingAfter ?? -1) : null;
     res.on('close', this.handleClose);
     res.on('drain', this.handleDrain);
   }
@@ -47,7 +52,12 @@ export class SseSink implements Sink {
     const last = entries[entries.length - 1] as Entry;
     const ctx = this.channel.ctx;
     let bytes: Buffer | string;
-    if (this.opts.format === 'anthropic') {
+    if (this.responses) {
+      // Per viewer, not shared: `.done` frames depend on everything before them, and the first
+      // frames depend on starting_after. Responses viewers pay one JSON encode per event each.
+      const enc = this.responses;
+      bytes = (this.started ? '' : enc.preamble()) + entries.map((e) => enc.encode(e.ev)).join('');
+    } else if (this.opts.format === 'anthropic') {
       const frames = entries.map((e) => this.channel.anthropicFrame(e));
       if (!this.started) frames.unshift(Buffer.from(this.channel.anthropicPreamble()));
       bytes = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
@@ -95,6 +105,9 @@ export class SseSink implements Sink {
     if (retryable) {
       // A passing fault: ask the client to come back shortly with its Last-Event-ID.
       this.res.end('retry: 1000\n\n');
+    } else if (this.responses) {
+      const body = { type: 'error', sequence_number: Number.MAX_SAFE_INTEGER, error: { type: 'invalid_request_error', code, message, param: null } };
+      this.res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
     } else if (this.opts.format === 'anthropic') {
       this.res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message, code } })}\n\n`);
     } else {

@@ -1,5 +1,6 @@
 import { type GenerationRequest, parseChatRequest, parseCompletionRequest, type RequestLimits } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../access/access.js';
 import type { GenerationService } from '../service.js';
 import { collectResponse, keySubject, type StreamDeps, streamSse } from '../stream.js';
 
@@ -10,16 +11,22 @@ export interface SubmitDeps extends StreamDeps {
 }
 
 /**
+ * A route's body parser. `principal`: the authenticated caller, for parsers that read what the
+ * caller may see (the Responses API's previous_response_id).
+ */
+export type RequestParser = (body: unknown, limits: RequestLimits, principal: Principal) => GenerationRequest | Promise<GenerationRequest>;
+
+/**
  * Accept a generation for the caller: authenticate, count the request against the caller's
  * rate, check the queue has room, then store and queue it. Shared by every creating route.
  * `watches`: the response streams or waits for the generation, so it needs a stream slot; that
  * is checked before anything is queued (a refused stream must not leave a model running).
  */
-export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: (body: unknown, limits: RequestLimits) => GenerationRequest, watches = true) {
+export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: RequestParser, watches = true) {
   const principal = await deps.access.identify(req);
   const owner = deps.access.requireCreator(principal);
   await deps.limits.checkRate(owner ? `key:${owner}` : `ip:${req.ip}`);
-  const request = parse(req.body, deps.requestLimits);
+  const request = await parse(req.body, deps.requestLimits, principal);
   // Per-key policy for the last viewer leaving; an explicit on_disconnect in the request wins.
   if (owner && request.onDisconnect === undefined && deps.config.cancelOnDisconnectKeys.includes(owner)) request.onDisconnect = 'cancel';
   if (watches) deps.limits.checkStream(keySubject(principal), req.ip);

@@ -9,8 +9,9 @@ import {
   type RequestLimits,
 } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { generationNotFound, streamSse } from '../stream.js';
+import { cancelGeneration, generationNotFound, streamSse, visibleGeneration, type WireFormat } from '../stream.js';
 import { accept, type SubmitDeps } from './completions.js';
+import { startingAfter } from './responses.js';
 
 /** Largest number of events read to compute timings for GET /v1/generations/:id. */
 const TIMING_EVENTS_LIMIT = 100_000;
@@ -34,12 +35,12 @@ function resumeOffset(req: FastifyRequest): number {
   return parseOffset(from, 'from');
 }
 
-/** ?format=openai|anthropic; absent: the format the generation was created with. */
-function formatParam(req: FastifyRequest): 'openai' | 'anthropic' | null {
+/** ?format=openai|anthropic|responses; absent: the format the generation was created with. */
+function formatParam(req: FastifyRequest): WireFormat | null {
   const v = (req.query as Record<string, unknown>).format;
   if (v === undefined) return null;
-  if (v === 'openai' || v === 'anthropic') return v;
-  throw new InvalidRequestError('format must be "openai" or "anthropic"', 'invalid_value', { param: 'format' });
+  if (v === 'openai' || v === 'anthropic' || v === 'responses') return v;
+  throw new InvalidRequestError('format must be "openai", "anthropic" or "responses"', 'invalid_value', { param: 'format' });
 }
 
 function boolParam(req: FastifyRequest, name: string): boolean | null {
@@ -63,18 +64,9 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
     return out;
   });
 
-  /** The generation's meta if the caller may see it; the same 404 otherwise. */
-  const visibleMeta = async (req: FastifyRequest, id: string) => {
-    const principal = await deps.access.identify(req);
-    deps.access.requireAny(principal);
-    const meta = await deps.store.getMeta(id);
-    if (!meta || !deps.access.canWatch(principal, meta)) throw generationNotFound();
-    return { principal, meta };
-  };
-
   app.get('/v1/generations/:id', async (req, reply) => {
     const id = idParam(req);
-    const { meta } = await visibleMeta(req, id);
+    const { meta } = await visibleGeneration(req, deps, id);
     const events = await deps.store.readEvents(id, 0, TIMING_EVENTS_LIMIT);
     const tokenMs = events.flatMap((e) => (e.kind === 'end' || e.kind === 'tool_call' ? [] : e.ms));
     reply.header('x-generation-id', id);
@@ -86,17 +78,14 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
     const from = resumeOffset(req);
     const principal = await deps.access.identify(req);
     deps.access.requireAny(principal);
-    await streamSse(req, reply, deps, principal, id, from, boolParam(req, 'include_usage'), formatParam(req), boolParam(req, 'include_timings'));
+    // Responses viewers resume by sequence number (?starting_after, or Last-Event-ID: their ids are sequence numbers).
+    const after = startingAfter(req);
+    await streamSse(req, reply, deps, principal, id, from, boolParam(req, 'include_usage'), formatParam(req), boolParam(req, 'include_timings'), after);
   });
 
   const cancel = async (req: FastifyRequest) => {
     const id = idParam(req);
-    const principal = await deps.access.identify(req);
-    deps.access.requireAny(principal);
-    const meta = await deps.store.getMeta(id);
-    if (!meta || !deps.access.canCancel(principal, meta)) throw generationNotFound();
-    const requested = await deps.store.requestCancel(id);
-    req.log.info({ gen: id, requested }, 'cancel');
+    const { meta, requested } = await cancelGeneration(req, deps, id);
     return { id, object: 'generation', status: requested ? 'cancelling' : meta.status, cancel_requested: requested };
   };
   app.delete('/v1/generations/:id', cancel);

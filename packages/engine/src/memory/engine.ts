@@ -107,6 +107,9 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
       bus.emit('cancel', id);
       return true;
     },
+    async delete(id) {
+      return gens.delete(id);
+    },
     onCancel(listener) {
       bus.on('cancel', listener);
       return () => bus.off('cancel', listener);

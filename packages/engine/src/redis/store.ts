@@ -91,6 +91,11 @@ export class RedisGenerationStore implements GenerationStore {
     return ok;
   }
 
+  async delete(id: string): Promise<boolean> {
+    // Both keys share the generation's {id} hash tag: one DEL, valid on Redis Cluster too.
+    return Number(await this.cmd.del(this.keys.meta(id), this.keys.events(id))) > 0;
+  }
+
   onCancel(listener: (id: string) => void): () => void {
     if (!this.subscriber) {
       const sub = this.makeBlocking('tokencast:cancel');

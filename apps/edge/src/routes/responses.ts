@@ -1,0 +1,157 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  accumulateParts,
+  type ChatMessage,
+  type GenerationMeta,
+  generationIdOfResponse,
+  InvalidRequestError,
+  isTerminalStatus,
+  NotFoundError,
+  type PreviousTurn,
+  parseOffset,
+  parseResponsesRequest,
+  type RequestLimits,
+  responseIdOf,
+  responseObject,
+  responsesContext,
+} from '@tokencast/protocol';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Principal } from '../access/access.js';
+import { cancelGeneration, collectResponse, generationNotFound, streamSse, visibleGeneration } from '../stream.js';
+import { accept, type SubmitDeps } from './completions.js';
+
+/** Most events read to build a Response object or a previous turn (a generation's whole log, in practice). */
+const EVENTS_LIMIT = 100_000;
+/** How long POST /v1/responses/:id/cancel waits for the cancelled end before answering, ms. */
+const CANCEL_WAIT_MS = 3_000;
+
+/** The generation behind a :id path parameter (resp_… or gen_…); the same 404 for anything else. */
+function idParam(req: FastifyRequest): string {
+  const id = generationIdOfResponse((req.params as { id?: unknown }).id);
+  if (!id) throw responseNotFound();
+  return id;
+}
+
+function responseNotFound(): NotFoundError {
+  return new NotFoundError('No response with that id', 'response_not_found', { param: 'response_id' });
+}
+
+/** A generation created with store:false is not retrievable as a Response (it is still streamed). */
+function stored(meta: GenerationMeta): boolean {
+  return meta.request.responses?.store !== false;
+}
+
+/** The conversation a previous response continues: its request's messages, then its output. */
+async function previousTurn(deps: SubmitDeps, principal: Principal, raw: string): Promise<PreviousTurn> {
+  const notFound = () => new NotFoundError(`Previous response with id '${raw}' not found.`, 'previous_response_not_found', { param: 'previous_response_id' });
+  const id = generationIdOfResponse(raw);
+  if (!id) throw notFound();
+  const meta = await deps.store.getMeta(id);
+  if (!meta || !deps.access.canWatch(principal, meta) || !stored(meta)) throw notFound();
+  if (!isTerminalStatus(meta.status))
+    throw new InvalidRequestError(`Previous response '${raw}' is still ${meta.status}: wait for it to end`, 'previous_response_in_progress', { param: 'previous_response_id' });
+  const events = await deps.store.readEvents(id, 0, EVENTS_LIMIT);
+  const messages = [...meta.request.messages];
+  // Its own instructions are not carried over; everything else in its conversation is.
+  if (meta.request.responses?.instructions != null && messages[0]?.role === 'system') messages.shift();
+  const turn: ChatMessage = { role: 'assistant', content: '' };
+  let text = '';
+  for (const p of accumulateParts(events)) {
+    if (p.type === 'text' || p.type === 'refusal') text += p.text;
+    else if (p.type === 'reasoning') turn.reasoning ??= { text: p.text, ...(p.signature !== undefined ? { signature: p.signature } : {}) };
+    else (turn.tool_calls ??= []).push({ id: p.callId, type: 'function', function: { name: p.name, arguments: p.arguments } });
+  }
+  turn.content = text;
+  if (text !== '' || turn.tool_calls || turn.reasoning) messages.push(turn);
+  return { messages };
+}
+
+/** Optional boolean query flag: absent → null; "true"/"false" only. */
+function flag(req: FastifyRequest, name: string): boolean | null {
+  const v = (req.query as Record<string, unknown>)[name];
+  if (v === undefined) return null;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InvalidRequestError(`${name} must be true or false`, 'invalid_value', { param: name });
+}
+
+/** The sequence number a resuming Responses client has seen: ?starting_after, or Last-Event-ID; -1 when none. */
+export function startingAfter(req: FastifyRequest): number {
+  const header = req.headers['last-event-id'];
+  const raw = (req.query as Record<string, unknown>).starting_after;
+  if (raw !== undefined) return parseOffset(typeof raw === 'string' ? raw : '', 'starting_after');
+  if (header !== undefined) return parseOffset(Array.isArray(header) ? (header[0] ?? '') : header, 'Last-Event-ID');
+  return -1;
+}
+
+/**
+ * The OpenAI Responses API (and the Open Responses specification) over the same generations:
+ * create (streaming, waiting, or in the background), retrieve (as it stands, or as a stream
+ * resumed after any sequence_number), cancel and delete. A Response id is `resp_` + the
+ * generation id's random part; the generation id itself is accepted wherever a Response id is.
+ */
+export async function responsesRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
+  const parse = async (body: unknown, limits: RequestLimits, principal: Principal) => {
+    const prev = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).previous_response_id : undefined;
+    const previous = typeof prev === 'string' ? await previousTurn(deps, principal, prev) : null;
+    return parseResponsesRequest(body, limits, previous);
+  };
+
+  app.post('/v1/responses', async (req, reply) => {
+    const body = req.body as Record<string, unknown> | null;
+    // A background response that is not streamed needs no stream slot: nobody waits on it.
+    const watches = !(body?.background === true && body.stream !== true);
+    const { principal, request, meta } = await accept(req, deps, parse, watches);
+    reply.header('x-generation-id', meta.id);
+    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, 'responses');
+    if (request.responses?.background) return responseObject(responsesContext(meta), meta.status, []);
+    return collectResponse(req, reply, deps, principal, meta.id, 'responses');
+  });
+
+  app.get('/v1/responses/:id', async (req, reply) => {
+    const id = idParam(req);
+    const stream = flag(req, 'stream') === true;
+    const after = startingAfter(req);
+    // Obfuscation padding is never added here; the flag is accepted so SDK calls stay valid.
+    flag(req, 'include_obfuscation');
+    const { principal, meta } = await visibleGeneration(req, deps, id).catch((err) => {
+      throw err instanceof NotFoundError ? responseNotFound() : err;
+    });
+    if (!stored(meta)) throw responseNotFound();
+    reply.header('x-generation-id', id);
+    if (stream) return streamSse(req, reply, deps, principal, id, 0, null, 'responses', null, after);
+    const events = await deps.store.readEvents(id, 0, EVENTS_LIMIT);
+    return responseObject(responsesContext(meta), meta.status, events);
+  });
+
+  app.post('/v1/responses/:id/cancel', async (req, reply) => {
+    const id = idParam(req);
+    await cancelGeneration(req, deps, id).catch((err) => {
+      throw err instanceof NotFoundError ? responseNotFound() : err;
+    });
+    // The producer ends the generation within milliseconds: answer with its cancelled state.
+    let meta = await deps.store.getMeta(id);
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    while (meta && !isTerminalStatus(meta.status) && Date.now() < deadline) {
+      await sleep(25);
+      meta = await deps.store.getMeta(id);
+    }
+    if (!meta) throw responseNotFound();
+    reply.header('x-generation-id', id);
+    const events = await deps.store.readEvents(id, 0, EVENTS_LIMIT);
+    return responseObject(responsesContext(meta), meta.status, events);
+  });
+
+  app.delete('/v1/responses/:id', async (req, reply) => {
+    const id = idParam(req);
+    await cancelGeneration(req, deps, id).catch((err) => {
+      throw err instanceof NotFoundError ? responseNotFound() : err;
+    });
+    // Cancelled first (a running model stops), then forgotten: viewers still attached are ended
+    // by their edge's liveness check, and the id answers 404 from now on.
+    if (!(await deps.store.delete(id))) throw generationNotFound();
+    req.log.info({ gen: id }, 'response deleted');
+    reply.header('x-generation-id', id);
+    return { id: responseIdOf(id), object: 'response', deleted: true };
+  });
+}

@@ -1,0 +1,200 @@
+import { mockText } from '@tokencast/producer';
+import { parseResponsesRequest } from '@tokencast/protocol';
+import OpenAI from 'openai';
+import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventErrors, resourceErrors } from '../support/openresponses.js';
+import { type Proc, startEmbedded } from '../support/processes.js';
+import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { until } from './helpers.js';
+
+/**
+ * The official OpenAI SDK's Responses API against a real edge (embedded: edge + producer in one
+ * process) on a real redis-server. Every streamed event is also checked against the Open
+ * Responses schemas, and every Response object against ResponseResource.
+ */
+const LIMITS = { maxTokensCap: 1_000_000, maxPromptChars: 1_000_000 };
+let redis: RedisServer;
+let edge: Proc;
+let client: OpenAI;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  edge = await startEmbedded({ REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'resp', MOCK_TOKENS_PER_SECOND: '2000' });
+  client = new OpenAI({ baseURL: `${edge.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 });
+});
+
+afterAll(async () => {
+  await edge?.kill('SIGTERM');
+  await redis?.stop();
+});
+
+/** What the mock answers to this Responses body (as any producer would). */
+function reference(body: Record<string, unknown>, previous: Parameters<typeof parseResponsesRequest>[2] = null) {
+  return mockText(parseResponsesRequest(body, LIMITS, previous));
+}
+
+async function collect(stream: AsyncIterable<ResponseStreamEvent>): Promise<ResponseStreamEvent[]> {
+  const out: ResponseStreamEvent[] = [];
+  for await (const ev of stream) out.push(ev);
+  return out;
+}
+
+function expectCompliant(events: readonly ResponseStreamEvent[]): void {
+  for (const ev of events) expect(eventErrors(ev), ev.type).toEqual([]);
+  const seqs = events.map((e) => e.sequence_number);
+  for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1] as number);
+}
+
+/** The text of a Response object's messages (output_text is an SDK convenience, not on the wire). */
+function outputText(r: OpenAI.Responses.Response): string {
+  return r.output.map((i) => (i.type === 'message' ? i.content.map((c) => (c.type === 'output_text' ? c.text : '')).join('') : '')).join('');
+}
+
+function textOf(events: readonly ResponseStreamEvent[]): string {
+  return events.map((e) => (e.type === 'response.output_text.delta' ? e.delta : '')).join('');
+}
+
+describe('OpenAI SDK: Responses API', () => {
+  it('non-streaming: the Response object carries the reference text and usage', async () => {
+    const body = { model: 'mock', input: 'Tell me about resumable streams', instructions: 'Be brief.', metadata: { run: 't1' } };
+    const ref = reference(body);
+    const res = await client.responses.create(body);
+    expect(resourceErrors(res)).toEqual([]);
+    expect(res.id).toMatch(/^resp_[a-z2-7]{26}$/);
+    expect(res.status).toBe('completed');
+    expect(res.output_text).toBe(ref.text);
+    expect(res.instructions).toBe('Be brief.');
+    expect(res.metadata).toEqual({ run: 't1' });
+    expect(res.usage?.output_tokens).toBe(ref.tokens);
+    // Retrieving it later gives the same object.
+    expect(await client.responses.retrieve(res.id)).toEqual(res);
+  });
+
+  it('streaming: responses.create({stream:true}) and responses.stream() give the reference text in compliant events', async () => {
+    const body = { model: 'mock', input: [{ role: 'user' as const, content: [{ type: 'input_text' as const, text: 'Stream me a story [mock:len=60]' }] }] };
+    const ref = reference(body);
+    const events = await collect(await client.responses.create({ ...body, stream: true }));
+    expectCompliant(events);
+    expect(events.map((e) => e.type).slice(0, 4)).toEqual(['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+    expect(textOf(events)).toBe(ref.text);
+    const last = events[events.length - 1];
+    expect(last?.type).toBe('response.completed');
+    if (last?.type !== 'response.completed') throw new Error('no completed event');
+    expect(resourceErrors(last.response)).toEqual([]);
+    expect(outputText(last.response)).toBe(ref.text);
+
+    const helper = client.responses.stream(body);
+    let deltas = '';
+    helper.on('response.output_text.delta', (e) => {
+      deltas += e.delta;
+    });
+    const final = await helper.finalResponse();
+    expect(deltas).toBe(ref.text);
+    expect(final.output_text).toBe(ref.text);
+    expect(final.status).toBe('completed');
+  });
+
+  it('max_output_tokens: ends as incomplete with the reference prefix', async () => {
+    const body = { model: 'mock', input: '[mock:len=50] short please', max_output_tokens: 16 };
+    const ref = reference(body);
+    expect(ref.finishReason).toBe('length');
+    const events = await collect(await client.responses.create({ ...body, stream: true }));
+    expectCompliant(events);
+    const last = events[events.length - 1];
+    expect(last?.type).toBe('response.incomplete');
+    if (last?.type !== 'response.incomplete') throw new Error('no incomplete event');
+    expect(last.response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+    expect(outputText(last.response)).toBe(ref.text);
+  });
+
+  it('background: returns at once; retrieve(id, {stream, starting_after}) resumes exactly after any sequence number', async () => {
+    const body = { model: 'mock', input: 'A long background story [mock:len=400]' };
+    const ref = reference(body);
+    const created = await client.responses.create({ ...body, background: true });
+    expect(created.background).toBe(true);
+    expect(['queued', 'in_progress']).toContain(created.status);
+    expect(resourceErrors(created)).toEqual([]);
+
+    const all = await collect(await client.responses.retrieve(created.id, { stream: true }));
+    expectCompliant(all);
+    expect(textOf(all)).toBe(ref.text);
+    const deltas = all.filter((e) => e.type === 'response.output_text.delta');
+    const n = deltas[Math.floor(deltas.length / 2)]?.sequence_number as number;
+    const rest = await collect(await client.responses.retrieve(created.id, { stream: true, starting_after: n }));
+    expect(rest.map((e) => e.sequence_number)).toEqual(all.filter((e) => e.sequence_number > n).map((e) => e.sequence_number));
+    expect(rest).toEqual(all.filter((e) => e.sequence_number > n));
+    const seen = all.filter((e) => e.sequence_number <= n);
+    expect(textOf(seen) + textOf(rest)).toBe(ref.text);
+
+    const done = await client.responses.retrieve(created.id);
+    expect(done.status).toBe('completed');
+    expect(done.output_text).toBe(ref.text);
+  });
+
+  it('resumes in the middle of a live background response', async () => {
+    const slow = new OpenAI({ baseURL: `${edge.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 });
+    const body = { model: 'mock', input: 'Live resume [mock:len=3000]' };
+    const ref = reference(body);
+    const created = await slow.responses.create({ ...body, background: true });
+    // Read part of it, drop the connection, come back with the last sequence number seen.
+    const first = await slow.responses.retrieve(created.id, { stream: true });
+    const seen: ResponseStreamEvent[] = [];
+    for await (const ev of first) {
+      seen.push(ev);
+      if (seen.filter((e) => e.type === 'response.output_text.delta').length >= 20) break;
+    }
+    const last = seen[seen.length - 1]?.sequence_number as number;
+    const rest = await collect(await slow.responses.retrieve(created.id, { stream: true, starting_after: last }));
+    expect(rest[0]?.sequence_number).toBeGreaterThan(last);
+    expect(textOf(seen) + textOf(rest)).toBe(ref.text);
+    expectCompliant([...seen, ...rest]);
+  });
+
+  it('cancel: a running background response ends cancelled; delete: it is gone', async () => {
+    const created = await client.responses.create({ model: 'mock', input: 'Cancel me [mock:len=100000]', background: true });
+    await until(async () => (await client.responses.retrieve(created.id)).output.length > 0, 5_000, 'first output');
+    const cancelled = await client.responses.cancel(created.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(resourceErrors(cancelled)).toEqual([]);
+    const events = await collect(await client.responses.retrieve(created.id, { stream: true }));
+    expect(events[events.length - 1]).toMatchObject({ type: 'response.incomplete', response: { status: 'cancelled' } });
+
+    await client.responses.delete(created.id);
+    await expect(client.responses.retrieve(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(client.responses.delete(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it('previous_response_id continues the conversation with the earlier output', async () => {
+    const first = { model: 'mock', input: 'My name is Ann.', instructions: 'Be kind.' };
+    const one = await client.responses.create(first);
+    const second = { model: 'mock', input: 'What is my name?', previous_response_id: one.id };
+    const ref = reference(second, {
+      messages: [
+        { role: 'user', content: 'My name is Ann.' },
+        { role: 'assistant', content: one.output_text },
+      ],
+    });
+    const two = await client.responses.create(second);
+    expect(two.previous_response_id).toBe(one.id);
+    expect(two.output_text).toBe(ref.text);
+    await expect(client.responses.create({ model: 'mock', input: 'x', previous_response_id: 'resp_aaaaaaaaaaaaaaaaaaaaaaaaaa' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it('refuses what it cannot carry with an OpenAI error naming the field', async () => {
+    const err = await client.responses.create({ model: 'mock', input: 'x', tools: [{ type: 'web_search' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('tools[0].type');
+    const res = await fetch(`${edge.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock', input: 'x', conversation: 'c' }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'conversation' } });
+    const bad = await fetch(`${edge.url}/v1/responses/resp_x/../../etc`);
+    expect(bad.status).toBe(404);
+    const beyond = await fetch(`${edge.url}/v1/responses/resp_aaaaaaaaaaaaaaaaaaaaaaaaaa?stream=true`);
+    expect(beyond.status).toBe(404);
+  });
+});
