@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../support/cluster.js';
 import { readSse } from '../support/sse.js';
+import { waitFor } from '../support/wait.js';
 import { info, type Submitted, statuses, submit, unfinished } from './gen.js';
-import { dense, type Watcher, waitFor, watch } from './watch.js';
+import { dense, type Watcher, watch } from './watch.js';
 
 /**
  * Producers that die or are stopped mid-generation. A job stays pending in the queue until its

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../support/cluster.js';
 import { readSse } from '../support/sse.js';
+import { waitFor } from '../support/wait.js';
 import { info, statuses, submit, unfinished } from './gen.js';
-import { dense, waitFor, watch } from './watch.js';
+import { dense, watch } from './watch.js';
 
 /**
  * redis-server restarted under load. Persistent (AOF, fsync always): edges and producers

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/nginx.js';
 import { readSse } from '../support/sse.js';
-import { waitFor } from './watch.js';
+import { waitFor } from '../support/wait.js';
 
 /** `npm run cluster`: starts the topology, serves through nginx, and leaves nothing behind on Ctrl-C. */
 const ROOT = repoRoot();

@@ -141,12 +141,3 @@ export function watch(url: string, opts: WatchOptions = {}): Watcher {
 export function dense(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i + 1);
 }
-
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000, stepMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}

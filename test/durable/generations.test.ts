@@ -1,9 +1,10 @@
 import { stream } from '@durable-streams/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatBody, reference, submit, until } from '../integration/helpers.js';
+import { chatBody, reference, submit } from '../integration/helpers.js';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { freePort, type RedisServer, startRedisServer } from '../support/redis.js';
 import { readSse } from '../support/sse.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Generations as read-only durable streams (`/v1/stream/generations/<id>`), read by the real
@@ -113,7 +114,7 @@ describe('generation views', () => {
     for (let drop = 0; drop < 2; drop++) {
       // Let some more of the generation through, then take the edge away mid-stream.
       const before = chunks.length;
-      await until(() => chunks.length >= before + 20, 20_000, `chunks before drop ${drop + 1}`);
+      await waitFor(`chunks before drop ${drop + 1}`, () => chunks.length >= before + 20, 20_000);
       atDrops.push(chunks.length);
       await edge.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 300));
@@ -143,7 +144,7 @@ describe('generation views', () => {
         if (batch.streamClosed) resolve();
       });
     });
-    await until(() => chunks.length >= 20, 20_000, 'chunks before the drain');
+    await waitFor('chunks before the drain', () => chunks.length >= 20, 20_000);
     const atDrain = chunks.length;
     // A draining edge ends its SSE responses cleanly; the client comes back from its offset.
     await edge.kill('SIGTERM');

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatBody, sleep, until } from '../integration/helpers.js';
+import { chatBody, sleep } from '../integration/helpers.js';
 import { type Proc, startEdge } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * What the conformance suite cannot see: how durable streams sit in Redis (one hash tag per
@@ -99,17 +100,17 @@ describe('durable streams on Redis', () => {
   it('wake a live SSE reader on one edge with an append made on another, also after Redis restarts', async () => {
     await put(edgeA.url, 'live', 'history');
     const reader = follow(`${edgeA.url}/v1/stream/live?offset=now&live=sse`);
-    await until(() => reader.state.controls.length > 0, 5_000, 'the first control event');
+    await waitFor('the first control event', () => reader.state.controls.length > 0, 5_000);
     expect(reader.state.controls[0]).toMatchObject({ upToDate: true });
 
     expect((await post(edgeB.url, 'live', 'one')).status).toBe(204);
-    await until(() => reader.state.data.includes('one'), 5_000, '"one" on the reader');
+    await waitFor('"one" on the reader', () => reader.state.data.includes('one'), 5_000);
 
     await redis.restart();
     // Edge B may answer 503 while it reconnects: the append is retried until it is taken.
-    await until(async () => (await post(edgeB.url, 'live', 'two').catch(() => null))?.status === 204, 15_000, 'the append after the restart');
+    await waitFor('the append after the restart', async () => (await post(edgeB.url, 'live', 'two').catch(() => null))?.status === 204, 15_000);
     // Re-reads are a minute apart here: only the bell (or its replay on reconnect) can deliver this.
-    await until(() => reader.state.data.includes('two'), 10_000, '"two" on the reader after the restart');
+    await waitFor('"two" on the reader after the restart', () => reader.state.data.includes('two'), 10_000);
     expect(reader.state.ended).toBe(false);
     expect(reader.state.data).toEqual(['one', 'two']);
     reader.stop();
@@ -119,10 +120,10 @@ describe('durable streams on Redis', () => {
   it('tell a live SSE reader that the stream was closed (close without data, from another edge) and end', async () => {
     await put(edgeA.url, 'closing', 'x');
     const reader = follow(`${edgeA.url}/v1/stream/closing?offset=now&live=sse`);
-    await until(() => reader.state.controls.length > 0, 5_000, 'the first control event');
+    await waitFor('the first control event', () => reader.state.controls.length > 0, 5_000);
     const res = await fetch(`${edgeB.url}/v1/stream/closing`, { method: 'POST', headers: { 'stream-closed': 'true' } });
     expect(res.status).toBe(204);
-    await until(() => reader.state.ended, 5_000, 'the end of the SSE response');
+    await waitFor('the end of the SSE response', () => reader.state.ended, 5_000);
     expect(reader.state.data).toEqual([]);
     expect(reader.state.controls.at(-1)).toMatchObject({ streamClosed: true });
     expect(reader.state.controls.at(-1)?.streamNextOffset).toBe(res.headers.get('stream-next-offset'));

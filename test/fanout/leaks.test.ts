@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMBEDDED_MAIN, type Proc, startProcess } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 
 interface Stats {
   sinks: number;
@@ -44,14 +45,11 @@ describe('disconnects release everything', () => {
 
   const stats = async (gc = false): Promise<Stats> => (await (await fetch(`${edge.url}/debug/stats${gc ? '?gc=1' : ''}`)).json()) as Stats;
 
+  /** The stats once `pred` holds, or the last seen after `ms`: the assertions that follow show the numbers. */
   async function until(pred: (s: Stats) => boolean, ms: number): Promise<Stats> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const s = await stats();
-      if (pred(s)) return s;
-      if (Date.now() > deadline) return s;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    let last = await stats();
+    await waitFor('edge stats', async () => pred((last = await stats())), ms, 100).catch(() => {});
+    return last;
   }
 
   /** Viewers join at the head (Last-Event-ID = newest offset): this test is about their cost once connected, not replay. */

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatBody, contiguous, meta, offsets, read, reference, submit, textOf, until } from '../integration/helpers.js';
+import { chatBody, contiguous, meta, offsets, read, reference, submit, textOf } from '../integration/helpers.js';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { longestPause, readTimed } from './timed-read.js';
 
@@ -61,10 +62,10 @@ describe('the edge reader connection', () => {
     const ref = reference(body);
     const id = await submit(edge.url, body);
     const reading = read(`${edge.url}/v1/generations/${id}/events`);
-    await until(async () => (await meta(edge.url, id)).last_offset >= 20, 10_000, '20 events');
+    await waitFor('20 events', async () => (await meta(edge.url, id)).last_offset >= 20, 10_000);
     const killed = new Set<string>();
     for (let k = 0; k < 10; k++) {
-      const tail = await until(async () => (await clients()).find((c) => isEdgeTail(c.name) && !killed.has(c.id)), 5_000, 'a new tail connection');
+      const tail = await waitFor('a new tail connection', async () => (await clients()).find((c) => isEdgeTail(c.name) && !killed.has(c.id)), 5_000);
       killed.add(tail.id);
       // By id: exactly the reader, nothing else of the edge's.
       await redis.client().client('KILL', 'ID', tail.id);
@@ -87,7 +88,7 @@ describe('the edge reader connection', () => {
     const ref = reference(body);
     const id = await submit(edge.url, body);
     const reading = readTimed(`${edge.url}/v1/generations/${id}/events`);
-    await until(async () => (await meta(edge.url, id)).last_offset >= 20, 10_000, '20 events');
+    await waitFor('20 events', async () => (await meta(edge.url, id)).last_offset >= 20, 10_000);
     const before = proxy.opened(':tail');
     // Open, silent, never closed: only the watchdog (BLOCK + margin) can notice.
     expect(proxy.freeze(':tail')).toBe(1);
@@ -126,13 +127,13 @@ describe('a command timeout far below BLOCK', () => {
       await new Promise((r) => setTimeout(r, 1_200));
       const body = chatBody(`[mock:len=6] job ${k}`);
       const id = await submit(edge.url, body);
-      const m = await until(
+      const m = await waitFor(
+        `job ${k} completed`,
         async () => {
           const x = await meta(edge.url, id);
           return x.status === 'completed' ? x : null;
         },
         15_000,
-        `job ${k} completed`,
       );
       waits.push((m.first_token_at as number) - (m.created_at as number));
       const r = await read(`${edge.url}/v1/generations/${id}/events`);

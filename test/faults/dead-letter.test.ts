@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatBody, contiguous, meta, offsets, read, reference, streamError, submit, textOf, until } from '../integration/helpers.js';
+import { chatBody, contiguous, meta, offsets, read, reference, streamError, submit, textOf } from '../integration/helpers.js';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * A job whose producer keeps dying. Each death leaves it pending; another producer reclaims it
@@ -46,26 +47,26 @@ describe('a job that keeps killing its producer', () => {
     // Two producers run it in turn and die under it (deliveries 1 and 2).
     for (const name of ['doomed-1', 'doomed-2']) {
       const p = await producer(name);
-      await until(
+      await waitFor(
+        `${name} writing`,
         async () => {
           const m = await meta(edge.url, id);
           return m.producer === name && m.last_offset >= offset + 10 ? m : null;
         },
         15_000,
-        `${name} writing`,
       );
       await p.kill('SIGKILL');
       offset = (await meta(edge.url, id)).last_offset;
     }
     // The third delivery is one too many.
     const third = await producer('survivor');
-    const m = await until(
+    const m = await waitFor(
+      'the generation dead-lettered',
       async () => {
         const x = await meta(edge.url, id);
         return x.status === 'failed' ? x : null;
       },
       15_000,
-      'the generation dead-lettered',
     );
     expect(m.error).toMatchObject({ code: 'too_many_attempts' });
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpError, type StreamEvent, TokencastClient } from '../../packages/client/src/index.js';
-import { chatBody, offsets, reference, streamError, textOf, until } from '../integration/helpers.js';
+import { chatBody, offsets, reference, streamError, textOf } from '../integration/helpers.js';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 import { readTimed } from './timed-read.js';
 
 /**
@@ -51,7 +52,7 @@ describe('redis-server restarted empty (persistence "none")', () => {
         sdkError = err;
       }
     })();
-    await until(() => at >= 40, 10_000, '40 events');
+    await waitFor('40 events', () => at >= 40, 10_000);
 
     await redis.restart(); // kill -9 and start: nothing was persisted
     const t0 = Date.now();
@@ -86,13 +87,13 @@ describe('redis-server restarted empty (persistence "none")', () => {
 
     // And new work goes through (the queue and its consumer group are created again).
     const next = chatBody('[mock:len=10] after the empty restart');
-    const res = await until(
+    const res = await waitFor(
+      'a completion after the restart',
       async () => {
         const x = await fetch(`${edge.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(next) });
         return x.status === 200 ? ((await x.json()) as { choices: { message: { content: string } }[] }) : null;
       },
       20_000,
-      'a completion after the restart',
     );
     expect(res.choices[0]?.message.content).toBe(reference(next).text);
     expect(producer.child.exitCode).toBeNull();

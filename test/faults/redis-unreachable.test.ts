@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type StreamEvent, TokencastClient } from '../../packages/client/src/index.js';
-import { chatBody, reference, until } from '../integration/helpers.js';
+import { chatBody, reference } from '../integration/helpers.js';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { freePort, type RedisServer, startRedisServer } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Redis unreachable when the edge and producer start, and again mid-run. Nothing crashes;
@@ -74,16 +75,16 @@ describe('Redis unreachable', () => {
     // ---- redis-server appears on that port ----------------------------------------------------
     redis = await startRedisServer({ port, appendOnly: true, args: ['--appendfsync', 'always'] });
     const t0 = Date.now();
-    await until(async () => (await ask(`${e}/readyz`)).status === 200, 10_000, 'the edge ready');
+    await waitFor('the edge ready', async () => (await ask(`${e}/readyz`)).status === 200, 10_000);
     const readyAfter = Date.now() - t0;
     const body = chatBody('[mock:len=20] once Redis is there');
-    const done = await until(
+    const done = await waitFor(
+      'a completion',
       async () => {
         const a = await ask(`${e}/v1/chat/completions`, post(body));
         return a.status === 200 ? a : null;
       },
       15_000,
-      'a completion',
     );
     expect((done.body.choices as { message: { content: string } }[])[0]?.message.content).toBe(reference(body).text);
     console.log(`redis-server appeared: edge ready after ${readyAfter} ms`);
@@ -117,7 +118,7 @@ describe('Redis unreachable', () => {
     await watching;
     expect(last).toMatchObject({ type: 'done', status: 'completed' });
     expect(text).toBe(reference(live).text);
-    await until(async () => (await ask(`${e}/readyz`)).status === 200, 10_000, 'ready again');
+    await waitFor('ready again', async () => (await ask(`${e}/readyz`)).status === 200, 10_000);
     const after = await ask(`${e}/v1/generations/${id}`);
     expect(after.body).toMatchObject({ status: 'completed', tokens: 300 });
     console.log(`mid-run outage: the SDK viewer reconnected ${reconnects} times and ended with the exact text`);

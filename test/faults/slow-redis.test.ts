@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StreamEvent, TokencastClient } from '../../packages/client/src/index.js';
-import { chatBody, contiguous, offsets, reference, streamError, textOf, until } from '../integration/helpers.js';
+import { chatBody, contiguous, offsets, reference, streamError, textOf } from '../integration/helpers.js';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 import { readTimed } from './timed-read.js';
 
 /**
@@ -80,7 +81,7 @@ describe('Redis stalled by DEBUG SLEEP', () => {
     expect(ready).toMatchObject({ status: 503, code: 'store_unavailable' });
 
     // Recovery: no restart of anything.
-    await until(async () => (await status(`${edge.url}/readyz`)).status === 200, 10_000, 'ready again');
+    await waitFor('ready again', async () => (await status(`${edge.url}/readyz`)).status === 200, 10_000);
     await sdk;
     expect(last).toMatchObject({ type: 'done', status: 'completed' });
     expect(text).toBe(ref);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proc } from '../support/processes.js';
 import { readSse, type SseRead } from '../support/sse.js';
-import { type Cluster, call, type FakeUpstream, median, startCluster, startFakeUpstream, type UpstreamCall, waitFor } from './support.js';
+import { waitFor } from '../support/wait.js';
+import { type Cluster, call, type FakeUpstream, median, startCluster, startFakeUpstream, type UpstreamCall } from './support.js';
 
 /**
  * Cancellation end to end: edge and producer processes on Redis, the producer streaming from a

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proc } from '../support/processes.js';
-import { type Cluster, call, chat, expectError, type JsonResponse, startCluster, waitFor } from './support.js';
+import { waitFor } from '../support/wait.js';
+import { type Cluster, call, chat, expectError, type JsonResponse, startCluster } from './support.js';
 
 /**
  * Every limit against real edge processes on one Redis:

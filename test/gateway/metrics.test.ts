@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEmbedded } from '../support/processes.js';
 import { freePort } from '../support/redis.js';
 import { readSse } from '../support/sse.js';
-import { type Cluster, call, chat, startCluster, waitFor } from './support.js';
+import { waitFor } from '../support/wait.js';
+import { type Cluster, call, chat, startCluster } from './support.js';
 
 /**
  * GET /metrics after real traffic: a standalone edge (viewers, delivery lag, queue gauges) with a

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
@@ -108,16 +107,6 @@ export function unknownId(): string {
   let s = 'gen_';
   for (let i = 0; i < 26; i++) s += alphabet[Math.floor(Math.random() * 32)];
   return s;
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 /** Resident set size of a process, bytes, from /proc. */

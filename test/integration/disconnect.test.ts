@@ -3,7 +3,8 @@ import { createMemoryEngine, type Engine } from '@tokencast/engine';
 import { catalogFromEnv, Worker, workerOptionsFromEnv } from '@tokencast/producer';
 import { createLogger, routingFromEnv } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatBody, meta, offsets, read, reference, sleep, submit, textOf, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { chatBody, meta, offsets, read, reference, sleep, submit, textOf } from './helpers.js';
 
 /**
  * Clients that leave mid-stream must leave nothing behind: after many connects and disconnects
@@ -70,14 +71,14 @@ describe('clients that disconnect', () => {
       await sleep(50);
     }
 
-    await until(() => edge.hub.sinkCount === 0, 5_000, 'every sink to be gone');
-    await until(() => edge.hub.channelCount === 0 && edge.hub.followed === 0, LINGER_MS + 5_000, 'every channel to be released');
+    await waitFor('every sink to be gone', () => edge.hub.sinkCount === 0, 5_000);
+    await waitFor('every channel to be released', () => edge.hub.channelCount === 0 && edge.hub.followed === 0, LINGER_MS + 5_000);
 
     // Leaving is not cancelling: the generation still completes, and a new viewer gets all of it.
-    await until(async () => (await meta(base, id)).status === 'completed', 10_000, 'completion');
+    await waitFor('completion', async () => (await meta(base, id)).status === 'completed', 10_000);
     const full = await read(url);
     expect(textOf(full.events)).toBe(reference(body).text);
     expect(offsets(full.events)[0]).toBe(1);
-    await until(() => edge.hub.sinkCount === 0 && edge.hub.channelCount === 0, LINGER_MS + 5_000, 'the last channel to be released');
+    await waitFor('the last channel to be released', () => edge.hub.sinkCount === 0 && edge.hub.channelCount === 0, LINGER_MS + 5_000);
   });
 });

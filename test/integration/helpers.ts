@@ -8,16 +8,6 @@ const LIMITS = { maxTokensCap: 1_000_000, maxPromptChars: 1_000_000 };
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function until<T>(check: () => T | Promise<T>, ms: number, what: string): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
 export function chatBody(prompt: string, extra: Record<string, unknown> = {}) {
   return { model: 'mock', messages: [{ role: 'user' as const, content: prompt }], ...extra };
 }

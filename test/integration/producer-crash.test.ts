@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
-import { chatBody, contiguous, finishes, meta, offsets, read, reference, streamError, submit, textOf, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { chatBody, contiguous, finishes, meta, offsets, read, reference, streamError, submit, textOf } from './helpers.js';
 
 /**
  * A producer killed with SIGKILL mid-generation: another one reclaims the job once it has been
@@ -31,20 +32,20 @@ async function scenario(policy: 'continue' | 'fail') {
   const id = await submit(edge.url, body);
   const watching = read(`${edge.url}/v1/generations/${id}/events`);
 
-  await until(async () => (await meta(edge.url, id)).last_offset >= 20, 10_000, 'the first producer to write 20 events');
+  await waitFor('the first producer to write 20 events', async () => (await meta(edge.url, id)).last_offset >= 20, 10_000);
   await doomed.kill('SIGKILL');
   const killedAt = (await meta(edge.url, id)).last_offset;
   const rescuer = await startProducer({ ...env, PRODUCER_NAME: 'rescuer' });
   procs.push(rescuer);
 
   const watched = await watching;
-  const final = await until(
+  const final = await waitFor(
+    'a terminal status',
     async () => {
       const m = await meta(edge.url, id);
       return m.status !== 'running' && m.status !== 'queued' ? m : null;
     },
     15_000,
-    'a terminal status',
   );
   // Nothing is left pending in the queue: the rescuer acknowledged the job.
   const pending = (await redis.client().xpending(`${env.TOKENCAST_KEY_PREFIX}:queue`, 'producers')) as [number, ...unknown[]];

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
-import { chatBody, contiguous, type Ev, finishes, meta, offsets, type Read, read, reference, sleep, submit, textOf, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { chatBody, contiguous, type Ev, finishes, meta, offsets, type Read, read, reference, sleep, submit, textOf } from './helpers.js';
 
 /**
  * redis-server is killed and restarted (append-only file, fsync always, so nothing acknowledged
@@ -47,7 +48,7 @@ describe('Redis restart under a live stream', () => {
     const ref = reference(body);
     const id = await submit(edge.url, body);
     const watching = resilientWatch(`${edge.url}/v1/generations/${id}/events`);
-    await until(async () => (await meta(edge.url, id)).last_offset >= 30, 10_000, '30 events');
+    await waitFor('30 events', async () => (await meta(edge.url, id)).last_offset >= 30, 10_000);
     await redis.restart();
     const before = (await meta(edge.url, id)).last_offset;
 

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
-import { chatBody, contiguous, type Ev, finishes, meta, offsets, read, reference, submit, textOf, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { chatBody, contiguous, type Ev, finishes, meta, offsets, read, reference, submit, textOf } from './helpers.js';
 
 /**
  * Resume across processes: two edges and a producer sharing one redis-server. A client reads k
@@ -92,7 +93,7 @@ describe('resume with Last-Event-ID and ?from', () => {
     const ref = reference(body);
     const id = await submit(edgeB.url, body);
     const full = await read(`${edgeB.url}/v1/generations/${id}/events`);
-    await until(async () => (await meta(edgeA.url, id)).status === 'completed', 10_000, 'completion');
+    await waitFor('completion', async () => (await meta(edgeA.url, id)).status === 'completed', 10_000);
     const last = offsets(full.events).at(-1) as number;
     expect(textOf(full.events)).toBe(ref.text);
     const ks = [0, 1, 2, Math.floor(last / 2), last - 2, last - 1];

@@ -2,7 +2,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEmbedded } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
-import { chatBody, meta, offsets, read, reference, submit, textOf, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { chatBody, meta, offsets, read, reference, submit, textOf } from './helpers.js';
 
 /**
  * The official OpenAI SDK against a real edge (embedded: edge + producer in one process) on a
@@ -97,7 +98,7 @@ describe('OpenAI SDK', () => {
       }
     })();
     await expect(streamed).rejects.toBeInstanceOf(OpenAI.APIError);
-    await expect(client.chat.completions.create(body)).rejects.toMatchObject({ status: 502, code: 'upstream_model' });
+    await expect(client.chat.completions.create(body)).rejects.toMatchObject({ status: 502, code: 'upstream_error' });
   });
 
   it('errors are OpenAI errors the SDK understands', async () => {
@@ -124,13 +125,13 @@ describe('POST /v1/generations and its metadata', () => {
     expect(textOf(watched.events)).toBe(reference(body).text);
     const n = offsets(watched.events);
 
-    const m = await until(
+    const m = await waitFor(
+      'completed status',
       async () => {
         const x = await meta(edge.url, created.id);
         return x.status === 'completed' ? x : null;
       },
       10_000,
-      'completed status',
     );
     expect(m).toMatchObject({
       id: created.id,

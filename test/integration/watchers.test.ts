@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEmbedded } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
-import { chatBody, contiguous, meta, offsets, read, reference, sleep, submit, textOf, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { chatBody, contiguous, meta, offsets, read, reference, sleep, submit, textOf } from './helpers.js';
 
 /** Many viewers of one generation through one edge process: every one gets the very same stream. */
 let redis: RedisServer;
@@ -41,7 +42,7 @@ describe('concurrent watchers', () => {
     for (const r of reads) if (JSON.stringify(r.events) === reference_ && r.done) identical++;
     expect(identical).toBe(n);
 
-    await until(async () => (await meta(edge.url, id)).status === 'completed', 10_000, 'completion');
+    await waitFor('completion', async () => (await meta(edge.url, id)).status === 'completed', 10_000);
     const late = await read(url);
     expect(JSON.stringify(late.events)).toBe(reference_);
   });

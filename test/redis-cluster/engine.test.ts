@@ -4,6 +4,7 @@ import { createEngine, createRedisEngine, engineConfig, Keys, type NewEvent } fr
 import { keySlot } from '../../packages/engine/src/redis/cluster-tail.js';
 import { end, engineConformance, newMeta, tok } from '../../packages/engine/test/conformance.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The engine conformance suite, and what only a cluster can break, against a real 3-master
@@ -44,15 +45,6 @@ async function crossNodePrefix(c: TestRedisCluster): Promise<string> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
-}
 
 engineConformance('redis cluster', async (opts) => {
   const c = need();
@@ -145,7 +137,7 @@ describe('redis cluster specifics', () => {
         }),
       );
       const complete = () => ids.every((id) => (got.get(id)?.length ?? 0) >= total);
-      expect(await until(complete, 15_000)).toBe(true);
+      await waitFor('complete', complete, 15_000, 10);
       await sleep(200);
       for (const id of ids) {
         const evs = got.get(id) ?? [];
@@ -179,7 +171,7 @@ describe('redis cluster specifics', () => {
       const fence = (await engine.store.claim(meta.id, 'p1'))?.fence as number;
       tail.add(meta.id, 0);
       await engine.store.append(meta.id, fence, 0, [tok('a'), tok('b')]);
-      expect(await until(() => got.length === 2, 5_000)).toBe(true);
+      await waitFor('got.length === 2', () => got.length === 2, 5_000, 10);
 
       const keys = new Keys('x');
       const slot = keySlot(keys.events(meta.id));
@@ -192,7 +184,7 @@ describe('redis cluster specifics', () => {
       let last = 2;
       for (let i = 0; i < 5; i++) last = (await engine.store.append(meta.id, fence, last, [tok(`${i}`)])).lastOffset;
       await engine.store.append(meta.id, fence, last, [end()]);
-      expect(await until(() => got.length === 8, 10_000)).toBe(true);
+      await waitFor('got.length === 8', () => got.length === 8, 10_000, 10);
       await sleep(100);
       expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       expect(tail.size).toBe(0);

@@ -22,6 +22,11 @@ export interface FakeOptions {
   usage?: { prompt_tokens: number; completion_tokens: number };
 }
 
+/** A recording HTTP server that answers with `handler`: for upstreams that misbehave on purpose. */
+export function recordingUpstream(handler: (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) => void): Promise<FakeUpstream> {
+  return listen(handler, { requests: [], aborts: [] });
+}
+
 async function listen(
   handler: (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) => void,
   fake: Omit<FakeUpstream, 'url' | 'close'>,

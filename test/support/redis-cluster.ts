@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from './redis.js';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
@@ -100,14 +101,15 @@ export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> 
       p.on('error', () => {});
       procs.push(p);
     }
-    for (const port of ports) await waitFor(() => ping(port), `redis-server on port ${port} did not start`);
+    for (const port of ports) await waitFor(`redis-server on port ${port} to start`, () => ping(port));
     await run(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
     // Every node must agree before a test runs: state ok, all nodes known, every slot served.
     for (const port of ports) {
-      await waitFor(async () => {
-        const info = await oneShot(port, (c) => c.cluster('INFO'));
+      await waitFor(`cluster node ${port} to reach cluster_state:ok`, async () => {
+        // A node still starting refuses the connection: that is "not yet".
+        const info = await oneShot(port, (c) => c.cluster('INFO')).catch(() => '');
         return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info) && /cluster_slots_ok:16384\b/.test(info);
-      }, `cluster node ${port} did not reach cluster_state:ok`);
+      });
     }
   } catch (err) {
     await stop();
@@ -176,16 +178,5 @@ async function ping(port: number): Promise<boolean> {
     return (await oneShot(port, (c) => c.ping())) === 'PONG';
   } catch {
     return false;
-  }
-}
-
-async function waitFor(check: () => Promise<boolean>, message: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(message);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -75,8 +75,10 @@ describe('upstream routing (MODELS_FILE)', () => {
     const res = await post('/v1/chat/completions', { model: 'all-broken', messages: [{ role: 'user', content: 'hi' }] });
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: { code: string; message: string } };
-    expect(body.error.code).toBe('upstream_status');
-    expect(body.error.message).toContain('500');
+    // A stable code and a generic message: the upstream's own text stays in the logs (#14 item 5).
+    expect(body.error.code).toBe('upstream_error');
+    expect(body.error.message).toBe('the upstream model answered with an error');
+    expect(body.error.message).not.toContain('fake upstream refuses');
   });
 
   it('streams from an Anthropic upstream, watchable as OpenAI chunks and as Anthropic events', async () => {

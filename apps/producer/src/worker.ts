@@ -235,7 +235,8 @@ export class Worker {
       }
       if (err instanceof UpstreamError) {
         producerMetrics.upstreamErrors.inc({ kind: err.kind });
-        log.warn({ err: errInfo(err) }, 'upstream failed');
+        // The upstream's own words and addresses go to the log only; clients get code + generic message.
+        log.warn({ err: errInfo(err), kind: err.kind, detail: err.detail, upstreamStatus: err.upstreamStatus || undefined }, 'upstream failed');
         return await failed(err.code, err.message, usageOf(promptCount, writer.tokens));
       }
       throw err;

@@ -82,7 +82,7 @@ describe('mock model', () => {
       caught = err;
     }
     expect(caught).toBeInstanceOf(UpstreamError);
-    expect((caught as UpstreamError).code).toBe('upstream_model');
+    expect((caught as UpstreamError).code).toBe('upstream_error');
     expect(seen).toHaveLength(4);
     // The tokens before the failure are the reference text's first ones.
     expect(mockText(req).text.startsWith(seen.join(''))).toBe(true);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEmbedded } from '../../../test/support/processes.js';
 import { type RedisServer, startRedisServer } from '../../../test/support/redis.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { type ReconnectInfo, RetryBudgetExceededError, type StreamEvent, TokencastClient } from '../src/index.js';
 import { CutProxy } from './support/cut-proxy.js';
 import { mockRequest, reference } from './support/edge.js';
@@ -142,27 +143,19 @@ describe('stream() resumes by itself', () => {
       const client = new TokencastClient({ baseUrl: own.url });
       const { id } = await new TokencastClient({ baseUrl: edge.url }).submit(mockRequest(2_000));
       for await (const ev of client.stream(id)) if (ev.type === 'token' && ev.offset === 3) break;
-      await until(() => own.open === 0);
+      await waitFor('own.open === 0', () => own.open === 0, 5_000);
       const ac = new AbortController();
       const aborted = collect(client.stream(id, { signal: ac.signal })).catch((e: unknown) => e);
-      await until(() => own.open === 1);
+      await waitFor('own.open === 1', () => own.open === 1, 5_000);
       ac.abort();
       expect(await aborted).toMatchObject({ name: 'AbortError' });
-      await until(() => own.open === 0);
+      await waitFor('own.open === 0', () => own.open === 0, 5_000);
       await new TokencastClient({ baseUrl: edge.url }).cancel(id);
     } finally {
       await own.close();
     }
   });
 });
-
-async function until(cond: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('the rest of the API', () => {
   it('chat() returns the whole text, usage and stats; get() the metadata; models() the catalog', async () => {

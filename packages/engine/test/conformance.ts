@@ -1,5 +1,6 @@
 import { type EndEvent, type GenerationMeta, type GenerationRequest, newGenerationId, queuedMeta, type StoredEvent, type TokenEvent } from '@tokencast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../test/support/wait.js';
 import { EndedError, type Engine, FencedError, MissingGenerationError, type NewEvent, OffsetMismatchError } from '../src/index.js';
 
 /**
@@ -46,16 +47,6 @@ export function end(status: EndEvent['status'] = 'completed'): NewEvent {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` holds or `ms` pass; returns the last value `check` saw as true/false. */
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
-}
 
 export function engineConformance(name: string, factory: EngineFactory): void {
   describe(`engine conformance: ${name}`, () => {
@@ -396,7 +387,7 @@ export function engineConformance(name: string, factory: EngineFactory): void {
           }
         }
         const complete = () => gens.every((g) => (got.get(g.id)?.length ?? 0) >= total - g.from);
-        expect(await until(complete, 10_000)).toBe(true);
+        await waitFor('complete', complete, 10_000, 10);
         await sleep(100);
         for (const g of gens) {
           expect(got.get(g.id), g.id).toEqual(Array.from({ length: total - g.from }, (_, i) => g.from + i + 1));
@@ -415,9 +406,9 @@ export function engineConformance(name: string, factory: EngineFactory): void {
         // Same tick as add(): the tail must still deliver 3..5 before 6.
         const appended = store.append(id, fence, 5, [tok('6')]);
         await appended;
-        expect(await until(() => got.length >= 4, 5_000)).toBe(true);
+        await waitFor('got.length >= 4', () => got.length >= 4, 5_000, 10);
         await store.append(id, fence, 6, [end()]);
-        expect(await until(() => got.length >= 5, 5_000)).toBe(true);
+        await waitFor('got.length >= 5', () => got.length >= 5, 5_000, 10);
         await sleep(50);
         expect(got).toEqual([3, 4, 5, 6, 7]);
         expect(engine.kind).toBeTruthy();
@@ -444,7 +435,7 @@ export function engineConformance(name: string, factory: EngineFactory): void {
           await sleep(100);
           const started = Date.now();
           await store.append(meta.id, c?.fence as number, 0, [tok('a')]);
-          expect(await until(() => (got.get(meta.id)?.length ?? 0) === 1, blockMs)).toBe(true);
+          await waitFor('(got.get(meta.id)?.length ?? 0) === 1', () => (got.get(meta.id)?.length ?? 0) === 1, blockMs, 10);
           expect(Date.now() - started).toBeLessThan(2_500);
         }
       });
@@ -456,7 +447,7 @@ export function engineConformance(name: string, factory: EngineFactory): void {
         cleanups.push(() => tail.close());
         tail.add(id, 0);
         await store.append(id, fence, 0, [tok('a')]);
-        expect(await until(() => got.length === 1, 5_000)).toBe(true);
+        await waitFor('got.length === 1', () => got.length === 1, 5_000, 10);
         tail.remove(id);
         expect(tail.size).toBe(0);
         await store.append(id, fence, 1, [tok('b'), tok('c')]);
@@ -464,7 +455,7 @@ export function engineConformance(name: string, factory: EngineFactory): void {
         expect(got).toEqual([1]);
         tail.add(id, 2);
         await store.append(id, fence, 3, [end()]);
-        expect(await until(() => got.length === 3, 5_000)).toBe(true);
+        await waitFor('got.length === 3', () => got.length === 3, 5_000, 10);
         await sleep(50);
         expect(got).toEqual([1, 3, 4]);
       });
@@ -481,15 +472,15 @@ export function engineConformance(name: string, factory: EngineFactory): void {
         const deadline = Date.now() + 5_000;
         while (!heard.includes(id) && Date.now() < deadline) {
           expect(await store.requestCancel(id)).toBe(true);
-          await until(() => heard.includes(id), 200);
+          await waitFor('the cancel to be heard', () => heard.includes(id), 200, 10).catch(() => {});
         }
         expect(heard).toContain(id);
-        expect(await until(() => heard2.includes(id), 2_000)).toBe(true);
+        await waitFor('heard2.includes(id)', () => heard2.includes(id), 2_000, 10);
         off2();
         heard.length = 0;
         heard2.length = 0;
         expect(await store.requestCancel(id)).toBe(true);
-        expect(await until(() => heard.includes(id), 2_000)).toBe(true);
+        await waitFor('heard.includes(id)', () => heard.includes(id), 2_000, 10);
         await sleep(100);
         expect(heard2).toEqual([]);
         off();

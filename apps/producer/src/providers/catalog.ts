@@ -29,10 +29,12 @@ export interface ProviderOptions {
   connectTimeoutMs: number;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Largest SSE event taken from an upstream, bytes. */
+  maxEventBytes: number;
 }
 
 function upstreamProvider(u: UpstreamRoute, o: ProviderOptions): Provider {
-  const t = { connectTimeoutMs: o.connectTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, idleTimeoutMs: o.idleTimeoutMs };
+  const t = { connectTimeoutMs: o.connectTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, maxEventBytes: o.maxEventBytes };
   if (u.type === 'anthropic') return new AnthropicProvider({ baseUrl: u.url, apiKey: u.apiKey, ...t, defaultMaxTokens: 4096 });
   return new OpenAICompatibleProvider({ baseUrl: u.url, apiKey: u.apiKey, ...t });
 }
@@ -62,7 +64,7 @@ export function createCatalog(routing: ModelRouting, o: ProviderOptions): ModelC
     names: () => routing.names(),
     async close() {
       const all = new Set<Provider>([...pools.values(), ...(upstream ? [upstream] : [])]);
-      for (const p of all) await (p as Provider & { close?: () => Promise<void> }).close?.();
+      for (const p of all) await p.close();
     },
   };
 }
@@ -73,6 +75,7 @@ export function providerOptionsFromEnv(env: Record<string, string | undefined>):
     connectTimeoutMs: envInt(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', 5_000, 1),
     firstTokenTimeoutMs: envInt(env, 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
     idleTimeoutMs: envInt(env, 'UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
+    maxEventBytes: envInt(env, 'UPSTREAM_MAX_EVENT_BYTES', 1_048_576, 1024),
   };
 }
 

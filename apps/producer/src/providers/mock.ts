@@ -80,7 +80,10 @@ export class MockProvider implements Provider {
     const first = ctx.resumeTokens;
     let sinceYield = 0;
     for (let i = first; i < n; i++) {
-      if (failAt && i >= Number(failAt[1])) throw new UpstreamError('model', `mock model failed after ${failAt[1]} tokens, as asked`);
+      if (failAt && i >= Number(failAt[1])) {
+        const said = `mock model failed after ${failAt[1]} tokens, as asked`;
+        throw new UpstreamError('model', said, { publicMessage: said });
+      }
       // Tokens are due on a fixed schedule; a late timer emits every token already due at once.
       const due = (i === first ? this.opts.ttftMs : this.opts.ttftMs + (i - first) * interval) - (performance.now() - start);
       if (due >= 1) {
@@ -96,4 +99,7 @@ export class MockProvider implements Provider {
     }
     yield { type: 'end', finishReason: n < natural ? 'length' : 'stop', usage: { prompt_tokens: promptTokens(prompt), completion_tokens: n } };
   }
+
+  /** Nothing to release: the mock holds no connections. */
+  async close(): Promise<void> {}
 }

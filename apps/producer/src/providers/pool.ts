@@ -80,6 +80,6 @@ export class UpstreamPool implements Provider {
   }
 
   async close(): Promise<void> {
-    for (const m of this.members) await (m.provider as Provider & { close?: () => Promise<void> }).close?.();
+    for (const m of this.members) await m.provider.close();
   }
 }

@@ -40,4 +40,6 @@ export interface Provider {
   readonly canResume: boolean;
   /** Yields events until the end; throws UpstreamError on failure; stops when signal aborts. */
   generate(req: GenerationRequest, ctx: GenerateContext): AsyncIterable<ProviderEvent>;
+  /** Releases connections (upstream HTTP agents); the provider is not used afterwards. */
+  close(): Promise<void>;
 }
