@@ -143,7 +143,9 @@ describe('GenerationWriter', () => {
     writer.push({ type: 'tool_args', index: 1, args: '{}' });
     writer.push({ type: 'tool_args', index: 0, args: ':1}' }); // interleaved: names its own part
     // Clients see the generic upstream_error; what went wrong is kept for the log (#14 item 5).
-    expect(() => writer.push({ type: 'tool_args', index: 7, args: '{}' })).toThrow(expect.objectContaining({ code: 'upstream_error', detail: expect.stringMatching(/before starting it/) }));
+    expect(() => writer.push({ type: 'tool_args', index: 7, args: '{}' })).toThrow(
+      expect.objectContaining({ code: 'upstream_error', detail: expect.stringMatching(/before starting it/) }),
+    );
     await writer.end({ kind: 'end', status: 'completed', finishReason: 'tool_calls', usage: { prompt_tokens: 1, completion_tokens: 8, total_tokens: 9 }, error: null });
     const events = await engine.store.readEvents(id, 0, 100);
     expect(events.map((e) => e.offset)).toEqual(events.map((_, i) => i + 1));
