@@ -89,7 +89,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   });
   registerEdgeGauges(hub, engine);
   let draining = false;
-  const requestLimits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars };
+  const requestLimits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars, maxMediaBytes: config.maxMediaBytes };
   const service = new GenerationService(engine, routing);
   const secret = config.readTokenSecret ? Buffer.from(config.readTokenSecret) : randomBytes(32);
   const access = new Access(new ApiKeys(deps.envKeys ?? new Map(), engine.keys, config.authCacheMs), new ReadTokens(secret, config.readTokenTtlSeconds), {

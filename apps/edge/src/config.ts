@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { envInt, envList, envString } from '@tokencast/engine';
+import { DEFAULT_MAX_MEDIA_BYTES } from '@tokencast/protocol';
 
 type Env = Record<string, string | undefined>;
 
@@ -11,6 +12,8 @@ export interface EdgeConfig {
   bodyLimitBytes: number;
   maxTokensCap: number;
   maxPromptChars: number;
+  /** Decoded bytes of all data-URL images and audio in one request. */
+  maxMediaBytes: number;
   heartbeatMs: number;
   stallTimeoutMs: number;
   windowSize: number;
@@ -70,6 +73,7 @@ export function edgeConfigFromEnv(env: Env): EdgeConfig {
     bodyLimitBytes: envInt(env, 'BODY_LIMIT_BYTES', 1_048_576, 1),
     maxTokensCap: envInt(env, 'MAX_TOKENS_CAP', 32_768, 1),
     maxPromptChars: envInt(env, 'MAX_PROMPT_CHARS', 200_000, 1),
+    maxMediaBytes: envInt(env, 'MAX_INPUT_MEDIA_BYTES', DEFAULT_MAX_MEDIA_BYTES, 0),
     heartbeatMs: envInt(env, 'HEARTBEAT_MS', 15_000, 10),
     stallTimeoutMs: envInt(env, 'STALL_TIMEOUT_MS', 30_000, 10),
     windowSize: envInt(env, 'EDGE_WINDOW_EVENTS', 4_096, 1),

@@ -1,7 +1,5 @@
-import { InvalidRequestError } from './errors.js';
 import { type DeltaEvent, type EndEvent, eventPart, type FinishReason, type StoredEvent, startsPart } from './events.js';
 import { accumulateParts, type OutputPart } from './parts.js';
-import type { ChatMessage, GenerationRequest, RequestLimits } from './requests.js';
 
 /**
  * Anthropic Messages wire format over the same format-neutral event log: a generation created
@@ -148,51 +146,4 @@ export function anthropicMessage(ctx: AnthropicContext, events: readonly StoredE
     stop_sequence: null,
     usage: { input_tokens: end.usage.prompt_tokens, output_tokens: end.usage.completion_tokens },
   };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function blocksText(content: unknown, param: string): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .map((b, i) => {
-        if (isObject(b) && b.type === 'text' && typeof b.text === 'string') return b.text;
-        throw new InvalidRequestError(`${param}[${i}] must be a text block`, 'invalid_value', { param: `${param}[${i}]` });
-      })
-      .join('');
-  }
-  throw new InvalidRequestError(`${param} must be a string or an array of text blocks`, 'invalid_value', { param });
-}
-
-/** POST /v1/messages body → the same normalised request as an OpenAI chat (system first). */
-export function parseMessagesRequest(body: unknown, limits: RequestLimits): GenerationRequest {
-  if (!isObject(body)) throw new InvalidRequestError('the request body must be a JSON object', 'invalid_json');
-  const model = body.model;
-  if (typeof model !== 'string' || model.length === 0 || model.length > 256) throw new InvalidRequestError('model: Field required', 'invalid_value', { param: 'model' });
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  if (/[\u0000-\u001f\u007f]/.test(model)) throw new InvalidRequestError('model must not contain control characters', 'invalid_value', { param: 'model' });
-  const max = body.max_tokens;
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1)
-    throw new InvalidRequestError('max_tokens: Field required (a positive integer)', 'invalid_value', { param: 'max_tokens' });
-  if (max > limits.maxTokensCap) throw new InvalidRequestError(`max_tokens must be at most ${limits.maxTokensCap}`, 'max_tokens_exceeded', { param: 'max_tokens' });
-  if (!Array.isArray(body.messages) || body.messages.length === 0)
-    throw new InvalidRequestError('messages: Field required (a non-empty array)', 'invalid_value', { param: 'messages' });
-  const messages: ChatMessage[] = [];
-  if (body.system !== undefined) messages.push({ role: 'system', content: blocksText(body.system, 'system') });
-  body.messages.forEach((m: unknown, i: number) => {
-    if (!isObject(m) || (m.role !== 'user' && m.role !== 'assistant'))
-      throw new InvalidRequestError(`messages.${i}.role must be "user" or "assistant"`, 'invalid_value', { param: `messages.${i}.role` });
-    messages.push({ role: m.role, content: blocksText(m.content, `messages.${i}.content`) });
-  });
-  const chars = messages.reduce((n, m) => n + m.content.length, 0);
-  if (chars > limits.maxPromptChars)
-    throw new InvalidRequestError(`the prompt is too long: ${chars} characters, at most ${limits.maxPromptChars}`, 'context_length_exceeded', { param: 'messages' });
-  if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new InvalidRequestError('stream must be a boolean', 'invalid_value', { param: 'stream' });
-  const params: Record<string, unknown> = {};
-  for (const k of ['temperature', 'top_p'] as const) if (typeof body[k] === 'number') params[k] = body[k];
-  if (Array.isArray(body.stop_sequences) && body.stop_sequences.every((s) => typeof s === 'string')) params.stop = body.stop_sequences.slice(0, 4);
-  return { kind: 'chat', api: 'anthropic', model, messages, prompt: '', maxTokens: max, stream: body.stream === true, includeUsage: true, params };
 }

@@ -1,4 +1,5 @@
 export * from './anthropic.js';
+export * from './anthropic-request.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './ids.js';
@@ -9,3 +10,5 @@ export * from './parts.js';
 export * from './requests.js';
 export * from './responses.js';
 export * from './responses-request.js';
+export * from './tools.js';
+export * from './validate.js';

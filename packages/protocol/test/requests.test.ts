@@ -37,7 +37,6 @@ describe('parseChatRequest', () => {
         temperature: 0.5,
         stop: ['x'],
         seed: 3,
-        unknown_field: 'ignored',
       }),
       limits,
     );
@@ -56,9 +55,8 @@ describe('parseChatRequest', () => {
       includeUsage: true,
       params: { temperature: 0.5, stop: ['x'], seed: 3 },
     });
-    // Unknown fields are dropped; sampling parameters pass through as given.
+    // Sampling parameters pass through as given.
     expect(req.params).toEqual({ temperature: 0.5, stop: ['x'], seed: 3 });
-    expect(req).not.toHaveProperty('unknown_field');
     expect(promptText(req)).toBe('be brief\nab\n');
     expect(parseChatRequest(chat({ max_completion_tokens: 7 }), limits).maxTokens).toBe(7);
     expect(parseChatRequest(chat({ stream: null, n: 1, max_tokens: null }), limits)).toMatchObject({ stream: false, maxTokens: null, includeUsage: false });
@@ -82,7 +80,19 @@ describe('parseChatRequest', () => {
     ['a message without a role', chat({ messages: [{ content: 'hi' }] }), 'messages[0].role', 'invalid_value'],
     ['an unknown role', chat({ messages: [{ role: 'root', content: 'hi' }] }), 'messages[0].role', 'invalid_value'],
     ['content of the wrong type', chat({ messages: [{ role: 'user', content: 5 }] }), 'messages[0].content', 'invalid_value'],
-    ['a non-text content part', chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: 'x' }] }] }), 'messages[0].content[0]', 'invalid_value'],
+    [
+      'an image part whose image_url is not an object',
+      chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: 'x' }] }] }),
+      'messages[0].content[0].image_url',
+      'invalid_value',
+    ],
+    [
+      'an image part in a system message',
+      chat({ messages: [{ role: 'system', content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] }] }),
+      'messages[0].content[0]',
+      'invalid_value',
+    ],
+    ['an unknown field (never dropped silently)', chat({ unknown_field: 'x' }), 'unknown_field', 'unknown_parameter'],
     ['a prompt over the limit', chat({ messages: [{ role: 'user', content: 'x'.repeat(51) }] }), 'messages', 'context_length_exceeded'],
     ['max_tokens zero', chat({ max_tokens: 0 }), 'max_tokens', 'invalid_value'],
     ['max_tokens negative', chat({ max_tokens: -1 }), 'max_tokens', 'invalid_value'],
