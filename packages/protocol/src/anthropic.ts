@@ -1,4 +1,4 @@
-import { type DeltaEvent, type EndEvent, eventPart, type FinishReason, type StoredEvent, startsPart } from './events.js';
+import { type DeltaEvent, type EndEvent, eventPart, type FinishReason, type StoredEvent, startsPart, type Usage } from './events.js';
 import { accumulateParts, type OutputPart } from './parts.js';
 
 /**
@@ -107,9 +107,16 @@ export function encodeAnthropicEvent(ev: StoredEvent): string {
   if (parts > 0) out += frame('content_block_stop', { index: parts - 1 });
   out += frame('message_delta', {
     delta: { stop_reason: STOP_REASON[ev.finishReason], stop_sequence: null },
-    usage: { input_tokens: ev.usage.prompt_tokens, output_tokens: ev.usage.completion_tokens },
+    usage: anthropicUsage(ev.usage),
   });
   return out + frame('message_stop', {});
+}
+
+/** Anthropic's usage names; cached prompt tokens are its cache_read_input_tokens. */
+function anthropicUsage(u: Usage): Record<string, number> {
+  const out: Record<string, number> = { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
+  if (u.prompt_tokens_details) out.cache_read_input_tokens = u.prompt_tokens_details.cached_tokens;
+  return out;
 }
 
 function contentBlock(p: OutputPart): Record<string, unknown> {
@@ -144,6 +151,6 @@ export function anthropicMessage(ctx: AnthropicContext, events: readonly StoredE
     content: accumulateParts(events).map(contentBlock),
     stop_reason: STOP_REASON[end.finishReason],
     stop_sequence: null,
-    usage: { input_tokens: end.usage.prompt_tokens, output_tokens: end.usage.completion_tokens },
+    usage: anthropicUsage(end.usage),
   };
 }
