@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventErrors, resourceErrors } from '../support/openresponses.js';
 import { type Proc, startEmbedded } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
-import { until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The official OpenAI SDK's Responses API against a real edge (embedded: edge + producer in one
@@ -153,7 +153,7 @@ describe('OpenAI SDK: Responses API', () => {
 
   it('cancel: a running background response ends cancelled; delete: it is gone', async () => {
     const created = await client.responses.create({ model: 'mock', input: 'Cancel me [mock:len=100000]', background: true });
-    await until(async () => (await client.responses.retrieve(created.id)).output.length > 0, 5_000, 'first output');
+    await waitFor('first output', async () => (await client.responses.retrieve(created.id)).output.length > 0, 5_000);
     const cancelled = await client.responses.cancel(created.id);
     expect(cancelled.status).toBe('cancelled');
     expect(resourceErrors(cancelled)).toEqual([]);
