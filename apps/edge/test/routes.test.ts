@@ -239,7 +239,13 @@ describe('other routes', () => {
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toMatchObject({ status: 'ready', engine: 'memory' });
     const models = await edge.app.inject({ method: 'GET', url: '/v1/models' });
-    expect(models.json()).toMatchObject({ object: 'list', data: [{ id: 'mock', object: 'model' }] });
+    expect(models.json()).toMatchObject({
+      object: 'list',
+      data: [
+        { id: 'mock', object: 'model' },
+        { id: 'mock-reasoning', object: 'model' },
+      ],
+    });
   });
 
   it('failed requests leave no channel behind', async () => {

@@ -6,7 +6,7 @@ import { ConfigError, envList, envString } from '@tokencast/engine';
  * once at start-up. The edge reads it to refuse unknown models, pick the queue and list
  * GET /v1/models, without building a provider; the producer builds its providers from it.
  *
- *   MOCK_MODELS       names served by the built-in mock (default "mock"; empty string: none)
+ *   MOCK_MODELS       names served by the built-in mock (default "mock,mock-reasoning"; empty string: none)
  *   UPSTREAM_URL      base URL of an OpenAI-compatible server; unset: no upstream
  *   UPSTREAM_MODELS   names sent to that upstream; empty: every name not served otherwise
  *   MODELS_FILE       JSON routing table, see below; its names win over the two above
@@ -42,7 +42,7 @@ export interface DefaultUpstream {
 }
 
 export interface RoutingSources {
-  /** MOCK_MODELS; null (unset): ["mock"]. */
+  /** MOCK_MODELS; null (unset): ["mock", "mock-reasoning"] (the second reasons before it answers). */
   mockModels: readonly string[] | null;
   upstream: DefaultUpstream | null;
   /** MODELS_FILE's path; null: none. */
@@ -156,7 +156,7 @@ function routesFromFile(path: string, secrets: RoutingSources['secrets']): Map<s
 /** Reads MODELS_FILE (once) and combines it with the other routing settings. */
 export function createRouting(s: RoutingSources): ModelRouting {
   const routed = s.modelsFile ? routesFromFile(s.modelsFile, s.secrets) : new Map();
-  return new ModelRouting(routed, s.mockModels ?? ['mock'], s.upstream);
+  return new ModelRouting(routed, s.mockModels ?? ['mock', 'mock-reasoning'], s.upstream);
 }
 
 /** The routing settings from the environment (MOCK_MODELS, UPSTREAM_URL, UPSTREAM_API_KEY, UPSTREAM_MODELS, MODELS_FILE). */

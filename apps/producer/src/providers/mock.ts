@@ -1,16 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type GenerationRequest, promptText } from '@tokencast/protocol';
+import type { GenerationRequest, Usage } from '@tokencast/protocol';
 import { UpstreamError } from './errors.js';
+import { MockScript } from './mock-script.js';
 import type { GenerateContext, Provider, ProviderEvent } from './provider.js';
 
+export { fnv1a, MOCK_REASONING_MODEL, mockNaturalLength, mockToken, promptTokens } from './mock-script.js';
+
 /**
- * The built-in deterministic model. Token i's text is a pure function of (prompt, i), so any two
- * runs, any producer, and a producer that resumes a reclaimed generation all write the same text.
+ * The built-in deterministic model (its script: mock-script.ts). Step i of its output is a pure
+ * function of (request, i), so any two runs, any producer, and a producer that resumes a
+ * reclaimed generation all write the same events.
  *
- * Its natural length is 64–511 tokens, chosen by the prompt's hash; it ends there with `stop`,
- * or earlier with `length` when max_tokens is smaller. Two directives in the prompt serve tests
- * and benchmarks: `[mock:len=N]` sets the natural length (1–1 000 000) and `[mock:fail=N]` makes
- * the model fail after N tokens.
+ * Plain text by default: its natural length is 64–511 tokens, chosen by the prompt's hash; it
+ * ends there with `stop`, or earlier with `length` when max_tokens is smaller. With tools and
+ * tool_choice required / named (or `[mock:tool]`) it calls a tool; with `mock-reasoning`,
+ * `[mock:reasoning]` or a reasoning effort it reasons first; with response_format it writes JSON.
+ * `[mock:len=N]` sets the natural length (1–1 000 000) and `[mock:fail=N]` makes the model fail
+ * after N token steps.
  */
 export interface MockOptions {
   tokensPerSecond: number;
@@ -18,49 +24,39 @@ export interface MockOptions {
   ttftMs: number;
 }
 
-const WORDS = (
-  'the of stream token edge redis model replay offset cluster viewer client producer queue ' +
-  'latency window cursor event resume signal byte socket proxy node reader writer fence batch ' +
-  'light river stone cloud harbor lantern meadow quiet swift amber copper silver orbit pulse'
-).split(' ');
+/** One output part of the mock's reference (what a client should reassemble). */
+export type MockPart =
+  | { type: 'reasoning'; text: string; signature: string }
+  | { type: 'text'; text: string }
+  | { type: 'tool_call'; index: number; id: string; name: string; arguments: string };
 
-/** FNV-1a, 32-bit: small, fast, and the same everywhere. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+/** Everything the mock writes for a request, by part: the reference tests compare against exactly. */
+export function mockOutput(req: GenerationRequest): { parts: MockPart[]; finishReason: 'stop' | 'length' | 'tool_calls'; usage: Partial<Usage> } {
+  const script = new MockScript(req);
+  const stop = script.stop();
+  const parts: MockPart[] = [];
+  for (let i = 0; i < stop.steps; i++) {
+    const ev = script.step(i);
+    const last = parts[parts.length - 1];
+    if (ev.type === 'reasoning') {
+      if (last?.type === 'reasoning') last.text += ev.text;
+      else parts.push({ type: 'reasoning', text: ev.text, signature: '' });
+    } else if (ev.type === 'reasoning_signature') {
+      if (last?.type === 'reasoning') last.signature = ev.signature;
+    } else if (ev.type === 'text') {
+      if (last?.type === 'text') last.text += ev.text;
+      else parts.push({ type: 'text', text: ev.text });
+    } else if (ev.type === 'tool_call') parts.push({ type: 'tool_call', index: ev.index, id: ev.id, name: ev.name, arguments: '' });
+    else if (ev.type === 'tool_args' && last?.type === 'tool_call') last.arguments += ev.args;
   }
-  return h >>> 0;
+  return { parts, finishReason: stop.finishReason, usage: script.usage() };
 }
 
-export function mockNaturalLength(prompt: string): number {
-  const m = /\[mock:len=(\d{1,7})\]/.exec(prompt);
-  if (m) return Math.min(1_000_000, Math.max(1, Number(m[1])));
-  return 64 + (fnv1a(prompt) % 448);
-}
-
-export function mockToken(prompt: string, i: number, seed = fnv1a(prompt)): string {
-  const h = fnv1a(`${seed}:${i}`);
-  const word = WORDS[h % WORDS.length] as string;
-  if (i === 0) return word.charAt(0).toUpperCase() + word.slice(1);
-  // Roughly one sentence in twelve tokens.
-  return h % 12 === 0 ? `. ${word.charAt(0).toUpperCase()}${word.slice(1)}` : ` ${word}`;
-}
-
-/** The whole text the mock writes for a request: used by tests as the reference. */
-export function mockText(req: GenerationRequest): { text: string; tokens: number; finishReason: 'stop' | 'length' } {
-  const prompt = promptText(req);
-  const natural = mockNaturalLength(prompt);
-  const n = req.maxTokens === null ? natural : Math.min(natural, req.maxTokens);
-  const seed = fnv1a(prompt);
-  let text = '';
-  for (let i = 0; i < n; i++) text += mockToken(prompt, i, seed);
-  return { text, tokens: n, finishReason: n < natural ? 'length' : 'stop' };
-}
-
-export function promptTokens(prompt: string): number {
-  return prompt.split(/\s+/).filter(Boolean).length;
+/** The text the mock writes for a request (its text part; '' when it calls a tool): used by tests as the reference. */
+export function mockText(req: GenerationRequest): { text: string; tokens: number; finishReason: 'stop' | 'length' | 'tool_calls' } {
+  const out = mockOutput(req);
+  const text = out.parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
+  return { text, tokens: out.usage.completion_tokens ?? 0, finishReason: out.finishReason };
 }
 
 export class MockProvider implements Provider {
@@ -70,21 +66,20 @@ export class MockProvider implements Provider {
   constructor(private readonly opts: MockOptions) {}
 
   async *generate(req: GenerationRequest, ctx: GenerateContext): AsyncIterable<ProviderEvent> {
-    const prompt = promptText(req);
-    const natural = mockNaturalLength(prompt);
-    const n = req.maxTokens === null ? natural : Math.min(natural, req.maxTokens);
-    const failAt = /\[mock:fail=(\d{1,7})\]/.exec(prompt);
-    const seed = fnv1a(prompt);
+    const script = new MockScript(req);
+    const stop = script.stop();
+    const failAt = /\[mock:fail=(\d{1,7})\]/.exec(script.prompt);
     const interval = 1000 / this.opts.tokensPerSecond;
     const start = performance.now();
-    const first = ctx.resumeTokens;
+    // Tokens and markers already published locate the next step exactly (see mock-script.ts).
+    const first = ctx.resumeTokens + (ctx.resumeMarkers ?? 0);
     let sinceYield = 0;
-    for (let i = first; i < n; i++) {
+    for (let i = first; i < stop.steps; i++) {
       if (failAt && i >= Number(failAt[1])) {
         const said = `mock model failed after ${failAt[1]} tokens, as asked`;
         throw new UpstreamError('model', said, { publicMessage: said });
       }
-      // Tokens are due on a fixed schedule; a late timer emits every token already due at once.
+      // Steps are due on a fixed schedule; a late timer emits every step already due at once.
       const due = (i === first ? this.opts.ttftMs : this.opts.ttftMs + (i - first) * interval) - (performance.now() - start);
       if (due >= 1) {
         await sleep(due, undefined, { signal: ctx.signal }).catch(() => {});
@@ -95,9 +90,9 @@ export class MockProvider implements Provider {
         sinceYield = 0;
       }
       if (ctx.signal.aborted) return;
-      yield { type: 'text', text: mockToken(prompt, i, seed), tokens: 1 };
+      yield script.step(i);
     }
-    yield { type: 'end', finishReason: n < natural ? 'length' : 'stop', usage: { prompt_tokens: promptTokens(prompt), completion_tokens: n } };
+    yield { type: 'end', finishReason: stop.finishReason, usage: script.usage() };
   }
 
   /** Nothing to release: the mock holds no connections. */
