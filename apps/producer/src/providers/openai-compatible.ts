@@ -1,4 +1,5 @@
-import type { FinishReason, GenerationRequest } from '@tokencast/protocol';
+import { randomBytes } from 'node:crypto';
+import type { ChatMessage, FinishReason, GenerationRequest, TokenLogprob } from '@tokencast/protocol';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { UpstreamError } from './errors.js';
 import type { ProviderEvent } from './provider.js';
@@ -9,17 +10,35 @@ export type OpenAICompatibleOptions = UpstreamOptions;
 
 /**
  * Any OpenAI-compatible server (llama.cpp server, vLLM, Ollama, OpenAI): chat and legacy
- * completions, streamed. Usage comes from the upstream when it sends it
- * (stream_options.include_usage); otherwise the producer counts the tokens itself.
+ * completions, streamed. The normalised request is already OpenAI's chat shape, so everything in
+ * it is sent as is: tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort,
+ * logprobs, metadata, image and audio parts, assistant tool_calls and tool messages. Two things
+ * of the normal form have no Chat Completions field and are not sent: the reasoning of earlier
+ * assistant turns (servers reject or ignore it) and `reasoning.summary` (a Responses-API option).
+ * Usage comes from the upstream (stream_options.include_usage) when it sends valid counts.
  */
 export class OpenAICompatibleProvider extends StreamingUpstream {
   readonly name = 'openai-compatible';
 
   protected buildRequest(req: GenerationRequest): UpstreamRequest {
     const body: Record<string, unknown> = { ...req.params, model: req.model, stream: true, stream_options: { include_usage: true } };
-    if (req.kind === 'chat') body.messages = req.messages;
-    else body.prompt = req.prompt;
     if (req.maxTokens !== null) body.max_tokens = req.maxTokens;
+    if (req.kind === 'chat') {
+      body.messages = req.messages.map(chatMessage);
+      if (req.tools?.length) body.tools = req.tools;
+      if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
+      if (req.parallelToolCalls !== undefined) body.parallel_tool_calls = req.parallelToolCalls;
+      if (req.responseFormat) body.response_format = req.responseFormat;
+      if (req.logprobs) body.logprobs = true;
+      if (req.topLogprobs !== undefined) body.top_logprobs = req.topLogprobs;
+    } else {
+      body.prompt = req.prompt;
+      // Legacy completions take logprobs as the number of alternatives per position.
+      if (req.logprobs) body.logprobs = req.topLogprobs ?? 0;
+    }
+    const effort = reasoningEffort(req);
+    if (effort) body.reasoning_effort = effort;
+    if (req.metadata && Object.keys(req.metadata).length > 0) body.metadata = req.metadata;
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
     if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
     return { path: req.kind === 'chat' ? '/chat/completions' : '/completions', headers, body };
@@ -30,13 +49,60 @@ export class OpenAICompatibleProvider extends StreamingUpstream {
   }
 }
 
-const FINISH = new Set<FinishReason>(['stop', 'length', 'content_filter', 'tool_calls']);
+/** One message as Chat Completions takes it (the normal form minus what it has no field for). */
+function chatMessage(m: ChatMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  if (m.name !== undefined) out.name = m.name;
+  if (m.tool_calls?.length) {
+    out.tool_calls = m.tool_calls;
+    // An assistant turn that only called tools has null content in OpenAI's own transcripts.
+    if (m.content === '') out.content = null;
+  }
+  if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+  return out;
+}
 
-/** Reads chat.completion.chunk (and text_completion) events up to `data: [DONE]`. */
+/**
+ * reasoning_effort from the normal form. A thinking budget without an effort (an Anthropic
+ * caller's `thinking.budget_tokens`) becomes the nearest effort: ≤ 2048 low, ≤ 8192 medium, else high.
+ */
+function reasoningEffort(req: GenerationRequest): string | null {
+  const r = req.reasoning;
+  if (!r) return null;
+  if (r.effort) return r.effort;
+  if (r.budgetTokens === undefined) return null;
+  return r.budgetTokens <= 2048 ? 'low' : r.budgetTokens <= 8192 ? 'medium' : 'high';
+}
+
+const FINISH: Record<string, FinishReason> = {
+  stop: 'stop',
+  length: 'length',
+  content_filter: 'content_filter',
+  tool_calls: 'tool_calls',
+  // The pre-tools name of the same thing.
+  function_call: 'tool_calls',
+};
+
+interface ToolCallState {
+  started: boolean;
+  id: string;
+  name: string;
+  /** Arguments that arrived before the call's name (held until it can start). */
+  held: string;
+}
+
+type EndEvent = Extract<ProviderEvent, { type: 'end' }>;
+
+/**
+ * Reads chat.completion.chunk (and text_completion) events up to `data: [DONE]`: content,
+ * reasoning (`reasoning_content` as vLLM, DeepSeek and llama.cpp send it, or `reasoning`), refusal,
+ * tool-call pieces, logprobs, finish_reason and usage with its details.
+ */
 class ChatChunkReader implements ChunkReader {
   private finishReason: FinishReason | null = null;
-  private usage: Extract<ProviderEvent, { type: 'end' }>['usage'] = null;
+  private usage: EndEvent['usage'] = null;
   private done = false;
+  private readonly calls = new Map<number, ToolCallState>();
 
   read(ev: EventSourceMessage): ProviderEvent[] {
     if (ev.data === '[DONE]') {
@@ -44,23 +110,131 @@ class ChatChunkReader implements ChunkReader {
       return [];
     }
     const json = jsonData(ev);
-    if (json.error !== undefined) throw new UpstreamError('model', `the upstream reported an error: ${upstreamMessage(ev.data)}`);
-    if (json.usage && typeof json.usage === 'object') {
-      const u = json.usage as Record<string, unknown>;
-      this.usage = checkedUsage(u.prompt_tokens, u.completion_tokens) ?? this.usage;
+    if (json.error !== undefined && json.error !== null) throw new UpstreamError('model', `the upstream reported an error: ${upstreamMessage(ev.data)}`);
+    if (isRecord(json.usage)) {
+      const u = json.usage;
+      const prompt = isRecord(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
+      const completion = isRecord(u.completion_tokens_details) ? u.completion_tokens_details : {};
+      this.usage = checkedUsage({ prompt: u.prompt_tokens, completion: u.completion_tokens, cached: prompt.cached_tokens, reasoning: completion.reasoning_tokens }) ?? this.usage;
     }
-    const choice = Array.isArray(json.choices) ? (json.choices[0] as Record<string, unknown> | undefined) : undefined;
-    if (!choice) return [];
+    const choice = Array.isArray(json.choices) ? json.choices[0] : undefined;
+    if (!isRecord(choice)) return [];
     const fr = choice.finish_reason;
-    if (typeof fr === 'string' && FINISH.has(fr as FinishReason)) this.finishReason = fr as FinishReason;
-    const delta = choice.delta as Record<string, unknown> | undefined;
-    const text = typeof delta?.content === 'string' ? delta.content : typeof choice.text === 'string' ? choice.text : '';
-    return text ? [{ type: 'text', text, tokens: 1 }] : [];
+    if (typeof fr === 'string' && FINISH[fr]) this.finishReason = FINISH[fr];
+    const out: ProviderEvent[] = [];
+    const delta = isRecord(choice.delta) ? choice.delta : null;
+    if (delta === null) {
+      // A legacy completion chunk.
+      if (typeof choice.text === 'string' && choice.text) out.push(withLogprobs({ type: 'text', text: choice.text, tokens: 1 }, legacyLogprobs(choice.logprobs)));
+      return out;
+    }
+    const reasoning = typeof delta.reasoning_content === 'string' ? delta.reasoning_content : typeof delta.reasoning === 'string' ? delta.reasoning : '';
+    if (reasoning) out.push({ type: 'reasoning', text: reasoning, tokens: 1 });
+    if (typeof delta.content === 'string' && delta.content) {
+      out.push(withLogprobs({ type: 'text', text: delta.content, tokens: 1 }, chatLogprobs(choice.logprobs)));
+    }
+    if (typeof delta.refusal === 'string' && delta.refusal) out.push({ type: 'refusal', text: delta.refusal });
+    if (Array.isArray(delta.tool_calls)) {
+      for (const [i, tc] of delta.tool_calls.entries()) this.toolCall(tc, i, out);
+    }
+    return out;
   }
 
-  end(): Extract<ProviderEvent, { type: 'end' }> {
+  /** One entry of delta.tool_calls: starts the call once its name is known, then its argument pieces. */
+  private toolCall(tc: unknown, position: number, out: ProviderEvent[]): void {
+    if (!isRecord(tc)) return;
+    const fn = isRecord(tc.function) ? tc.function : {};
+    // Servers that leave out `index` send each call whole, in order: its position stands in.
+    const index = typeof tc.index === 'number' && Number.isSafeInteger(tc.index) && tc.index >= 0 ? tc.index : this.indexWithoutOne(tc, position);
+    let st = this.calls.get(index);
+    if (!st) {
+      st = { started: false, id: '', name: '', held: '' };
+      this.calls.set(index, st);
+    }
+    if (typeof tc.id === 'string' && tc.id && !st.id) st.id = tc.id;
+    if (typeof fn.name === 'string' && fn.name && !st.name) st.name = fn.name;
+    // Some servers send the arguments as an object rather than a JSON string.
+    const args = typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '';
+    if (!st.started) {
+      st.held += args;
+      if (!st.name) return;
+      st.started = true;
+      out.push({ type: 'tool_call', index, id: st.id || `call_${randomBytes(12).toString('hex')}`, name: st.name });
+      if (st.held) out.push({ type: 'tool_args', index, args: st.held });
+      st.held = '';
+    } else if (args) {
+      out.push({ type: 'tool_args', index, args });
+    }
+  }
+
+  /** Index for a call without one: a new id is a new call; otherwise the position in this chunk. */
+  private indexWithoutOne(tc: Record<string, unknown>, position: number): number {
+    if (typeof tc.id === 'string' && tc.id) {
+      for (const [i, st] of this.calls) if (st.id === tc.id) return i;
+      return this.calls.size;
+    }
+    return position;
+  }
+
+  end(): EndEvent {
     // A body that ends with neither [DONE] nor a finish reason was cut short, not finished.
     if (!this.done && this.finishReason === null) throw new UpstreamError('protocol', 'the upstream closed the stream before it finished');
+    for (const [index, st] of this.calls) {
+      if (!st.started) throw new UpstreamError('protocol', `the upstream never named tool call ${index}`);
+    }
     return { type: 'end', finishReason: this.finishReason ?? 'stop', usage: this.usage };
   }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function withLogprobs(ev: Extract<ProviderEvent, { type: 'text' }>, logprobs: TokenLogprob[] | null): ProviderEvent {
+  if (logprobs?.length) ev.logprobs = logprobs;
+  return ev;
+}
+
+function finite(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function bytesOf(v: unknown): number[] | null {
+  return Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b <= 255) ? (v as number[]) : null;
+}
+
+/** choices[].logprobs.content[] of a chat chunk, each entry checked; malformed entries are left out. */
+function chatLogprobs(raw: unknown): TokenLogprob[] | null {
+  if (!isRecord(raw) || !Array.isArray(raw.content)) return null;
+  const out: TokenLogprob[] = [];
+  for (const e of raw.content) {
+    if (!isRecord(e) || typeof e.token !== 'string' || !finite(e.logprob)) continue;
+    const top = Array.isArray(e.top_logprobs) ? e.top_logprobs : [];
+    out.push({
+      token: e.token,
+      logprob: e.logprob,
+      bytes: bytesOf(e.bytes),
+      top_logprobs: top.flatMap((t) => (isRecord(t) && typeof t.token === 'string' && finite(t.logprob) ? [{ token: t.token, logprob: t.logprob, bytes: bytesOf(t.bytes) }] : [])),
+    });
+  }
+  return out;
+}
+
+/** A legacy completion's logprobs ({tokens, token_logprobs, top_logprobs}) in the chat shape. */
+function legacyLogprobs(raw: unknown): TokenLogprob[] | null {
+  if (!isRecord(raw) || !Array.isArray(raw.tokens) || !Array.isArray(raw.token_logprobs)) return null;
+  const tops = Array.isArray(raw.top_logprobs) ? raw.top_logprobs : [];
+  const out: TokenLogprob[] = [];
+  raw.tokens.forEach((token, i) => {
+    const lp = (raw.token_logprobs as unknown[])[i];
+    if (typeof token !== 'string' || !finite(lp)) return;
+    const top = tops[i];
+    out.push({
+      token,
+      logprob: lp,
+      bytes: null,
+      top_logprobs: isRecord(top) ? Object.entries(top).flatMap(([t, v]) => (finite(v) ? [{ token: t, logprob: v, bytes: null }] : [])) : [],
+    });
+  });
+  return out;
 }

@@ -163,17 +163,33 @@ export function count(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }
 
+/** Raw token counts as an upstream reported them, before checking. */
+export interface ReportedUsage {
+  prompt?: unknown;
+  completion?: unknown;
+  /** Prompt tokens served from a cache (part of prompt). */
+  cached?: unknown;
+  /** Reasoning tokens (part of completion). */
+  reasoning?: unknown;
+}
+
 /**
- * The upstream's usage with every count checked; counts that are negative, null or not integers
- * are dropped, and the producer counts those itself. null when nothing usable is left.
+ * The upstream's usage with every count checked: counts that are negative, null or not integers
+ * are dropped, and the producer counts those itself (issue #14, item 9). null when nothing
+ * usable is left.
  */
-export function checkedUsage(prompt: unknown, completion: unknown): Partial<Usage> | null {
+export function checkedUsage(r: ReportedUsage): Partial<Usage> | null {
   const u: Partial<Usage> = {};
-  const p = count(prompt);
-  const c = count(completion);
+  const p = count(r.prompt);
+  const c = count(r.completion);
+  const cached = count(r.cached);
+  const reasoning = count(r.reasoning);
   if (p !== undefined) u.prompt_tokens = p;
   if (c !== undefined) u.completion_tokens = c;
-  return p === undefined && c === undefined ? null : u;
+  // A detail larger than its total is as wrong as a negative one.
+  if (cached !== undefined && (p === undefined || cached <= p)) u.prompt_tokens_details = { cached_tokens: cached };
+  if (reasoning !== undefined && (c === undefined || reasoning <= c)) u.completion_tokens_details = { reasoning_tokens: reasoning };
+  return Object.keys(u).length === 0 ? null : u;
 }
 
 /** The error message inside an upstream's error body, for the logs. */
