@@ -81,10 +81,11 @@ export interface ServerProc {
   stop(): Promise<void>;
 }
 
-export async function startServer(main: string, env: Record<string, string>, args: string[] = []): Promise<ServerProc> {
+/** `portVar`: the variable that names the port the process serves /healthz on (a producer: METRICS_PORT). */
+export async function startServer(main: string, env: Record<string, string>, args: string[] = [], portVar = 'PORT'): Promise<ServerProc> {
   const port = await freePort();
   const child = spawn(process.execPath, [...args, main], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: String(port) },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, [portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,71 +1,131 @@
 --[[
-  Append events to one generation, atomically with its meta: fencing check, XADD at explicit
-  offsets, counters, terminal status and expiry all happen in one step, so a reader can never
-  see a terminal event whose status is not final, nor a stale writer slip an event in.
+  Append events to one or more generations, each atomically with its meta: fencing check, the
+  events at the next offsets, and at a checkpoint the counters and the expiry. So a reader never
+  sees a terminal event whose status is not final, nor a stale writer slip an event in.
 
-  KEYS[1]  events stream   <prefix>:{id}:events
-  KEYS[2]  meta hash       <prefix>:{id}:meta
-  ARGV[1]  fence           the writer's fencing token (from claim.lua)
-  ARGV[2]  ttl             seconds both keys live after this write
-  ARGV[3]  tokens          model tokens carried by this batch
-  ARGV[4]  first_token_at  epoch ms of the batch's first token, or 0 when it carries none
-  ARGV[5]  end             "" or a JSON object {status, finish_reason, usage, error, completed_at}
-  ARGV[6]  count           number of events that follow
-  ARGV[7]  after           offset the writer believes is the newest: events go to after+1 …
-  ARGV[8…] per event: number of field/value items, then the items
-  Returns: the offset of the newest event. A retry of an append that was already applied (the
-           reply was lost: same offsets, and its last event equals the newest entry) returns the
-           same answer and writes nothing: appends are idempotent.
-  Errors:  MISSING (no meta: expired or unknown), FENCED (stale fence), ENDED (already terminal),
-           OFFSET (the writer's idea of the newest offset is wrong)
+  Why this shape (issue #13, bench/src/tier.ts measures it): one call carries every append a
+  producer made within one tick (on Redis Cluster, those of one slot), so one script run and one
+  round trip serve many generations; per token it runs one HMGET and one XADD. The offset check
+  is the XADD itself: `0-*` takes the next offset, and when that is not after+1 the entry is
+  taken back (XDEL, XSETID) and the call answers OFFSET, or the same offset for a retry. The
+  counters (last_offset, tokens) and the TTLs are written only at a checkpoint, which the store
+  asks for every few seconds, at the first append after a claim and with the terminal event;
+  between checkpoints the newest offset and the token count are those of the stream itself
+  (store.ts getMeta adds the events after last_offset).
+
+  KEYS (numkeys = 2 × generations), per generation i = 1, 2, …:
+    KEYS[2i-1]  events stream   <prefix>:{id}:events
+    KEYS[2i]    meta hash       <prefix>:{id}:meta
+  ARGV, per generation in the same order, 7 items then its events:
+    fence           the writer's fencing token (claim-1.lua)
+    after           offset the writer believes is the newest: events go to after+1 …
+    count           number of events that follow (≥ 1)
+    first_token_at  epoch ms of the batch's first token, "0" when it carries none
+    checkpoint      "0", or the TTL in seconds: write last_offset and tokens, refresh both TTLs
+    tokens          model tokens of the generation once this batch is in (used at a checkpoint)
+    end             "" or a JSON object {status, finish_reason, usage, error, completed_at}
+    per event: number of field/value items, then the items
+  Returns: one integer per generation: the offset of its newest event, or an error code
+     -1 MISSING  no meta: expired or unknown
+     -2 FENCED   stale fence
+     -3 ENDED    already terminal
+     -4 OFFSET   the writer's idea of the newest offset is wrong
+  A retry of an append that was applied (its reply was lost: same offsets, and its last event
+  equals the newest entry) answers the same offset and writes nothing: appends are idempotent.
 ]]
-local fence = redis.call('HGET', KEYS[2], 'fence')
-if not fence then return redis.error_reply('MISSING') end
-if fence ~= ARGV[1] then return redis.error_reply('FENCED') end
-local last = tonumber(redis.call('HGET', KEYS[2], 'last_offset') or '0')
-local after = tonumber(ARGV[7])
-local count = tonumber(ARGV[6])
-if count > 0 and last == after + count then
-  -- Looks like a retry of an applied append (its reply was lost). It is one only if its last
-  -- event is the newest stored entry; otherwise the writer's offset is simply wrong.
-  local j = 8
-  for _ = 1, count - 1 do j = j + 1 + tonumber(ARGV[j]) end
+local function terminal(status)
+  return status == 'completed' or status == 'failed' or status == 'cancelled'
+end
+
+-- The newest entry (offset `last`) equals the event whose items start at ARGV[j + 1].
+local function same(events, last, j)
   local nf = tonumber(ARGV[j])
-  local entry = redis.call('XRANGE', KEYS[1], '0-' .. last, '0-' .. last)[1]
-  if entry and #entry[2] == nf then
-    local same = true
-    for k = 1, nf do
-      if entry[2][k] ~= ARGV[j + k] then same = false break end
-    end
-    if same then return last end
+  local entry = redis.call('XRANGE', events, '0-' .. last, '0-' .. last)[1]
+  if not entry or #entry[2] ~= nf then return false end
+  for k = 1, nf do
+    if entry[2][k] ~= ARGV[j + k] then return false end
   end
-  return redis.error_reply('OFFSET')
-end
-if last ~= after then return redis.error_reply('OFFSET') end
-local status = redis.call('HGET', KEYS[2], 'status')
-if status == 'completed' or status == 'failed' or status == 'cancelled' then
-  return redis.error_reply('ENDED')
+  return true
 end
 
-local i = 8
-for _ = 1, tonumber(ARGV[6]) do
-  local nf = tonumber(ARGV[i])
-  i = i + 1
-  last = last + 1
-  redis.call('XADD', KEYS[1], '0-' .. last, unpack(ARGV, i, i + nf - 1))
-  i = i + nf
-end
+local out = {}
+local a = 1
+for g = 1, #KEYS / 2 do
+  local events, meta = KEYS[2 * g - 1], KEYS[2 * g]
+  local fence, after, count = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local first, ck, tokens, fin = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  -- Where each event's items start, and where the next generation's arguments start.
+  local starts = {}
+  local j = a + 7
+  for e = 1, count do
+    starts[e] = j
+    j = j + 1 + tonumber(ARGV[j])
+  end
+  a = j
 
-redis.call('HSET', KEYS[2], 'last_offset', last)
-if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[3]) end
-if ARGV[4] ~= '0' and redis.call('HGET', KEYS[2], 'first_token_at') == '0' then
-  redis.call('HSET', KEYS[2], 'first_token_at', ARGV[4])
+  local m = redis.call('HMGET', meta, 'fence', 'status', 'first_token_at', 'last_offset')
+  local res
+  if not m[1] then
+    res = -1
+  elseif m[1] ~= fence then
+    res = -2
+  elseif terminal(m[2]) then
+    -- Ended: last_offset is exact (the terminal append is a checkpoint).
+    local last = tonumber(m[4] or '0')
+    if last == after + count then
+      res = same(events, last, starts[count]) and last or -4
+    elseif last ~= after then
+      res = -4
+    else
+      res = -3
+    end
+  else
+    local s = starts[1]
+    local id = redis.call('XADD', events, '0-*', unpack(ARGV, s + 1, s + tonumber(ARGV[s])))
+    local got = tonumber(string.sub(id, 3))
+    if got ~= after + 1 then
+      -- The newest offset was got-1, not `after`: take the entry back, and the stream's last id.
+      local top = got - 1
+      if top == 0 then
+        redis.call('DEL', events)
+      else
+        redis.call('XDEL', events, id)
+        redis.call('XSETID', events, '0-' .. top)
+      end
+      if top == after + count and same(events, top, starts[count]) then res = top else res = -4 end
+    else
+      local last = got
+      for e = 2, count do
+        local se = starts[e]
+        last = last + 1
+        redis.call('XADD', events, '0-' .. last, unpack(ARGV, se + 1, se + tonumber(ARGV[se])))
+      end
+      local set = {}
+      if first ~= '0' and (m[3] or '0') == '0' then
+        set[#set + 1] = 'first_token_at'
+        set[#set + 1] = first
+      end
+      if fin ~= '' or ck ~= '0' then
+        set[#set + 1] = 'last_offset'
+        set[#set + 1] = last
+        set[#set + 1] = 'tokens'
+        set[#set + 1] = tokens
+      end
+      if fin ~= '' then
+        local e = cjson.decode(fin)
+        for _, f in ipairs({'status', 'finish_reason', 'usage', 'error', 'completed_at'}) do
+          set[#set + 1] = f
+          set[#set + 1] = e[f]
+        end
+      end
+      if #set > 0 then redis.call('HSET', meta, unpack(set)) end
+      if ck ~= '0' then
+        redis.call('EXPIRE', events, ck)
+        redis.call('EXPIRE', meta, ck)
+      end
+      res = last
+    end
+  end
+  out[g] = res
 end
-if ARGV[5] ~= '' then
-  local e = cjson.decode(ARGV[5])
-  redis.call('HSET', KEYS[2], 'status', e.status, 'finish_reason', e.finish_reason,
-    'usage', e.usage, 'error', e.error, 'completed_at', e.completed_at)
-end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return last
+return out

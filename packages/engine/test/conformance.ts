@@ -314,6 +314,51 @@ export function engineConformance(name: string, factory: EngineFactory): void {
         expect(await store.getMeta(id)).toMatchObject({ lastOffset: 2, tokens: 2, status: 'running' });
       });
 
+      it('a refused append leaves the log as it was: the next right append gets the next offset', async () => {
+        const { store, id, fence } = await claimed();
+        // Nothing written yet: an append that assumes events gets OffsetMismatchError.
+        await expect(store.append(id, fence, 3, [tok('gap')])).rejects.toBeInstanceOf(OffsetMismatchError);
+        expect(await store.append(id, fence, 0, [tok('a')])).toEqual({ lastOffset: 1 });
+        await expect(store.append(id, fence, 4, [tok('gap')])).rejects.toBeInstanceOf(OffsetMismatchError);
+        await expect(store.append(id, fence, 0, [tok('behind')])).rejects.toBeInstanceOf(OffsetMismatchError);
+        expect(await store.append(id, fence, 1, [tok('b'), tok('c')])).toEqual({ lastOffset: 3 });
+        expect((await store.readEvents(id, 0, 10)).map((e) => [e.offset, (e as TokenEvent).text])).toEqual([
+          [1, 'a'],
+          [2, 'b'],
+          [3, 'c'],
+        ]);
+        expect(await store.getMeta(id)).toMatchObject({ lastOffset: 3, tokens: 3 });
+      });
+
+      it('appends to many generations at once each land in their own log; one refused append fails only its own', async () => {
+        const engine = await make();
+        const gens: { id: string; fence: number; last: number }[] = [];
+        for (let g = 0; g < 40; g++) {
+          const meta = newMeta();
+          await engine.queue.enqueue(meta);
+          const c = await engine.store.claim(meta.id, 'p1');
+          gens.push({ id: meta.id, fence: c?.fence as number, last: 0 });
+        }
+        const stale = gens[7] as (typeof gens)[number];
+        await engine.store.claim(stale.id, 'p2');
+        for (let round = 0; round < 5; round++) {
+          const results = await Promise.allSettled(gens.map((g) => engine.store.append(g.id, g.fence, g.last, [tok(`${g.id.slice(-4)}:${round}`)])));
+          results.forEach((r, i) => {
+            const g = gens[i] as (typeof gens)[number];
+            if (g === stale) expect(r.status === 'rejected' && r.reason instanceof FencedError).toBe(true);
+            else {
+              expect(r).toEqual({ status: 'fulfilled', value: { lastOffset: round + 1 } });
+              g.last = round + 1;
+            }
+          });
+        }
+        for (const g of gens) {
+          const texts = (await engine.store.readEvents(g.id, 0, 10)).map((e) => (e as TokenEvent).text);
+          expect(texts).toEqual(g === stale ? [] : [0, 1, 2, 3, 4].map((r) => `${g.id.slice(-4)}:${r}`));
+          expect((await engine.store.getMeta(g.id))?.lastOffset).toBe(g === stale ? 0 : 5);
+        }
+      });
+
       it('appending to an unknown generation gets MissingGenerationError', async () => {
         const engine = await make();
         await expect(engine.store.append(newMeta().id, 1, 0, [tok('a')])).rejects.toBeInstanceOf(MissingGenerationError);

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
   type DurableAppendOutcome,
@@ -18,6 +17,7 @@ import {
   slicePayload,
 } from '../durable.js';
 import type { Keys } from './keys.js';
+import { type ScriptArg as Arg, type ScriptReply as Reply, type ScriptedRedis, withScripts } from './scripts.js';
 
 /**
  * Durable Streams on Redis. Each stream is a Redis Stream with explicit entry ids 0-1, 0-2, … (the
@@ -38,36 +38,11 @@ import type { Keys } from './keys.js';
  * slots); the forks set is pruned of names that are no longer its forks before every delete, so a
  * reference left by a crash between the steps cannot pin a source forever.
  */
-function load(name: string): string {
-  return readFileSync(new URL(`../../lua/${name}.lua`, import.meta.url), 'utf8');
-}
-
-const SCRIPTS = {
-  tcDsCreate: { numberOfKeys: 2, lua: load('durable-create') },
-  tcDsRead: { numberOfKeys: 4, lua: load('durable-read') },
-  tcDsAppend: { numberOfKeys: 4, lua: load('durable-append') },
-  tcDsForkSource: { numberOfKeys: 3, lua: load('durable-fork-source') },
-  tcDsDelete: { numberOfKeys: 4, lua: load('durable-delete') },
-  tcDsRelease: { numberOfKeys: 4, lua: load('durable-release') },
-} as const;
-
-type Arg = string | number | Buffer;
-type Reply = Buffer | number | null | Reply[];
-
-interface DurableRedis extends Redis {
-  tcDsCreateBuffer(...args: Arg[]): Promise<Reply[]>;
-  tcDsReadBuffer(...args: Arg[]): Promise<Reply[]>;
-  tcDsAppend(...args: Arg[]): Promise<(string | number)[]>;
-  tcDsForkSourceBuffer(...args: Arg[]): Promise<Reply[]>;
-  tcDsDelete(...args: Arg[]): Promise<string[]>;
-  tcDsRelease(...args: Arg[]): Promise<string[]>;
-}
-
 /** How long a new watcher waits for its SUBSCRIBE to be confirmed before reading anyway, ms. */
 const SUBSCRIBE_WAIT_MS = 2_000;
 
 export class RedisDurableStore implements DurableStore {
-  private readonly cmd: DurableRedis;
+  private readonly cmd: ScriptedRedis;
   private sub: Redis | null = null;
   /** Bell channel → watchers' callbacks. */
   private readonly watchers = new Map<string, Set<() => void>>();
@@ -81,8 +56,7 @@ export class RedisDurableStore implements DurableStore {
     private readonly openSubscriber: () => Redis,
     private readonly keys: Keys,
   ) {
-    for (const [name, def] of Object.entries(SCRIPTS)) cmd.defineCommand(name, def);
-    this.cmd = cmd as DurableRedis;
+    this.cmd = withScripts(cmd);
   }
 
   private streamKeys(name: string): [string, string, string, string] {
@@ -105,7 +79,7 @@ export class RedisDurableStore implements DurableStore {
     if (current.kind === 'ok') return { kind: 'exists', info: current.info };
     if (current.kind === 'gone') return { kind: 'soft_deleted' };
     const [sMeta, sLog, , sForks] = this.streamKeys(fork.source);
-    const reply = await this.cmd.tcDsForkSourceBuffer(sMeta, sLog, sForks, name, fork.seq ?? -1, fork.epoch ?? '', spec.mediaType, fork.subOffset > 0 ? '1' : '0');
+    const reply = await this.cmd.tcDurableForkSourceBuffer(sMeta, sLog, sForks, name, fork.seq ?? -1, fork.epoch ?? '', spec.mediaType, fork.subOffset > 0 ? '1' : '0');
     const kind = str(reply[0]);
     if (kind === 'missing') return { kind: 'source_missing' };
     if (kind === 'gone') return (await this.collect(fork.source)) ? { kind: 'source_missing' } : { kind: 'source_gone' };
@@ -167,7 +141,7 @@ export class RedisDurableStore implements DurableStore {
       entries.length,
     ];
     for (const e of entries) args.push(e.data, e.count);
-    const reply = await this.cmd.tcDsCreateBuffer(...args);
+    const reply = await this.cmd.tcDurableCreateBuffer(...args);
     const kind = str(reply[0]);
     if (kind === 'soft_deleted') return { kind: 'soft_deleted' };
     if (kind === 'exists') return { kind: 'exists', info: infoFrom(reply[1] as Reply[]) };
@@ -195,7 +169,7 @@ export class RedisDurableStore implements DurableStore {
   }
 
   async read(name: string, after: number, opts: DurableReadOptions): Promise<DurableReadOutcome> {
-    const reply = await this.cmd.tcDsReadBuffer(...this.streamKeys(name), after, Math.max(1, opts.maxEntries), opts.maxBytes, opts.touch ? '1' : '0');
+    const reply = await this.cmd.tcDurableReadBuffer(...this.streamKeys(name), after, Math.max(1, opts.maxEntries), opts.maxBytes, opts.touch ? '1' : '0');
     const kind = str(reply[0]);
     if (kind === 'missing') return { kind: 'missing' };
     if (kind === 'gone') return (await this.collect(name)) ? { kind: 'missing' } : { kind: 'gone' };
@@ -208,7 +182,7 @@ export class RedisDurableStore implements DurableStore {
 
   async append(name: string, spec: DurableAppendSpec): Promise<DurableAppendOutcome> {
     const p = spec.producer;
-    const r = await this.cmd.tcDsAppend(
+    const r = await this.cmd.tcDurableAppend(
       ...this.streamKeys(name),
       spec.mediaType ?? '',
       spec.close ? '1' : '0',
@@ -252,7 +226,7 @@ export class RedisDurableStore implements DurableStore {
 
   async delete(name: string): Promise<DurableDeleteOutcome> {
     await this.prune(name);
-    const [kind, source] = await this.cmd.tcDsDelete(...this.streamKeys(name), this.keys.durableBell(name));
+    const [kind, source] = await this.cmd.tcDurableDelete(...this.streamKeys(name), this.keys.durableBell(name));
     if (kind === 'gone') return (await this.collect(name)) ? 'missing' : 'gone';
     if (kind === 'deleted') {
       if (source) await this.release(source, name);
@@ -333,7 +307,7 @@ export class RedisDurableStore implements DurableStore {
   /** Remove a soft-deleted stream whose forks are all gone; true when it is (now) gone. */
   private async collect(name: string): Promise<boolean> {
     await this.prune(name);
-    const [kind, source] = await this.cmd.tcDsRelease(...this.streamKeys(name), '', this.keys.durableBell(name));
+    const [kind, source] = await this.cmd.tcDurableRelease(...this.streamKeys(name), '', this.keys.durableBell(name));
     if (kind !== 'deleted') return false;
     if (source) await this.release(source, name);
     return true;
@@ -344,7 +318,7 @@ export class RedisDurableStore implements DurableStore {
     let src = source;
     let child = fork;
     for (;;) {
-      const [kind, next] = await this.cmd.tcDsRelease(...this.streamKeys(src), child, this.keys.durableBell(src));
+      const [kind, next] = await this.cmd.tcDurableRelease(...this.streamKeys(src), child, this.keys.durableBell(src));
       if (kind !== 'deleted' || !next) return;
       child = src;
       src = next;

@@ -32,6 +32,11 @@ export interface RedisEngineOptions {
   watchdogMarginMs?: number;
   /** ms before an ordinary command fails (0: never). */
   commandTimeoutMs?: number;
+  /**
+   * How long an append waits for others to share its script call, ms. 0 (default): until the
+   * end of the event loop's turn, which batches whatever was written in that turn.
+   */
+  appendBatchMs?: number;
 }
 
 export function createRedisEngine(o: RedisEngineOptions): Engine {
@@ -70,6 +75,9 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   };
   const store = new RedisGenerationStore(cmd, makeBlocking, keys, {
     ttlSeconds: ttl,
+    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster },
+    // A quarter of the TTL at most, so a generation never expires between two checkpoints.
+    checkpointMs: Math.min(5_000, (ttl * 1000) / 4),
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },
     ...(cluster ? { openTail: openClusterTail } : {}),
   });

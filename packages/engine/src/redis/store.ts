@@ -1,10 +1,11 @@
-import { entryIdToOffset, eventToFields, eventTokens, fieldsToEvent, type GenerationMeta, type StoredEvent } from '@tokencast/protocol';
+import { entryIdToOffset, eventToFields, eventTokens, fieldsToEvent, type GenerationMeta, type StoredEvent, TokencastError } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { AppendResult, ClaimResult, GenerationStore, NewEvent, Tail, TailListener } from '../contracts.js';
-import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
+import { MissingGenerationError } from '../errors.js';
+import { AppendBatcher, type AppendBatchOptions } from './append-batch.js';
 import { hashToMeta } from './codec.js';
 import type { Keys } from './keys.js';
-import type { ScriptedRedis } from './scripts.js';
+import type { ScriptArg, ScriptedRedis } from './scripts.js';
 import { RedisTail, type RedisTailOptions } from './tail.js';
 
 export interface RedisStoreOptions {
@@ -12,29 +13,61 @@ export interface RedisStoreOptions {
   tail: RedisTailOptions;
   /** Builds the live read path instead of RedisTail (Redis Cluster: a per-node ClusterTail). */
   openTail?: (onEvents: TailListener) => Tail;
+  /** How appends are gathered into append.lua calls (append-batch.ts). */
+  batch: AppendBatchOptions;
+  /**
+   * Longest time between two checkpoints of a generation being written, ms: its meta's
+   * last_offset and tokens are written, and both keys' TTLs refreshed, at most this often
+   * (and at the first append after a claim, and with the terminal event).
+   */
+  checkpointMs: number;
 }
 
-/** Errors raised by our own Lua scripts (their header lists them), mapped to typed errors. */
-const SCRIPT_ERRORS: Record<string, (id: string) => Error> = {
-  FENCED: (id) => new FencedError(id),
-  ENDED: (id) => new EndedError(id),
-  MISSING: (id) => new MissingGenerationError(id),
-  OFFSET: (id) => new OffsetMismatchError(id),
-};
+/** A checkpoint also after this many events, so getMeta never has far to read past last_offset. */
+const CHECKPOINT_EVENTS = 256;
+/** Writer states kept at most (one per generation this process writes; dropped at its end). */
+const MAX_WRITERS = 100_000;
+
+/** What this process knows of a generation it writes: enough to checkpoint without reading. */
+interface WriterState {
+  /** Model tokens of the generation up to `offset`. */
+  tokens: number;
+  offset: number;
+  /** When and where the last checkpoint was written; 0: none yet by this process. */
+  checkpointAt: number;
+  checkpointOffset: number;
+}
 
 export class RedisGenerationStore implements GenerationStore {
   private subscriber: Redis | null = null;
   private readonly cancelListeners = new Set<(id: string) => void>();
+  private readonly batcher: AppendBatcher;
+  private readonly writers = new Map<string, WriterState>();
 
   constructor(
     private readonly cmd: ScriptedRedis,
     private readonly makeBlocking: (name: string) => Redis,
     private readonly keys: Keys,
     private readonly opts: RedisStoreOptions,
-  ) {}
+  ) {
+    this.batcher = new AppendBatcher(cmd, opts.batch);
+  }
 
+  /**
+   * The meta as of now. Between checkpoints the hash's last_offset and tokens lag the stream
+   * (append.lua): a generation still being written gets them from the events after last_offset.
+   */
   async getMeta(id: string): Promise<GenerationMeta | null> {
-    return hashToMeta(await this.cmd.hgetall(this.keys.meta(id)));
+    const meta = hashToMeta(await this.cmd.hgetall(this.keys.meta(id)));
+    if (!meta || meta.status !== 'running') return meta;
+    for (;;) {
+      const newer = await this.readEvents(id, meta.lastOffset, 1_000);
+      for (const ev of newer) {
+        meta.lastOffset = ev.offset;
+        meta.tokens += eventTokens(ev);
+      }
+      if (newer.length < 1_000) return meta;
+    }
   }
 
   async readEvents(id: string, afterOffset: number, count: number): Promise<StoredEvent[]> {
@@ -49,19 +82,30 @@ export class RedisGenerationStore implements GenerationStore {
   }
 
   async claim(id: string, producer: string): Promise<ClaimResult | null> {
-    const fence = Number(await this.cmd.tcClaim(this.keys.meta(id), producer, Date.now()));
+    const fence = Number(await this.cmd.tcClaim(this.keys.meta(id), producer, Date.now(), this.opts.ttlSeconds));
     if (fence <= 0) return null;
+    // From here on only this claimer writes: the meta read now stays exact while it does.
     const meta = await this.getMeta(id);
-    return meta ? { meta, fence } : null;
+    if (!meta) return null;
+    this.track(id, { tokens: meta.tokens, offset: meta.lastOffset, checkpointAt: 0, checkpointOffset: meta.lastOffset });
+    return { meta, fence };
   }
 
   async append(id: string, fence: number, afterOffset: number, events: readonly NewEvent[]): Promise<AppendResult> {
+    let state = this.writers.get(id);
+    if (!state) {
+      // A writer that did not claim through this process (or whose state was dropped): read once.
+      const meta = await this.getMeta(id);
+      if (!meta) throw new MissingGenerationError(id);
+      state = { tokens: meta.tokens, offset: meta.lastOffset, checkpointAt: 0, checkpointOffset: meta.lastOffset };
+      this.track(id, state);
+    }
     let tokens = 0;
     let end = '';
-    const args: (string | number)[] = [];
+    const items: ScriptArg[] = [];
     for (const ev of events) {
       const fields = eventToFields(ev);
-      args.push(fields.length, ...fields);
+      items.push(fields.length, ...fields);
       tokens += eventTokens(ev);
       if (ev.kind === 'end') {
         end = JSON.stringify({
@@ -73,16 +117,38 @@ export class RedisGenerationStore implements GenerationStore {
         });
       }
     }
-    const firstTokenAt = tokens > 0 ? Date.now() : 0;
+    const now = Date.now();
+    const total = state.tokens + tokens;
+    const checkpoint = end !== '' || now - state.checkpointAt >= this.opts.checkpointMs || afterOffset + events.length - state.checkpointOffset >= CHECKPOINT_EVENTS;
+    const args: ScriptArg[] = [fence, afterOffset, events.length, tokens > 0 ? now : 0, checkpoint ? this.opts.ttlSeconds : 0, total, end, ...items];
+    let last: number;
     try {
-      const last = await this.cmd.tcAppend(this.keys.events(id), this.keys.meta(id), fence, this.opts.ttlSeconds, tokens, firstTokenAt, end, events.length, afterOffset, ...args);
-      return { lastOffset: Number(last) };
+      last = await new Promise<number>((resolve, reject) => {
+        this.batcher.push({ id, eventsKey: this.keys.events(id), metaKey: this.keys.meta(id), args, resolve, reject });
+      });
     } catch (err) {
-      // Redis 7 prefixes a bare error_reply with "ERR " (so the reply is "ERR FENCED"): match the code word.
-      const code = err instanceof Error ? /^(?:ERR )?([A-Z]+)$/.exec(err.message)?.[1] : undefined;
-      const make = code === undefined ? undefined : SCRIPT_ERRORS[code];
-      throw make ? make(id) : err;
+      // Fenced, ended or gone: this process writes the generation no more.
+      if (err instanceof TokencastError) this.writers.delete(id);
+      throw err;
     }
+    if (end !== '') this.writers.delete(id);
+    else if (this.writers.get(id) === state && last > state.offset) {
+      // (A repeated append that was already applied and counted answers an offset not past it.)
+      state.tokens = total;
+      state.offset = last;
+      if (checkpoint) {
+        state.checkpointAt = now;
+        state.checkpointOffset = last;
+      }
+    }
+    return { lastOffset: last };
+  }
+
+  private track(id: string, state: WriterState): void {
+    // Writers normally leave at their end; a bound keeps abandoned ones from piling up. Losing a
+    // state costs one getMeta at that generation's next append, nothing else.
+    if (this.writers.size >= MAX_WRITERS) this.writers.clear();
+    this.writers.set(id, state);
   }
 
   async requestCancel(id: string): Promise<boolean> {
