@@ -59,7 +59,7 @@ export class RedisGenerationStore implements GenerationStore {
    */
   async getMeta(id: string): Promise<GenerationMeta | null> {
     const meta = hashToMeta(await this.cmd.hgetall(this.keys.meta(id)));
-    if (!meta || meta.status !== 'running') return meta;
+    if (meta?.status !== 'running') return meta;
     for (;;) {
       const newer = await this.readEvents(id, meta.lastOffset, 1_000);
       for (const ev of newer) {
