@@ -13,9 +13,14 @@
   between checkpoints the newest offset and the token count are those of the stream itself
   (store.ts getMeta adds the events after last_offset).
 
-  KEYS (numkeys = 2 × generations), per generation i = 1, 2, …:
+  KEYS (numkeys = 2 × generations, + 1 with a bell), per generation i = 1, 2, …:
     KEYS[2i-1]  events stream   <prefix>:{id}:events
     KEYS[2i]    meta hash       <prefix>:{id}:meta
+    last, when numkeys is odd:  the doorbell stream <prefix>:bell (one Redis only: on a Redis
+                Cluster it lives on another slot, and the store rings it after the call). Gets
+                one entry per call, id 0-<n> (n counts up by one, so a reader sees a gap when
+                it fell behind the trimming), field g = the ids of the generations written,
+                space-separated. Trimmed to about 10 000 entries.
   ARGV, per generation in the same order, 7 items then its events:
     fence           the writer's fencing token (claim-1.lua)
     after           offset the writer believes is the newest: events go to after+1 …
@@ -49,8 +54,9 @@ local function same(events, last, j)
 end
 
 local out = {}
+local rung = {}
 local a = 1
-for g = 1, #KEYS / 2 do
+for g = 1, math.floor(#KEYS / 2) do
   local events, meta = KEYS[2 * g - 1], KEYS[2 * g]
   local fence, after, count = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local first, ck, tokens, fin = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
@@ -124,8 +130,12 @@ for g = 1, #KEYS / 2 do
         redis.call('EXPIRE', meta, ck)
       end
       res = last
+      rung[#rung + 1] = string.match(events, '{(.-)}')
     end
   end
   out[g] = res
+end
+if #KEYS % 2 == 1 and #rung > 0 then
+  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', 10000, '0-*', 'g', table.concat(rung, ' '))
 end
 return out

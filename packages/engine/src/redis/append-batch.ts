@@ -32,6 +32,11 @@ export interface AppendBatchOptions {
   maxPerCall: number;
   /** Redis Cluster: a call may only name keys of one slot, so batches are split per slot. */
   cluster: boolean;
+  /**
+   * One Redis: the doorbell stream append.lua rings with the ids it wrote (tail.ts blocks on it).
+   * null on a Redis Cluster, where the bell lives on another slot than the generations.
+   */
+  bellKey: string | null;
 }
 
 /**
@@ -84,6 +89,7 @@ export class AppendBatcher {
       keys.push(p.eventsKey, p.metaKey);
       for (const a of p.args) args.push(a);
     }
+    if (this.opts.bellKey !== null && !this.opts.cluster) keys.push(this.opts.bellKey);
     this.cmd.tcAppend(keys.length, ...keys, ...args).then(
       (replies) => {
         batch.forEach((p, i) => {

@@ -75,7 +75,7 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   };
   const store = new RedisGenerationStore(cmd, makeBlocking, keys, {
     ttlSeconds: ttl,
-    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster },
+    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster, bellKey: cluster ? null : keys.bell },
     // A quarter of the TTL at most, so a generation never expires between two checkpoints.
     checkpointMs: Math.min(5_000, (ttl * 1000) / 4),
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },

@@ -12,6 +12,8 @@ import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
  *   <prefix>:dead            stream  jobs that kept failing, with the reason
  *   <prefix>:recent          zset    generation ids by creation time (for listing)
  *   <prefix>:cancel          pubsub  channel: generation ids whose cancel was requested
+ *   <prefix>:bell            stream  doorbell (one Redis): per append call, the ids it wrote
+ *                                    (append.lua; the edges' tails block on it, tail.ts)
  *   <prefix>:apikeys         hash    sha256(key) → key name (keys shared by every edge)
  *   <prefix>:revoked         set     names of revoked keys
  *   <prefix>:rl:<name>:<n>   string  requests of key <name> in fixed window n (expires)
@@ -31,6 +33,7 @@ export class Keys {
   readonly dead: string;
   readonly recent: string;
   readonly cancelChannel: string;
+  readonly bell: string;
   readonly apiKeys: string;
   readonly revoked: string;
 
@@ -40,6 +43,7 @@ export class Keys {
     this.dead = `${prefix}:dead`;
     this.recent = `${prefix}:recent`;
     this.cancelChannel = `${prefix}:cancel`;
+    this.bell = `${prefix}:bell`;
     this.apiKeys = `${prefix}:apikeys`;
     this.revoked = `${prefix}:revoked`;
   }

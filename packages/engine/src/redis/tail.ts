@@ -16,17 +16,41 @@ export interface RedisTailOptions {
 
 type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
+/** Streams named in one non-blocking XREAD (a sweep of thousands is split). */
+const KEYS_PER_READ = 1_000;
+/** Bell entries per blocking XREAD. */
+const BELL_COUNT = 1_000;
+
 /**
- * One XREAD BLOCK loop covering every generation this process follows, on its own connection:
- * Redis work per process does not grow with the number of viewers, only with the number of
- * generations being followed. Adding a generation wakes the blocked read with CLIENT UNBLOCK
- * (sent on the command connection) so the new key joins the next read at once.
+ * The live read path on one Redis, for every generation this process follows, on its own
+ * connection: Redis work per process grows with the news, not with the viewers nor with the
+ * generations followed (issue #13: a wake costs what has news).
+ *
+ * Every append call rings a doorbell, one stream (<prefix>:bell, append.lua) whose entries name
+ * the generations written. The tail blocks on the bell alone (XREAD BLOCK naming one key), and
+ * then reads, without blocking, only the followed streams the bell named, each from the last
+ * offset delivered. So a quiet generation costs nothing per wake; 5 000 followed cost what 100 do.
+ *
+ * When it cannot trust the bell (at start, after a reconnect: Redis may have restarted; when the
+ * bell's ids jump: it was trimmed past this reader, or recreated) it sweeps: reads the bell's
+ * newest id, then every followed stream once, then waits on the bell from that id. Anything
+ * written before that id is found by the sweep, anything after rings the bell, so nothing is
+ * missed. A generation added (a new viewer) is read at once: add() wakes the blocked read with
+ * CLIENT UNBLOCK (sent on the command connection).
+ *
+ * Blocking reads go through guardedRead (PITFALLS: a blocking XREAD can hang after a reconnect):
+ * a read that outlives BLOCK by the margin recycles the connection, and the tail reads again from
+ * its cursors, never from `$`.
  */
 export class RedisTail implements Tail {
   /** Generation id → offset of the last event delivered (the next read starts after it). */
   private readonly cursors = new Map<string, number>();
+  /** Followed generations to read before the next wait: added ones and those the bell named. */
+  private readonly dirty = new Set<string>();
+  /** n of the newest bell entry (0-n) handled; null: not trusted, sweep first. */
+  private bell: number | null = null;
   private clientId: number | null = null;
-  private inflight = 0; // sequence number of the read in flight; 0 when none
+  private inflight = 0; // sequence number of the blocking read in flight; 0 when none
   private seq = 0;
   private closed = false;
   private idle: (() => void) | null = null;
@@ -40,6 +64,8 @@ export class RedisTail implements Tail {
     private readonly opts: RedisTailOptions,
   ) {
     conn.on('ready', () => {
+      // (Re)connected: Redis may be a restarted one whose bell starts over. Sweep.
+      this.bell = null;
       conn.client('ID').then(
         (id) => {
           this.clientId = Number(id);
@@ -56,14 +82,15 @@ export class RedisTail implements Tail {
   }
 
   add(id: string, afterOffset: number): void {
-    const known = this.cursors.has(id);
     this.cursors.set(id, afterOffset);
-    if (!known) this.wake();
+    this.dirty.add(id);
+    this.wake();
   }
 
   remove(id: string): void {
-    // No wake: replies for ids no longer followed are dropped; the next read omits the key.
+    // No wake: replies for ids no longer followed are dropped.
     this.cursors.delete(id);
+    this.dirty.delete(id);
   }
 
   async close(): Promise<void> {
@@ -101,22 +128,77 @@ export class RedisTail implements Tail {
         this.idle = null;
         continue;
       }
-      const ids = [...this.cursors.keys()];
-      const args: (string | number)[] = ['COUNT', this.opts.count, 'BLOCK', this.opts.blockMs, 'STREAMS'];
-      for (const id of ids) args.push(this.keys.events(id));
-      for (const id of ids) args.push(offsetToEntryId(this.cursors.get(id) ?? 0));
-      this.inflight = ++this.seq;
+      try {
+        if (this.bell === null) {
+          this.bell = await this.bellTop();
+          for (const id of this.cursors.keys()) this.dirty.add(id);
+        }
+        if (this.dirty.size > 0) await this.readDirty();
+        else await this.waitBell();
+      } catch {
+        this.bell = null;
+        if (!this.closed) await pause(200);
+      }
+    }
+  }
+
+  /** n of the bell's newest entry; 0 when it has none. */
+  private async bellTop(): Promise<number> {
+    const newest = await guardedRead(this.conn, () => this.conn.xrevrange(this.keys.bell, '+', '-', 'COUNT', 1), 0, this.opts.watchdogMarginMs);
+    if (newest === null) throw new Error('interrupted');
+    const id = newest[0]?.[0];
+    return id === undefined ? 0 : bellSeq(id);
+  }
+
+  /** Reads the dirty streams (without blocking), from their cursors. */
+  private async readDirty(): Promise<void> {
+    const ids = [...this.dirty].filter((id) => this.cursors.has(id));
+    this.dirty.clear();
+    for (let i = 0; i < ids.length; i += KEYS_PER_READ) {
+      const part = ids.slice(i, i + KEYS_PER_READ);
+      const args: (string | number)[] = ['COUNT', this.opts.count, 'STREAMS'];
+      for (const id of part) args.push(this.keys.events(id));
+      for (const id of part) args.push(offsetToEntryId(this.cursors.get(id) ?? 0));
       let reply: XReadReply;
       try {
-        reply = (await guardedRead(this.conn, () => this.conn.call('XREAD', ...args) as Promise<XReadReply>, this.opts.blockMs, this.opts.watchdogMarginMs)) as XReadReply;
-      } catch {
-        this.inflight = 0;
-        if (!this.closed) await pause(200);
-        continue;
-      } finally {
-        this.inflight = 0;
+        reply = (await guardedRead(this.conn, () => this.conn.call('XREAD', ...args) as Promise<XReadReply>, 0, this.opts.watchdogMarginMs)) as XReadReply;
+      } catch (err) {
+        for (const id of ids.slice(i)) this.dirty.add(id);
+        throw err;
       }
+      // null: no news, or interrupted (then the reconnect's sweep reads them again).
       if (reply) this.deliver(reply);
+    }
+  }
+
+  /** Waits on the bell; marks the followed generations it names as dirty. */
+  private async waitBell(): Promise<void> {
+    const from = this.bell ?? 0;
+    this.inflight = ++this.seq;
+    let reply: XReadReply;
+    try {
+      const read = () => this.conn.call('XREAD', 'COUNT', BELL_COUNT, 'BLOCK', this.opts.blockMs, 'STREAMS', this.keys.bell, `0-${from}`) as Promise<XReadReply>;
+      reply = (await guardedRead(this.conn, read, this.opts.blockMs, this.opts.watchdogMarginMs)) as XReadReply;
+    } finally {
+      this.inflight = 0;
+    }
+    const entries = reply?.[0]?.[1] ?? [];
+    if (entries.length === 0) {
+      // Quiet for a whole BLOCK (or woken by add()). A bell that went back (deleted, recreated)
+      // would never ring past our id: check, at one command per quiet BLOCK.
+      if (this.dirty.size === 0 && this.bell !== null && (await this.bellTop()) < this.bell) this.bell = null;
+      return;
+    }
+    for (const [entryId, fields] of entries) {
+      const n = bellSeq(entryId);
+      if (this.bell === null || n !== this.bell + 1) {
+        // A gap: entries were trimmed before this reader saw them. Sweep.
+        this.bell = null;
+        return;
+      }
+      this.bell = n;
+      const ids = fields[1] ?? '';
+      for (const id of ids.split(' ')) if (this.cursors.has(id)) this.dirty.add(id);
     }
   }
 
@@ -127,11 +209,18 @@ export class RedisTail implements Tail {
       const start = this.cursors.get(id);
       if (start === undefined) continue; // removed while the read was in flight
       const events = contiguousAfter(start, entries);
+      // A full batch, all of it delivered: there may be more to read.
+      if (entries.length >= this.opts.count && events.length === entries.length) this.dirty.add(id);
       if (events.length === 0) continue;
       const last = events[events.length - 1] as StoredEvent;
       this.cursors.set(id, last.offset);
-      if (last.kind === 'end') this.cursors.delete(id); // nothing follows a terminal event
+      if (last.kind === 'end') this.remove(id); // nothing follows a terminal event
       this.onEvents(id, events);
     }
   }
+}
+
+/** The n of a bell entry id 0-n. */
+function bellSeq(entryId: string): number {
+  return Number(entryId.slice(entryId.indexOf('-') + 1));
 }
