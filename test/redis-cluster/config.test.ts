@@ -4,9 +4,9 @@ import { clusterSeeds } from '../../packages/engine/src/redis/connection.js';
 
 describe('Redis Cluster configuration', () => {
   it('REDIS_CLUSTER=true takes REDIS_URL as comma-separated seed nodes', () => {
-    const c = engineConfig({ REDIS_URL: 'redis://a:7000, redis://b:7001', REDIS_CLUSTER: 'true', REDIS_CLUSTER_POLL_MS: '20' });
-    expect(c).toMatchObject({ cluster: true, clusterPollMs: 20, redisUrl: 'redis://a:7000, redis://b:7001' });
-    expect(engineConfig({ REDIS_URL: 'redis://a:7000' })).toMatchObject({ cluster: false, clusterPollMs: 50 });
+    const c = engineConfig({ REDIS_URL: 'redis://a:7000, redis://b:7001', REDIS_CLUSTER: 'true', REDIS_CLUSTER_BELLS: '4' });
+    expect(c).toMatchObject({ cluster: true, clusterBells: 4, redisUrl: 'redis://a:7000, redis://b:7001' });
+    expect(engineConfig({ REDIS_URL: 'redis://a:7000' })).toMatchObject({ cluster: false, clusterBells: 8 });
     expect(engineConfig({ REDIS_URL: 'redis://a:7000', REDIS_CLUSTER: '0' }).cluster).toBe(false);
   });
 

@@ -50,8 +50,8 @@ export interface EngineConfig {
   redisUrl: string | null;
   /** REDIS_CLUSTER=true: REDIS_URL names nodes of a Redis Cluster. */
   cluster: boolean;
-  /** Cluster only: longest pause between two polls of a quiet node by an edge's tail, ms. */
-  clusterPollMs: number;
+  /** Cluster only: doorbell shards; each edge blocks on each (REDIS_CLUSTER_BELLS, default 8). */
+  clusterBells: number;
   prefix: string;
   ttlSeconds: number;
   blockMs: number;
@@ -77,7 +77,7 @@ export function engineConfig(env: Env): EngineConfig {
   return {
     redisUrl,
     cluster,
-    clusterPollMs: envInt(env, 'REDIS_CLUSTER_POLL_MS', 50, 1, 10_000),
+    clusterBells: envInt(env, 'REDIS_CLUSTER_BELLS', 8, 1, 1_024),
     prefix: envString(env, 'TOKENCAST_KEY_PREFIX', 'tc'),
     ttlSeconds: envInt(env, 'GENERATION_TTL_SECONDS', 86_400, 1),
     blockMs: envInt(env, 'REDIS_BLOCK_MS', 5_000, 10),
@@ -92,7 +92,7 @@ export function createEngine(c: EngineConfig, name: string): Engine {
   return createRedisEngine({
     url: c.redisUrl,
     cluster: c.cluster,
-    clusterPollMs: c.clusterPollMs,
+    clusterBells: c.clusterBells,
     prefix: c.prefix,
     ttlSeconds: c.ttlSeconds,
     name,

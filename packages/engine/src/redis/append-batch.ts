@@ -37,6 +37,11 @@ export interface AppendBatchOptions {
    * null on a Redis Cluster, where the bell lives on another slot than the generations.
    */
   bellKey: string | null;
+  /**
+   * Redis Cluster: rings the doorbell shards (cluster-tail.ts) with the ids a flush wrote, once
+   * every call of the flush has answered (so a reader woken by the bell finds the events).
+   */
+  ring: ((written: string[]) => Promise<unknown>) | null;
 }
 
 /**
@@ -67,7 +72,7 @@ export class AppendBatcher {
     const all = this.queue;
     this.queue = [];
     if (!this.opts.cluster) {
-      for (let i = 0; i < all.length; i += this.opts.maxPerCall) this.send(all.slice(i, i + this.opts.maxPerCall));
+      for (let i = 0; i < all.length; i += this.opts.maxPerCall) void this.send(all.slice(i, i + this.opts.maxPerCall));
       return;
     }
     const bySlot = new Map<number, PendingAppend[]>();
@@ -77,12 +82,21 @@ export class AppendBatcher {
       if (list) list.push(p);
       else bySlot.set(slot, [p]);
     }
+    const calls: Promise<string[]>[] = [];
     for (const list of bySlot.values()) {
-      for (let i = 0; i < list.length; i += this.opts.maxPerCall) this.send(list.slice(i, i + this.opts.maxPerCall));
+      for (let i = 0; i < list.length; i += this.opts.maxPerCall) calls.push(this.send(list.slice(i, i + this.opts.maxPerCall)));
+    }
+    const ring = this.opts.ring;
+    if (ring) {
+      void Promise.all(calls).then((lists) => {
+        const written = lists.flat();
+        if (written.length > 0) ring(written).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+      });
     }
   }
 
-  private send(batch: PendingAppend[]): void {
+  /** One script call; resolves (never rejects) with the ids it wrote. */
+  private send(batch: PendingAppend[]): Promise<string[]> {
     const keys: ScriptArg[] = [];
     const args: ScriptArg[] = [];
     for (const p of batch) {
@@ -90,18 +104,23 @@ export class AppendBatcher {
       for (const a of p.args) args.push(a);
     }
     if (this.opts.bellKey !== null && !this.opts.cluster) keys.push(this.opts.bellKey);
-    this.cmd.tcAppend(keys.length, ...keys, ...args).then(
+    return this.cmd.tcAppend(keys.length, ...keys, ...args).then(
       (replies) => {
+        const written: string[] = [];
         batch.forEach((p, i) => {
           const r = Number(replies[i]);
           const err = APPEND_ERRORS[r];
           if (err) p.reject(err(p.id));
-          else if (Number.isInteger(r) && r >= 0) p.resolve(r);
-          else p.reject(new Error(`append.lua answered ${String(replies[i])} for ${p.id}`));
+          else if (Number.isInteger(r) && r >= 0) {
+            written.push(p.id);
+            p.resolve(r);
+          } else p.reject(new Error(`append.lua answered ${String(replies[i])} for ${p.id}`));
         });
+        return written;
       },
       (err: unknown) => {
         for (const p of batch) p.reject(err);
+        return [];
       },
     );
   }

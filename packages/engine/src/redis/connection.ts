@@ -6,6 +6,8 @@ export interface ConnectionOptions {
   name: string;
   /** ms before a (non-blocking) command fails; 0 disables. Never applied to blocking connections. */
   commandTimeoutMs?: number;
+  /** Cluster: send the commands issued in one tick to each node as one pipeline (ioredis enableAutoPipelining). */
+  autoPipelining?: boolean;
 }
 
 /** Reconnect quickly at first, then every 2 s: an outage must not turn into a long blind spot. */
@@ -83,9 +85,10 @@ export function clusterSeeds(urls: string): ClusterSeeds {
   return { nodes, auth: auth ?? {} };
 }
 
-function cluster(urls: string, redisOptions: NonNullable<ClusterOptions['redisOptions']>): Cluster {
+function cluster(urls: string, redisOptions: NonNullable<ClusterOptions['redisOptions']>, autoPipelining = false): Cluster {
   const seeds = clusterSeeds(urls);
   return new Cluster(seeds.nodes, {
+    enableAutoPipelining: autoPipelining,
     redisOptions: { ...seeds.auth, ...redisOptions },
     // Masters only: a replica lags, and a reader must see what the writer it follows just wrote.
     scaleReads: 'master',
@@ -99,7 +102,7 @@ function cluster(urls: string, redisOptions: NonNullable<ClusterOptions['redisOp
 export function commandCluster(opts: ConnectionOptions): Cluster {
   const o: NonNullable<ClusterOptions['redisOptions']> = { connectionName: opts.name, maxRetriesPerRequest: 2 };
   if (opts.commandTimeoutMs) o.commandTimeout = opts.commandTimeoutMs;
-  return cluster(opts.url, o);
+  return cluster(opts.url, o, opts.autoPipelining === true);
 }
 
 /** Redis Cluster counterpart of blockingConnection (for XREADGROUP BLOCK and SUBSCRIBE). */

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
-import { ClusterTail } from './cluster-tail.js';
+import { bellShardOf, ClusterTail } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
 import { RedisDurableStore } from './durable.js';
 import { Keys } from './keys.js';
@@ -14,10 +14,13 @@ import { RedisGenerationStore } from './store.js';
 export interface RedisEngineOptions {
   /** redis://… of one server; with `cluster`, seed nodes of a Redis Cluster, comma-separated. */
   url: string;
-  /** Talk to a Redis Cluster (commands routed by slot, the per-node ClusterTail). Default false. */
+  /** Talk to a Redis Cluster (commands routed by slot, the doorbell-sharded ClusterTail). Default false. */
   cluster?: boolean;
-  /** Cluster only: longest pause between two polls of a quiet node by the tail, ms. Default 50. */
-  clusterPollMs?: number;
+  /**
+   * Cluster only: doorbell shards (cluster-tail.ts). Each edge holds one blocking connection per
+   * shard; every writer and edge of a deployment must use the same number. Default 8.
+   */
+  clusterBells?: number;
   /** Accept an eviction policy other than noeviction (Redis may then delete live generations). */
   allowEviction?: boolean;
   /** Key prefix; every key tokencast writes starts with `<prefix>:`. */
@@ -67,15 +70,32 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     blocking.push(c);
     return c;
   };
-  // Cluster: polls never block, so the watchdog margin serves as the tail's command timeout.
+  const bells = o.clusterBells ?? 8;
+  // Cluster: the reads of news never block, so the watchdog margin serves as their command
+  // timeout; auto-pipelining sends the per-slot XREADs of one wake to each node together.
   const openClusterTail = (onEvents: TailListener) => {
-    const c = commandCluster({ url: o.url, name: `${name}:tail`, commandTimeoutMs: margin });
+    const c = commandCluster({ url: o.url, name: `${name}:tail`, commandTimeoutMs: margin, autoPipelining: true });
     blocking.push(c);
-    return new ClusterTail(c, keys, onEvents, { count: 512, idlePollMs: o.clusterPollMs ?? 50 });
+    const openBell = (role: string) => {
+      const b = blockingCluster({ url: o.url, name: `${name}:${role}` });
+      watch(b);
+      blocking.push(b);
+      return b;
+    };
+    return new ClusterTail(c, openBell, keys, onEvents, { count: 512, blockMs, watchdogMarginMs: margin, bells });
+  };
+  // Cluster: the doorbell shards live on other slots than the generations: rung after the write.
+  const ring = async (written: string[]) => {
+    const byShard = new Map<number, string[]>();
+    for (const id of written) {
+      const k = bellShardOf(keys, id, bells);
+      byShard.set(k, [...(byShard.get(k) ?? []), id]);
+    }
+    await Promise.all([...byShard].map(([k, ids]) => cmd.xadd(keys.bellShard(k), 'MAXLEN', '~', 10_000, '0-*', 'g', ids.join(' '))));
   };
   const store = new RedisGenerationStore(cmd, makeBlocking, keys, {
     ttlSeconds: ttl,
-    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster, bellKey: cluster ? null : keys.bell },
+    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster, bellKey: cluster ? null : keys.bell, ring: cluster ? ring : null },
     // A quarter of the TTL at most, so a generation never expires between two checkpoints.
     checkpointMs: Math.min(5_000, (ttl * 1000) / 4),
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },

@@ -14,6 +14,7 @@ import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
  *   <prefix>:cancel          pubsub  channel: generation ids whose cancel was requested
  *   <prefix>:bell            stream  doorbell (one Redis): per append call, the ids it wrote
  *                                    (append.lua; the edges' tails block on it, tail.ts)
+ *   <prefix>:bell:{<prefix>-bell-<k>}  stream  Redis Cluster: doorbell shard k (cluster-tail.ts)
  *   <prefix>:apikeys         hash    sha256(key) → key name (keys shared by every edge)
  *   <prefix>:revoked         set     names of revoked keys
  *   <prefix>:rl:<name>:<n>   string  requests of key <name> in fixed window n (expires)
@@ -89,6 +90,11 @@ export class Keys {
 
   durableBell(name: string): string {
     return `${this.prefix}:ds:{${durableTag(name)}}:bell`;
+  }
+
+  /** Doorbell shard k of a Redis Cluster (its own hash tag: each shard is a slot of its own). */
+  bellShard(k: number): string {
+    return `${this.prefix}:bell:{${this.prefix}-bell-${k}}`;
   }
 
   /** Generation id of an events key built here; null for any other key. */
