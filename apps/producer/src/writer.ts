@@ -208,6 +208,14 @@ export class GenerationWriter {
   }
 
   private async appendWithRetry(events: NewEvent[]): Promise<void> {
+    const first = events[0];
+    if (this.lastOffset === 0 && first && (first.kind === 'token' || first.kind === 'reasoning' || first.kind === 'refusal')) {
+      // Offset 1 always opens its part (startsPart), so its start flag is not stored: the stream's
+      // first entry is the master entry of Redis's first listpack node, and when it has the same
+      // fields as the text entries after it Redis stores their field names once, not per entry
+      // (about 3 bytes per event; test/integration/tools.test.ts measures it).
+      delete first.start;
+    }
     const deadline = Date.now() + this.opts.retryBudgetMs;
     for (let attempt = 0; ; attempt++) {
       try {

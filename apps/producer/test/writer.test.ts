@@ -151,7 +151,7 @@ describe('GenerationWriter', () => {
     expect(events.map((e) => e.offset)).toEqual(events.map((_, i) => i + 1));
     // The first reasoning token went out alone (an append was idle); the rest waited and merged.
     expect(events).toEqual([
-      { offset: 1, kind: 'reasoning', text: 'Think', tokens: 1, ms: [expect.any(Number)], start: true },
+      { offset: 1, kind: 'reasoning', text: 'Think', tokens: 1, ms: [expect.any(Number)] }, // offset 1: its start is implicit (startsPart), not stored
       { offset: 2, kind: 'reasoning', text: 'ing more', tokens: 2, ms: [expect.any(Number), expect.any(Number)] },
       { offset: 3, kind: 'reasoning', text: '', tokens: 0, ms: [], signature: 'sig' },
       { offset: 4, kind: 'token', text: 'OK', tokens: 1, ms: [expect.any(Number)], part: 1, start: true },

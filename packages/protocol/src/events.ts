@@ -37,7 +37,10 @@ interface DeltaBase {
   offset: number;
   /** Output part this delta belongs to; absent means 0. */
   part?: number;
-  /** True on the first event of its part; absent means false. */
+  /**
+   * True on the first event of its part; absent means false, except at offset 1, which always
+   * opens its part and is stored without the flag (read it with startsPart()).
+   */
   start?: boolean;
   /** Model tokens in this event (≥ 1 for text; 0 for a reasoning signature). */
   tokens: number;
