@@ -200,6 +200,8 @@ export async function collectResponse(
   }
   if (end.status === 'failed') {
     const e = end.error ?? { code: 'generation_failed', message: 'the generation failed' };
+    // The request asked for what its upstream cannot carry (nothing was sent to it): the caller's to fix.
+    if (e.code === 'unsupported_by_upstream') throw new TokencastError(400, 'invalid_request_error', e.code, e.message);
     throw new TokencastError(502, 'server_error', e.code, e.message);
   }
   if (format === 'anthropic') return anthropicMessage({ id, model: ch.ctx.model, inputTokens: end.usage.prompt_tokens }, sink.events, end);

@@ -17,10 +17,15 @@ import { UpstreamError } from './errors.js';
  *   parallel_tool_calls: false   → tool_choice.disable_parallel_tool_use
  *   response_format json_schema  → output_config.format {type: json_schema, schema}; json_object → refused
  *   reasoning                    → thinking {type: enabled, budget_tokens}: the budget given, or by
- *                                  effort minimal 1024, low 2048, medium 8192, high 24576; max_tokens
+ *                                  effort minimal 1024, low 2048, medium 8192, high 24576, xhigh 32768
+ *                                  (none: no thinking); max_tokens
  *                                  grows by the budget when the caller set none
- *   stop → stop_sequences; temperature, top_p as given; user / metadata.user_id → metadata.user_id
- *   logprobs, top_logprobs, seed, presence/frequency penalties, logit_bias, other metadata keys → refused
+ *   stop → stop_sequences; temperature, top_p, top_k as given; service_tier auto / standard_only
+ *   metadata.user_id, user or safety_identifier → metadata.user_id
+ *   store, prompt_cache_key, prompt_cache_retention → not sent (OpenAI storage and caching hints,
+ *                                  no content; Anthropic caches by cache_control markers)
+ *   logprobs, top_logprobs, seed, presence/frequency/repetition penalties, min_p, logit_bias,
+ *   verbosity, other metadata keys → refused
  *   message `name` fields        → not sent (the Messages API has no participant names)
  */
 export function anthropicBody(req: GenerationRequest, defaultMaxTokens: number): Record<string, unknown> {
@@ -67,18 +72,32 @@ export function anthropicBody(req: GenerationRequest, defaultMaxTokens: number):
   if (req.logprobs || req.topLogprobs !== undefined) unsupported('logprobs are not available from this upstream', 'logprobs');
 
   const p = req.params;
-  for (const name of ['seed', 'presence_penalty', 'frequency_penalty', 'logit_bias']) {
-    if (p[name] !== undefined) unsupported(`${name} is not available on this upstream`, name);
-  }
+  for (const [name, why] of Object.entries(REFUSED_PARAMS)) if (p[name] !== undefined) unsupported(`${name} ${why}`, name);
   if (typeof p.temperature === 'number') body.temperature = p.temperature;
   if (typeof p.top_p === 'number') body.top_p = p.top_p;
+  if (typeof p.top_k === 'number') body.top_k = p.top_k;
   if (p.stop !== undefined) body.stop_sequences = Array.isArray(p.stop) ? p.stop : [p.stop];
+  if (p.service_tier !== undefined) {
+    if (p.service_tier !== 'auto' && p.service_tier !== 'standard_only') unsupported('service_tier must be auto or standard_only on this upstream', 'service_tier');
+    body.service_tier = p.service_tier;
+  }
   const meta = req.metadata ?? {};
   for (const key of Object.keys(meta)) if (key !== 'user_id') unsupported(`metadata.${key} is not available on this upstream (only user_id)`, 'metadata');
-  const userId = meta.user_id ?? (typeof p.user === 'string' ? p.user : undefined);
+  const userId = meta.user_id ?? (typeof p.user === 'string' ? p.user : typeof p.safety_identifier === 'string' ? p.safety_identifier : undefined);
   if (userId !== undefined) body.metadata = { user_id: userId };
   return body;
 }
+
+/** Sampling options of the OpenAI side that change the output and have no Messages API field. */
+const REFUSED_PARAMS: Record<string, string> = {
+  seed: 'is not available on this upstream',
+  presence_penalty: 'is not available on this upstream',
+  frequency_penalty: 'is not available on this upstream',
+  logit_bias: 'is not available on this upstream',
+  min_p: 'is not available on this upstream',
+  repetition_penalty: 'is not available on this upstream',
+  verbosity: 'is not available on this upstream',
+};
 
 type Block = Record<string, unknown>;
 interface Turn {
@@ -150,7 +169,7 @@ function toolResult(m: ChatMessage, where: string): Block {
   return { type: 'tool_result', tool_use_id: m.tool_call_id ?? '', content };
 }
 
-const EFFORT_BUDGET: Record<string, number> = { minimal: 1024, low: 2048, medium: 8192, high: 24_576 };
+const EFFORT_BUDGET: Record<string, number> = { minimal: 1024, low: 2048, medium: 8192, high: 24_576, xhigh: 32_768 };
 
 /** The thinking budget the request asks for; null: no thinking. Anthropic's minimum is 1024. */
 function thinkingBudget(req: GenerationRequest): number | null {
