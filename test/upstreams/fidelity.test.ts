@@ -261,7 +261,8 @@ describe('upstream fidelity, end to end', () => {
     expect(messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
     expect(messages[1]).toMatchObject({ role: 'user', content: [{ type: 'text' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_B64}` } }] });
     expect(messages[2]).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'toolu_00', type: 'function', function: { name: 'locate' } }] });
-    expect(JSON.parse((messages[2]?.tool_calls as { function: { arguments: string } }[])[0]?.function.arguments ?? '')).toEqual({ photo: 1 });
+    const prior = (messages[2]?.tool_calls ?? []) as { function: { arguments: string } }[];
+    expect(JSON.parse(prior[0]?.function.arguments ?? '')).toEqual({ photo: 1 });
     expect(messages[3]).toEqual({ role: 'tool', tool_call_id: 'toolu_00', content: 'Paris' });
 
     expect(got.reasoning).toBe(WANT.reasoning);
