@@ -1,7 +1,8 @@
 import { DEFAULT_RETRY } from './backoff.js';
 import { GenerationFailedError, httpErrorFrom, ProtocolError } from './errors.js';
+import { MessageAccumulator } from './message.js';
 import { GenerationStream, type StreamTransport } from './stream.js';
-import type { CancelResult, ChatResult, Generation, GenerationRequest, Model, RetryPolicy, StreamOptions, Submitted } from './types.js';
+import type { CancelResult, ChatResult, Generation, GenerationRequest, Model, OutputEvent, RetryPolicy, StreamOptions, Submitted } from './types.js';
 
 export interface ClientOptions {
   /** Where the edge is, e.g. `http://localhost:8080`. In a browser it defaults to the page's origin. */
@@ -26,6 +27,7 @@ const READ_TOKENS_KEPT = 1_000;
  *   const tc = new TokencastClient({ baseUrl: 'http://localhost:8080' });
  *   for await (const ev of tc.stream({ model: 'mock', messages: [{ role: 'user', content: 'hi' }] })) {
  *     if (ev.type === 'token') process.stdout.write(ev.text);
+ *     else if (ev.type === 'tool_call') console.log(`calling ${ev.name}`);
  *   }
  */
 export class TokencastClient {
@@ -88,19 +90,20 @@ export class TokencastClient {
     return new GenerationStream(transport, request ? null : (idOrRequest as string), { ...opts, retryDefaults: this.retry, idleTimeoutMs: this.idleTimeoutMs });
   }
 
-  /** Submit, stream to the end, and return the whole text. Throws GenerationFailedError when the generation fails. */
-  async chat(request: GenerationRequest, opts: Omit<StreamOptions, 'from'> & { onToken?: (text: string) => void } = {}): Promise<ChatResult> {
+  /**
+   * Submit, stream to the end, and return the whole answer: text, reasoning, refusal and tool
+   * calls with parsed arguments. `onEvent` sees every output event as it arrives. Throws
+   * GenerationFailedError when the generation fails.
+   */
+  async chat(request: GenerationRequest, opts: Omit<StreamOptions, 'from'> & { onToken?: (text: string) => void; onEvent?: (ev: OutputEvent) => void } = {}): Promise<ChatResult> {
     const s = this.stream(request, opts);
-    let text = '';
+    const acc = new MessageAccumulator();
     for await (const ev of s) {
-      if (ev.type === 'token') {
-        text += ev.text;
-        opts.onToken?.(ev.text);
-      } else if (ev.type === 'done') {
-        return { id: s.id as string, text, status: ev.status, finishReason: ev.finishReason, usage: ev.usage, stats: ev.stats };
-      } else {
-        throw new GenerationFailedError(ev.code, ev.message, text);
-      }
+      acc.add(ev);
+      if (ev.type === 'done') return { id: s.id as string, ...acc.message(), status: ev.status, finishReason: ev.finishReason, usage: ev.usage, stats: ev.stats };
+      if (ev.type === 'error') throw new GenerationFailedError(ev.code, ev.message, acc.text);
+      if (ev.type === 'token') opts.onToken?.(ev.text);
+      opts.onEvent?.(ev);
     }
     throw new ProtocolError('the stream ended without a terminal event');
   }
@@ -120,9 +123,13 @@ export class TokencastClient {
     return (await this.json<{ data: Model[] }>('GET', '/v1/models', undefined, opts.signal)).data;
   }
 
-  /** Absolute URL of a generation's SSE stream (usable with a browser EventSource too). */
+  /**
+   * Absolute URL of a generation's SSE stream (usable with a browser EventSource too). Always the
+   * OpenAI chunk format, whatever API created the generation (POST /v1/messages defaults to
+   * Anthropic events), with usage.
+   */
   eventsUrl(id: string, readToken?: string): string {
-    return `${this.baseUrl}/v1/generations/${encodeURIComponent(id)}/events?include_usage=true${this.tokenQuery(id, readToken, '&')}`;
+    return `${this.baseUrl}/v1/generations/${encodeURIComponent(id)}/events?format=openai&include_usage=true${this.tokenQuery(id, readToken, '&')}`;
   }
 
   /** `?token=` (the only way an EventSource can authenticate) when a read token is known for id. */

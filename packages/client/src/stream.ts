@@ -29,14 +29,14 @@ const now = (): number => (typeof performance !== 'undefined' ? performance.now(
 
 /**
  * One generation's events, delivered exactly once and in order however often the connection
- * breaks. Resumption is by offset: every reconnect asks for the events after the last token
- * this iterator yielded. The end event counts as delivered only once `[DONE]` arrived, so a cut
+ * breaks. Resumption is by offset: every reconnect asks for the events after the last output
+ * event (text, reasoning, tool call, arguments piece, refusal) this iterator yielded. The end event counts as delivered only once `[DONE]` arrived, so a cut
  * between the end chunk and its usage chunk replays the whole end group instead of losing usage.
  */
 export class GenerationStream implements AsyncIterable<StreamEvent> {
   /** The generation's id; null until stream(request) has submitted it. */
   id: string | null;
-  /** Offset of the last token event delivered (or `from` before the first). */
+  /** Offset of the last output event delivered (or `from` before the first). */
   offset: number;
   /** Connections replaced so far. */
   reconnects = 0;
@@ -112,17 +112,19 @@ export class GenerationStream implements AsyncIterable<StreamEvent> {
             parser.feed(decoder.decode(value, { stream: true }));
             for (const m of messages.splice(0)) {
               const f = parseFrame(m.id, m.data);
-              if (f.kind === 'token') {
-                // Never twice, never a hole: the text is exactly the generation's.
-                if (f.offset <= this.offset) continue;
-                if (f.offset !== this.offset + 1) throw new ProtocolError(`expected offset ${this.offset + 1}, got ${f.offset}`);
-                this.offset = f.offset;
+              if (f.kind === 'output') {
+                // Never twice, never a hole: text, reasoning and every tool call's arguments are
+                // exactly the generation's, wherever a connection broke.
+                const ev = f.event;
+                if (ev.offset <= this.offset) continue;
+                if (ev.offset !== this.offset + 1) throw new ProtocolError(`expected offset ${this.offset + 1}, got ${ev.offset}`);
+                this.offset = ev.offset;
                 this.tokenEvents++;
                 this.firstTokenMs ??= Math.round(now() - t0);
                 progressed = true;
                 // The idle clock measures the server, not a caller that takes its time with an event.
                 clearTimeout(idle);
-                yield { type: 'token', offset: f.offset, text: f.text };
+                yield ev;
                 touch();
               } else if (f.kind === 'end') {
                 end = f;

@@ -4,11 +4,43 @@
  */
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
+  | { type: 'input_audio'; input_audio: { data: string; format: string } };
+
+/** A tool call as an assistant message carries it back to the model (OpenAI's shape). */
+export interface ToolCallParam {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
 export interface ChatMessage {
   role: ChatRole;
-  content: string;
+  /** null only on an assistant message that just called tools. */
+  content: string | ContentPart[] | null;
   name?: string;
+  /** Assistant messages: the tool calls of that turn. */
+  tool_calls?: ToolCallParam[];
+  /** Tool messages: the call this message answers. */
+  tool_call_id?: string;
+  /** Assistant messages: the turn's reasoning, sent back as it came. */
+  reasoning_content?: string;
 }
+
+/** A function the model may call; `parameters` is a JSON Schema (absent: no arguments). */
+export interface ToolDefinition {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean } };
 
 /** Sampling parameters the edge passes to the model as given. */
 export interface SamplingParams {
@@ -26,6 +58,14 @@ export interface SamplingParams {
 export interface ChatRequest extends SamplingParams {
   model: string;
   messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
+  response_format?: ResponseFormat;
+  reasoning_effort?: 'minimal' | 'low' | 'medium' | 'high';
+  logprobs?: boolean;
+  top_logprobs?: number;
+  metadata?: Record<string, string>;
 }
 
 export interface CompletionRequest extends SamplingParams {
@@ -39,6 +79,10 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Present only when the model reported cached prompt tokens. */
+  prompt_tokens_details?: { cached_tokens: number };
+  /** Present only when known; reasoning tokens are part of completion_tokens. */
+  completion_tokens_details?: { reasoning_tokens: number };
 }
 
 export type GenerationStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -100,20 +144,64 @@ export interface CancelResult {
 export interface StreamStats {
   /** Connections that were replaced by a new one (0: the first one lasted). */
   reconnects: number;
-  /** Token events delivered by this iterator. */
+  /** Output events (text, reasoning, tool call, arguments, refusal) delivered by this iterator. */
   tokenEvents: number;
-  /** ms from the start of iteration (the submit, for stream(request)) to the first token event; null: none. */
+  /** ms from the start of iteration (the submit, for stream(request)) to the first output event; null: none. */
   firstTokenMs: number | null;
   /** ms from the start of iteration to its end. */
   durationMs: number;
 }
 
-/** A piece of text at one offset. One event may carry several model tokens. */
+/** A piece of the answer's text at one offset. One event may carry several model tokens. */
 export interface TokenEvent {
   type: 'token';
   offset: number;
   text: string;
 }
+
+/**
+ * A piece of the model's reasoning (thinking). A signature (Anthropic's signature_delta, or a
+ * Responses upstream's encrypted reasoning) comes on its own event, with text ''; send it back
+ * with the reasoning when the next turn goes to the same kind of model.
+ */
+export interface ReasoningEvent {
+  type: 'reasoning';
+  offset: number;
+  text: string;
+  /** Absent on ordinary reasoning deltas. */
+  signature?: string;
+  /** An Anthropic redacted_thinking block's data; absent otherwise. */
+  redacted?: string;
+}
+
+/** The model starts calling a tool. Its arguments follow as `tool_args` events with the same index. */
+export interface ToolCallEvent {
+  type: 'tool_call';
+  offset: number;
+  /** This call's index among the generation's tool calls: 0, 1, … */
+  index: number;
+  /** The id a tool message answers with (tool_call_id). */
+  id: string;
+  name: string;
+}
+
+/** A piece of a tool call's JSON arguments; the pieces of one index concatenate to the arguments. */
+export interface ToolArgsEvent {
+  type: 'tool_args';
+  offset: number;
+  index: number;
+  args: string;
+}
+
+/** A piece of a refusal (the model declined; OpenAI's delta.refusal). */
+export interface RefusalEvent {
+  type: 'refusal';
+  offset: number;
+  text: string;
+}
+
+/** Everything a generation outputs, one event per offset. */
+export type OutputEvent = TokenEvent | ReasoningEvent | ToolCallEvent | ToolArgsEvent | RefusalEvent;
 
 /** The generation ended normally (finish reason stop, length, …) or was cancelled. */
 export interface DoneEvent {
@@ -121,7 +209,7 @@ export interface DoneEvent {
   /** Offset of the terminal event. */
   offset: number;
   status: 'completed' | 'cancelled';
-  /** `stop`, `length`, `cancelled`, …; null only if the edge did not say. */
+  /** `stop`, `length`, `tool_calls`, `cancelled`, …; null only if the edge did not say. */
   finishReason: string | null;
   /** null when the edge did not send usage. */
   usage: Usage | null;
@@ -138,7 +226,7 @@ export interface ErrorEvent {
   stats: StreamStats;
 }
 
-export type StreamEvent = TokenEvent | DoneEvent | ErrorEvent;
+export type StreamEvent = OutputEvent | DoneEvent | ErrorEvent;
 
 /**
  * How a stream reconnects. Delays grow as initialDelayMs × 2^(n-1), capped at maxDelayMs, with
@@ -174,10 +262,39 @@ export interface ReconnectInfo {
   reason: unknown;
 }
 
-/** What `chat()` resolves with. */
-export interface ChatResult {
+/** A tool call of a finished (or streaming) answer. */
+export interface ToolCall {
+  index: number;
   id: string;
+  name: string;
+  /** The JSON arguments as streamed so far (the whole text once the call is complete). */
+  arguments: string;
+}
+
+/** A tool call of a finished answer, with its arguments parsed. */
+export interface FinishedToolCall extends ToolCall {
+  /** JSON.parse(arguments) ('' counts as {}); undefined when they are not valid JSON (an answer cut by max_tokens). */
+  input: unknown;
+}
+
+/** The assistant's answer, reassembled from the events. */
+export interface AssistantMessage {
+  /** The answer's text ('' when the model only called tools). */
   text: string;
+  /** The reasoning text ('' when the model did not reason, or the upstream does not show it). */
+  reasoning: string;
+  /** The reasoning's signature; null when none came. */
+  reasoningSignature: string | null;
+  /** Redacted thinking data, concatenated; null when none came. */
+  reasoningRedacted: string | null;
+  /** The refusal text; null when the model did not refuse. */
+  refusal: string | null;
+  toolCalls: FinishedToolCall[];
+}
+
+/** What `chat()` resolves with: the reassembled answer plus how it ended. */
+export interface ChatResult extends AssistantMessage {
+  id: string;
   status: 'completed' | 'cancelled';
   finishReason: string | null;
   usage: Usage | null;

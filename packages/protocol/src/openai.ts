@@ -35,10 +35,16 @@ function chatDelta(ev: Exclude<StoredEvent, EndEvent>): ChatDelta {
   switch (ev.kind) {
     case 'token':
       return { content: ev.text };
-    case 'reasoning':
-      // reasoning_content is the field vLLM, DeepSeek and llama.cpp stream; a signature has no
-      // place in a chat chunk (it is carried by the Anthropic and Responses formats).
-      return { reasoning_content: ev.text };
+    case 'reasoning': {
+      // reasoning_content is the field vLLM, DeepSeek and llama.cpp stream. Chat chunks have no
+      // field for a signature or redacted thinking, so they ride in tokencast's own fields
+      // (other clients ignore unknown delta fields); @tokencast/client reads them, so an agent
+      // can send the turn back to an Anthropic upstream intact.
+      const d: ChatDelta = { reasoning_content: ev.text };
+      if (ev.signature !== undefined) d.reasoning_signature = ev.signature;
+      if (ev.redacted !== undefined) d.reasoning_redacted = ev.redacted;
+      return d;
+    }
     case 'refusal':
       return { refusal: ev.text };
     case 'tool_call':

@@ -77,7 +77,7 @@ describe('OpenAI chat encoding of typed events', () => {
   const deltas = events.map((ev) => eventPayloads(ctx, ev).map((p) => (p === '[DONE]' ? p : JSON.parse(p))));
   it('reasoning_content, content, tool_calls pieces; role on the first event only', () => {
     expect(deltas[0]?.[0].choices[0].delta).toEqual({ role: 'assistant', reasoning_content: 'Let me' });
-    expect(deltas[1]?.[0].choices[0].delta).toEqual({ reasoning_content: '' });
+    expect(deltas[1]?.[0].choices[0].delta).toEqual({ reasoning_content: '', reasoning_signature: 'sig==' });
     expect(deltas[2]?.[0].choices[0]).toMatchObject({ delta: { content: 'Calling.' }, logprobs: { content: [{ token: 'Calling.', logprob: -0.5 }], refusal: null } });
     expect(deltas[3]?.[0].choices[0].delta).toEqual({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] });
     expect(deltas[4]?.[0].choices[0].delta).toEqual({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] });
