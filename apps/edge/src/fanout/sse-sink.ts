@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { AFTER_END_FRAME, encodeSseEvent, ResponsesEncoder } from '@tokencast/protocol';
+import { AFTER_END_FRAME, encodeSseEvent, ResponsesEncoder, SEQUENCE_STRIDE } from '@tokencast/protocol';
 import type { Channel } from './channel.js';
 import type { Entry, Sink } from './sink.js';
 
@@ -106,7 +106,8 @@ export class SseSink implements Sink {
       // A passing fault: ask the client to come back shortly with its Last-Event-ID.
       this.res.end('retry: 1000\n\n');
     } else if (this.responses) {
-      const body = { type: 'error', sequence_number: Number.MAX_SAFE_INTEGER, error: { type: 'invalid_request_error', code, message, param: null } };
+      // Numbered as the first frame of the event that cannot be sent.
+      const body = { type: 'error', sequence_number: (this.cursor + 1) * SEQUENCE_STRIDE, error: { type: 'invalid_request_error', code, message, param: null } };
       this.res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
     } else if (this.opts.format === 'anthropic') {
       this.res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message, code } })}\n\n`);
