@@ -1,4 +1,3 @@
-import type { ResponsesOptions } from './responses-request.js';
 import { parseMetadata, parseResponseFormat, parseToolChoice, parseTools, userContentPart } from './tools.js';
 import { bad, isObject, onlyKeys, optBoolean, optString, RequestSize, toolName } from './validate.js';
 
@@ -107,6 +106,20 @@ export interface GenerationRequest {
   metadata?: Record<string, string>;
   /** Responses API requests only: what the Response object echoes (see responses-request.ts). */
   responses?: ResponsesOptions;
+}
+
+/** What the Response object echoes that the normalised request has no field for. */
+export interface ResponsesOptions {
+  /** `instructions` as sent (also the first, system, message); null when absent. */
+  instructions: string | null;
+  /** Response this one continues; null when none. */
+  previousResponseId: string | null;
+  /** false: GET /v1/responses/:id answers 404 for it (it is still streamed and resumable by its events URL). */
+  store: boolean;
+  background: boolean;
+  truncation: 'auto' | 'disabled';
+  /** Output the caller asked to include (`reasoning.encrypted_content`, `message.output_text.logprobs`). */
+  include: string[];
 }
 
 export interface RequestLimits {

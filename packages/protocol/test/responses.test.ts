@@ -105,6 +105,14 @@ describe('parseResponsesRequest', () => {
     expect(rejection({ model: 'mock', input: 'x', max_output_tokens: 5000 }).code).toBe('max_tokens_exceeded');
     expect(rejection({ model: 'mock' }).code).toBe('missing_required_parameter');
     expect(rejection({ model: 'mock', input: 'x', previous_response_id: 'resp_x' }).param).toBe('previous_response_id');
+    // Hostile input: a schema nested past the bound, an image past the media cap, a named tool that is not given.
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 100; i++) deep = { a: deep };
+    expect(rejection({ model: 'mock', input: 'x', tools: [{ type: 'function', name: 'f', parameters: deep }] }).param).toBe('tools[0].parameters');
+    const big = `data:image/png;base64,${'A'.repeat(2_000_000)}`;
+    expect(rejection({ model: 'mock', input: [{ role: 'user', content: [{ type: 'input_image', image_url: big }] }] }).code).toBe('media_too_large');
+    expect(rejection({ model: 'mock', input: 'x', tools: [{ type: 'function', name: 'f' }], tool_choice: { type: 'function', name: 'g' } }).param).toBe('tool_choice.name');
+    expect(rejection({ model: 'mock', input: 'y'.repeat(20_000) }).code).toBe('context_length_exceeded');
   });
 
   it('maps response ids to generation ids and back', () => {
