@@ -1,4 +1,4 @@
-import { mockText } from '@tokencast/producer';
+import { MockScript, mockText } from '@tokencast/producer';
 import { parseResponsesRequest } from '@tokencast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEmbedded } from '../support/processes.js';
@@ -26,6 +26,19 @@ afterAll(async () => {
   await edge?.kill('SIGTERM');
   await redis?.stop();
 });
+
+/** What the mock writes for a Responses body, gathered by kind. */
+function referenceScript(body: Record<string, unknown>) {
+  const s = new MockScript(parseResponsesRequest(body, { maxTokensCap: 1_000_000, maxPromptChars: 1_000_000 }));
+  const out = { reasoning: '', callId: '', args: '' };
+  for (let i = 0; i < s.stop().steps; i++) {
+    const e = s.step(i);
+    if (e.type === 'reasoning') out.reasoning += e.text;
+    else if (e.type === 'tool_call') out.callId = e.id;
+    else if (e.type === 'tool_args') out.args += e.args;
+  }
+  return out;
+}
 
 /** What the mock writes for a one-message prompt, as any producer would. */
 function referenceText(input: string): string {
@@ -59,5 +72,26 @@ describe.skipIf(skip)(`Vercel AI SDK over the Responses API (needs Node ≥ 22; 
     for await (const delta of result.textStream) text += delta;
     expect(text).toBe(referenceText(prompt));
     expect(await result.finishReason).toBe('stop');
+  });
+
+  it('@ai-sdk/openai streamText with a tool and reasoning: tool name, parsed input and reasoning are the mock reference', async () => {
+    const { jsonSchema, streamText, tool } = await import('ai');
+    const { createOpenAI } = await import('@ai-sdk/openai');
+    const openai = createOpenAI({ baseURL: `${edge.url}/v1`, apiKey: 'unused' });
+    const parameters = { type: 'object' as const, properties: { city: { type: 'string' as const } }, required: ['city'], additionalProperties: false };
+    const prompt = 'What is the weather in Lisbon?';
+    const result = streamText({
+      model: openai('mock-reasoning'),
+      prompt,
+      tools: { get_weather: tool({ description: 'The weather in a city', inputSchema: jsonSchema<{ city: string }>(parameters) }) },
+      toolChoice: 'required',
+    });
+    const calls = await result.toolCalls;
+    const ref = referenceScript({ model: 'mock-reasoning', input: prompt, tools: [{ type: 'function', name: 'get_weather', description: 'The weather in a city', parameters, strict: true }], tool_choice: 'required' });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ toolName: 'get_weather', toolCallId: ref.callId });
+    expect(calls[0]?.input).toEqual(JSON.parse(ref.args));
+    expect(await result.reasoningText).toBe(ref.reasoning);
+    expect(await result.finishReason).toBe('tool-calls');
   });
 });

@@ -1,4 +1,4 @@
-import { mockText } from '@tokencast/producer';
+import { MockScript, mockText } from '@tokencast/producer';
 import { parseResponsesRequest } from '@tokencast/protocol';
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
@@ -33,6 +33,32 @@ afterAll(async () => {
 function reference(body: Record<string, unknown>, previous: Parameters<typeof parseResponsesRequest>[2] = null) {
   return mockText(parseResponsesRequest(body, LIMITS, previous));
 }
+
+/** Everything the mock writes for a Responses body, gathered by kind (the reference a test compares with). */
+function script(body: Record<string, unknown>, previous: Parameters<typeof parseResponsesRequest>[2] = null) {
+  const s = new MockScript(parseResponsesRequest(body, LIMITS, previous));
+  const stop = s.stop();
+  const out = { reasoning: '', signature: '', text: '', callId: '', name: '', args: '', finishReason: stop.finishReason };
+  for (let i = 0; i < stop.steps; i++) {
+    const e = s.step(i);
+    if (e.type === 'reasoning') out.reasoning += e.text;
+    else if (e.type === 'reasoning_signature') out.signature = e.signature;
+    else if (e.type === 'text') out.text += e.text;
+    else if (e.type === 'tool_call') {
+      out.callId = e.id;
+      out.name = e.name;
+    } else if (e.type === 'tool_args') out.args += e.args;
+  }
+  return out;
+}
+
+const weather = {
+  type: 'function' as const,
+  name: 'get_weather',
+  description: 'The weather in a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'], additionalProperties: false },
+  strict: true,
+};
 
 async function collect(stream: AsyncIterable<ResponseStreamEvent>): Promise<ResponseStreamEvent[]> {
   const out: ResponseStreamEvent[] = [];
@@ -196,5 +222,63 @@ describe('OpenAI SDK: Responses API', () => {
     expect(bad.status).toBe(404);
     const beyond = await fetch(`${edge.url}/v1/responses/resp_aaaaaaaaaaaaaaaaaaaaaaaaaa?stream=true`);
     expect(beyond.status).toBe(404);
+  });
+
+  it('tools: responses.stream with reasoning and a required tool call gives the mock reference, in compliant events', async () => {
+    const body = { model: 'mock-reasoning', input: 'What is the weather in Paris?', tools: [weather], tool_choice: 'required' as const };
+    const ref = script(body);
+    expect(ref.finishReason).toBe('tool_calls');
+    expect(ref.args.length).toBeGreaterThan(0);
+    const stream = client.responses.stream(body);
+    const events: ResponseStreamEvent[] = [];
+    stream.on('event', (e) => events.push(e));
+    const final = await stream.finalResponse();
+    expectCompliant(events);
+    expect(events.map((e) => e.type)).toContain('response.function_call_arguments.delta');
+    expect(events.map((e) => e.type)).toContain('response.reasoning_summary_text.delta');
+    const call = final.output.find((o) => o.type === 'function_call');
+    expect(call).toMatchObject({ type: 'function_call', call_id: ref.callId, name: 'get_weather', arguments: ref.args, status: 'completed' });
+    expect(JSON.parse(call?.type === 'function_call' ? call.arguments : '')).toEqual(JSON.parse(ref.args));
+    const reasoning = final.output.find((o) => o.type === 'reasoning');
+    expect(reasoning?.type === 'reasoning' ? reasoning.summary.map((s) => s.text).join('') : '').toBe(ref.reasoning);
+    expect(reasoning).toMatchObject({ encrypted_content: ref.signature });
+    expect(final.usage?.output_tokens_details.reasoning_tokens).toBeGreaterThan(0);
+    expect(resourceErrors(final)).toEqual([]);
+  });
+
+  it('tools: a background response resumed in the middle of the function-call arguments gets exactly the rest', async () => {
+    const body = { model: 'mock', input: 'Weather for the week in Oslo', tools: [weather], tool_choice: 'required' as const };
+    const ref = script(body);
+    const created = await client.responses.create({ ...body, background: true });
+    const all = await collect(await client.responses.retrieve(created.id, { stream: true }));
+    expectCompliant(all);
+    const deltas = all.filter((e) => e.type === 'response.function_call_arguments.delta');
+    expect(deltas.length).toBeGreaterThanOrEqual(2);
+    const n = deltas[0]?.sequence_number as number;
+    const rest = await collect(await client.responses.retrieve(created.id, { stream: true, starting_after: n }));
+    expect(rest).toEqual(all.filter((e) => e.sequence_number > n));
+    const first = deltas[0]?.type === 'response.function_call_arguments.delta' ? deltas[0].delta : '';
+    const after = rest.map((e) => (e.type === 'response.function_call_arguments.delta' ? e.delta : '')).join('');
+    expect(first + after).toBe(ref.args);
+    expect(rest.find((e) => e.type === 'response.function_call_arguments.done')).toMatchObject({ arguments: ref.args, name: 'get_weather' });
+  });
+
+  it('tools: the agent loop, function_call_output through previous_response_id, answers in text', async () => {
+    const first = { model: 'mock', input: 'Plan my trip [mock:tool]', tools: [weather] };
+    const one = await client.responses.create(first);
+    const call = one.output.find((o) => o.type === 'function_call');
+    if (call?.type !== 'function_call') throw new Error('expected a function call');
+    expect(call.arguments).toBe(script(first).args);
+    const second = { model: 'mock', previous_response_id: one.id, input: [{ type: 'function_call_output' as const, call_id: call.call_id, output: '{"temp":21}' }], tools: [weather] };
+    const ref = script(second, {
+      messages: [
+        { role: 'user', content: 'Plan my trip [mock:tool]' },
+        { role: 'assistant', content: '', tool_calls: [{ id: call.call_id, type: 'function', function: { name: call.name, arguments: call.arguments } }] },
+      ],
+    });
+    const two = await client.responses.create(second);
+    expect(two.status).toBe('completed');
+    expect(two.output_text).toBe(ref.text);
+    expect(two.output.some((o) => o.type === 'function_call')).toBe(false);
   });
 });
