@@ -1,4 +1,4 @@
-import { MockScript, mockText } from '@tokencast/producer';
+import { mockOutput, mockText } from '@tokencast/producer';
 import { parseResponsesRequest } from '@tokencast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEmbedded } from '../support/processes.js';
@@ -29,13 +29,13 @@ afterAll(async () => {
 
 /** What the mock writes for a Responses body, gathered by kind. */
 function referenceScript(body: Record<string, unknown>) {
-  const s = new MockScript(parseResponsesRequest(body, { maxTokensCap: 1_000_000, maxPromptChars: 1_000_000 }));
   const out = { reasoning: '', callId: '', args: '' };
-  for (let i = 0; i < s.stop().steps; i++) {
-    const e = s.step(i);
-    if (e.type === 'reasoning') out.reasoning += e.text;
-    else if (e.type === 'tool_call') out.callId = e.id;
-    else if (e.type === 'tool_args') out.args += e.args;
+  for (const p of mockOutput(parseResponsesRequest(body, { maxTokensCap: 1_000_000, maxPromptChars: 1_000_000 })).parts) {
+    if (p.type === 'reasoning') out.reasoning += p.text;
+    else if (p.type === 'tool_call') {
+      out.callId = p.id;
+      out.args += p.arguments;
+    }
   }
   return out;
 }
@@ -87,7 +87,12 @@ describe.skipIf(skip)(`Vercel AI SDK over the Responses API (needs Node ≥ 22; 
       toolChoice: 'required',
     });
     const calls = await result.toolCalls;
-    const ref = referenceScript({ model: 'mock-reasoning', input: prompt, tools: [{ type: 'function', name: 'get_weather', description: 'The weather in a city', parameters, strict: true }], tool_choice: 'required' });
+    const ref = referenceScript({
+      model: 'mock-reasoning',
+      input: prompt,
+      tools: [{ type: 'function', name: 'get_weather', description: 'The weather in a city', parameters, strict: true }],
+      tool_choice: 'required',
+    });
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ toolName: 'get_weather', toolCallId: ref.callId });
     expect(calls[0]?.input).toEqual(JSON.parse(ref.args));

@@ -1,4 +1,4 @@
-import { MockScript, mockText } from '@tokencast/producer';
+import { mockOutput, mockText } from '@tokencast/producer';
 import { parseResponsesRequest } from '@tokencast/protocol';
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
@@ -36,18 +36,18 @@ function reference(body: Record<string, unknown>, previous: Parameters<typeof pa
 
 /** Everything the mock writes for a Responses body, gathered by kind (the reference a test compares with). */
 function script(body: Record<string, unknown>, previous: Parameters<typeof parseResponsesRequest>[2] = null) {
-  const s = new MockScript(parseResponsesRequest(body, LIMITS, previous));
-  const stop = s.stop();
-  const out = { reasoning: '', signature: '', text: '', callId: '', name: '', args: '', finishReason: stop.finishReason };
-  for (let i = 0; i < stop.steps; i++) {
-    const e = s.step(i);
-    if (e.type === 'reasoning') out.reasoning += e.text;
-    else if (e.type === 'reasoning_signature') out.signature = e.signature;
-    else if (e.type === 'text') out.text += e.text;
-    else if (e.type === 'tool_call') {
-      out.callId = e.id;
-      out.name = e.name;
-    } else if (e.type === 'tool_args') out.args += e.args;
+  const ref = mockOutput(parseResponsesRequest(body, LIMITS, previous));
+  const out = { reasoning: '', signature: '', text: '', callId: '', name: '', args: '', finishReason: ref.finishReason };
+  for (const p of ref.parts) {
+    if (p.type === 'reasoning') {
+      out.reasoning += p.text;
+      out.signature = p.signature;
+    } else if (p.type === 'text') out.text += p.text;
+    else if (p.type === 'tool_call') {
+      out.callId = p.id;
+      out.name = p.name;
+      out.args += p.arguments;
+    }
   }
   return out;
 }
@@ -56,7 +56,12 @@ const weather = {
   type: 'function' as const,
   name: 'get_weather',
   description: 'The weather in a city',
-  parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'], additionalProperties: false },
+  parameters: {
+    type: 'object',
+    properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1, maximum: 7 } },
+    required: ['city', 'days'],
+    additionalProperties: false,
+  },
   strict: true,
 };
 
@@ -247,15 +252,20 @@ describe('OpenAI SDK: Responses API', () => {
   });
 
   it('tools: a background response resumed in the middle of the function-call arguments gets exactly the rest', async () => {
+    // A slow model (20 ms a piece), so the writer stores the argument pieces as separate events
+    // rather than coalescing them, and there is a middle to resume from.
+    const slow = await startEmbedded({ REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'resp-slow', MOCK_TOKENS_PER_SECOND: '50' });
+    const sdk = new OpenAI({ baseURL: `${slow.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 });
     const body = { model: 'mock', input: 'Weather for the week in Oslo', tools: [weather], tool_choice: 'required' as const };
     const ref = script(body);
-    const created = await client.responses.create({ ...body, background: true });
-    const all = await collect(await client.responses.retrieve(created.id, { stream: true }));
+    const created = await sdk.responses.create({ ...body, background: true });
+    const all = await collect(await sdk.responses.retrieve(created.id, { stream: true }));
     expectCompliant(all);
     const deltas = all.filter((e) => e.type === 'response.function_call_arguments.delta');
     expect(deltas.length).toBeGreaterThanOrEqual(2);
     const n = deltas[0]?.sequence_number as number;
-    const rest = await collect(await client.responses.retrieve(created.id, { stream: true, starting_after: n }));
+    const rest = await collect(await sdk.responses.retrieve(created.id, { stream: true, starting_after: n }));
+    await slow.kill('SIGTERM');
     expect(rest).toEqual(all.filter((e) => e.sequence_number > n));
     const first = deltas[0]?.type === 'response.function_call_arguments.delta' ? deltas[0].delta : '';
     const after = rest.map((e) => (e.type === 'response.function_call_arguments.delta' ? e.delta : '')).join('');
@@ -269,7 +279,12 @@ describe('OpenAI SDK: Responses API', () => {
     const call = one.output.find((o) => o.type === 'function_call');
     if (call?.type !== 'function_call') throw new Error('expected a function call');
     expect(call.arguments).toBe(script(first).args);
-    const second = { model: 'mock', previous_response_id: one.id, input: [{ type: 'function_call_output' as const, call_id: call.call_id, output: '{"temp":21}' }], tools: [weather] };
+    const second = {
+      model: 'mock',
+      previous_response_id: one.id,
+      input: [{ type: 'function_call_output' as const, call_id: call.call_id, output: '{"temp":21}' }],
+      tools: [weather],
+    };
     const ref = script(second, {
       messages: [
         { role: 'user', content: 'Plan my trip [mock:tool]' },
