@@ -133,13 +133,13 @@ describe('tool calls through the openai SDK', () => {
   });
 
   it('the second turn (assistant tool_calls + tool result) is accepted and answered in text', async () => {
-    const first = await client.chat.completions.create(body('Weather in Oslo?') as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const first = await client.chat.completions.create(body('Weather in Oslo? [mock:len=8]') as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
     const msg = first.choices[0]?.message as OpenAI.ChatCompletionMessage;
     expect(msg.tool_calls?.[0]?.type).toBe('function');
     const second = await client.chat.completions.create({
       model: 'mock',
       tools,
-      messages: [{ role: 'user', content: 'Weather in Oslo?' }, msg, { role: 'tool', tool_call_id: msg.tool_calls?.[0]?.id as string, content: '{"temp": 3}' }],
+      messages: [{ role: 'user', content: 'Weather in Oslo? [mock:len=8]' }, msg, { role: 'tool', tool_call_id: msg.tool_calls?.[0]?.id as string, content: '{"temp": 3}' }],
     });
     expect(second.choices[0]?.finish_reason).toBe('stop');
     expect(second.choices[0]?.message.content?.length).toBeGreaterThan(0);
@@ -156,7 +156,10 @@ describe('tool calls through the openai SDK', () => {
 
 describe('resume in the middle of a tool call, and the same log as Anthropic events', () => {
   it('Last-Event-ID inside the arguments gives exactly the rest; ?format=anthropic reassembles the same call', async () => {
-    const b = body('[mock:reasoning=20] Weather for the trip?', { model: 'mock-reasoning' });
+    // A long call (60 arguments, about 2 s of pieces at 60 tokens/s), so the drop and the resume happen while it streams.
+    const fields = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`field_${i}`, { type: 'integer', minimum: 0, maximum: 9 }]));
+    const formTools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: fields } } }];
+    const b = body('[mock:reasoning=20] Weather for the trip?', { model: 'mock-reasoning', tools: formTools });
     const expected = ref(b).parts;
     const call = toolPart(expected);
     const id = await submit(edge.url, b);
@@ -269,7 +272,7 @@ describe('the stored log in Redis', () => {
       }
       return ((await mem(k)) - at1000) / 2000;
     };
-    const text = await submit(edge.url, { model: 'mock', messages: [{ role: 'user', content: '[mock:len=600] measure me' }] });
+    const text = await submit(edge.url, { model: 'mock', messages: [{ role: 'user', content: '[mock:len=300] measure me' }] });
     const many = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`field_${i}`, { type: 'integer', minimum: 0, maximum: 9 }]));
     const longCall = await submit(edge.url, {
       ...body('long arguments'),
