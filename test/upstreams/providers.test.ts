@@ -333,3 +333,66 @@ describe('Anthropic upstream', () => {
     expect(up.requests.length).toBe(before);
   });
 });
+
+describe('Anthropic upstream: what servers really send', () => {
+  let up: FakeUpstream;
+  let provider: AnthropicProvider;
+  const scripts: Record<string, string[]> = {};
+  const ev = (type: string, body: Record<string, unknown> = {}) => `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
+  beforeAll(async () => {
+    up = await recordingUpstream((_req, res, body) => {
+      const prompt = JSON.stringify(body.messages);
+      const key = Object.keys(scripts).find((k) => prompt.includes(k)) ?? '';
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end((scripts[key] ?? []).join(''));
+    });
+    provider = new AnthropicProvider({ ...options(up.url), defaultMaxTokens: 1024 });
+  });
+  afterAll(async () => {
+    await provider?.close();
+    await up?.close();
+  });
+  const ask = (key: string) =>
+    collect(provider.generate({ ...fullRequest({ reasoning: undefined, responseFormat: undefined }), messages: [{ role: 'user', content: key }] }, ctx()));
+
+  it('a redacted_thinking block is passed on whole, as its own reasoning part', async () => {
+    scripts['[redacted]'] = [
+      ev('message_start', { message: { usage: { input_tokens: 5, output_tokens: 1 } } }),
+      ev('content_block_start', { index: 0, content_block: { type: 'redacted_thinking', data: 'EnCrYpTeD' } }),
+      ev('content_block_stop', { index: 0 }),
+      ev('content_block_start', { index: 1, content_block: { type: 'text', text: '' } }),
+      ev('content_block_delta', { index: 1, delta: { type: 'text_delta', text: 'ok' } }),
+      ev('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 3 } }),
+      ev('message_stop'),
+    ];
+    expect(await ask('[redacted]')).toEqual([
+      { type: 'reasoning_redacted', data: 'EnCrYpTeD' },
+      { type: 'text', text: 'ok', tokens: 1 },
+      { type: 'end', finishReason: 'stop', usage: { prompt_tokens: 5, completion_tokens: 3 } },
+    ]);
+  });
+
+  it('#14 item 9: negative, null and fractional usage counts from an Anthropic upstream are dropped (the producer counts)', async () => {
+    scripts['[bad-usage]'] = [
+      ev('message_start', { message: { usage: { input_tokens: null, cache_read_input_tokens: -4, output_tokens: 1 } } }),
+      ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+      ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'x' } }),
+      ev('message_delta', { delta: { stop_reason: 'max_tokens' }, usage: { output_tokens: 2.5 } }),
+      ev('message_stop'),
+    ];
+    const events = await ask('[bad-usage]');
+    expect(events.at(-1)).toEqual({ type: 'end', finishReason: 'length', usage: null });
+  });
+
+  it('an error event mid-stream fails with upstream_error; its text stays in the detail', async () => {
+    scripts['[overloaded]'] = [
+      ev('message_start', { message: { usage: { input_tokens: 5, output_tokens: 1 } } }),
+      ev('error', { error: { type: 'overloaded_error', message: 'Overloaded at 10.1.2.3' } }),
+    ];
+    const err = await ask('[overloaded]').catch((e) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect((err as UpstreamError).code).toBe('upstream_error');
+    expect((err as UpstreamError).message).not.toContain('10.1.2.3');
+    expect((err as UpstreamError).detail).toContain('overloaded_error');
+  });
+});

@@ -128,6 +128,12 @@ export class GenerationWriter {
         this.pending.push(shape({ kind: 'reasoning', text: '', tokens: 0, ms: [], part, start: !cont, signature: ev.signature }));
         break;
       }
+      case 'reasoning_redacted':
+        // A block of its own: never merged with the thinking before it.
+        this.pending.push(shape({ kind: 'reasoning', text: '', tokens: 0, ms: [], part: this.open('reasoning'), start: true, redacted: ev.data }));
+        // Closed at once: thinking that follows is another block.
+        this.current = null;
+        break;
       case 'tool_call': {
         const part = this.open('tool');
         const index = this.toolCalls++;
@@ -238,10 +244,11 @@ type TextLike = Extract<NewEvent, { kind: 'token' | 'reasoning' | 'refusal' }>;
  * The stored form of a text-like delta: part and start left out when 0 and false, exactly as the
  * Redis codec stores them, so the memory and Redis engines hold the same events.
  */
-function shape(ev: { kind: TextLike['kind']; text: string; tokens: number; ms: number[]; part: number; start: boolean; signature?: string }): TextLike {
+function shape(ev: { kind: TextLike['kind']; text: string; tokens: number; ms: number[]; part: number; start: boolean; signature?: string; redacted?: string }): TextLike {
   const out = { kind: ev.kind, text: ev.text, tokens: ev.tokens, ms: ev.ms } as TextLike;
   if (ev.part !== 0) out.part = ev.part;
   if (ev.start) out.start = true;
   if (ev.signature !== undefined && out.kind === 'reasoning') out.signature = ev.signature;
+  if (ev.redacted !== undefined && out.kind === 'reasoning') out.redacted = ev.redacted;
   return out;
 }

@@ -165,4 +165,17 @@ describe('GenerationWriter', () => {
     expect(writer.tokens).toBe(7);
     expect(writer.reasoningTokens).toBe(3);
   });
+
+  it('a redacted thinking block is a reasoning part of its own; thinking after it opens the next part', async () => {
+    const { engine, id, writer } = await setup(0);
+    writer.push({ type: 'reasoning_redacted', data: 'EnCrYpTeD' });
+    writer.push({ type: 'reasoning', text: 'visible', tokens: 1 });
+    await writer.end({ kind: 'end', status: 'completed', finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, error: null });
+    const events = await engine.store.readEvents(id, 0, 100);
+    expect(events).toEqual([
+      { offset: 1, kind: 'reasoning', text: '', tokens: 0, ms: [], redacted: 'EnCrYpTeD' },
+      { offset: 2, kind: 'reasoning', text: 'visible', tokens: 1, ms: [expect.any(Number)], part: 1, start: true },
+      expect.objectContaining({ offset: 3, kind: 'end', parts: 2 }),
+    ]);
+  });
 });

@@ -10,7 +10,8 @@ import { UpstreamError } from './errors.js';
  *   user content parts           → text blocks; image_url → image block (data: URL → base64 source,
  *                                  anything else → url source); input_audio → refused
  *   assistant message            → thinking block (when its reasoning carries a signature: Anthropic
- *                                  only takes back thinking it signed), text block, tool_use blocks
+ *                                  only takes back thinking it signed) or redacted_thinking block,
+ *                                  text block, tool_use blocks
  *   tool messages                → tool_result blocks, first in the next user turn
  *   tools                        → {name, description, input_schema (parameters, or an empty object schema), strict}
  *   tool_choice                  → auto / none / required → any / {function:{name}} → tool
@@ -145,7 +146,8 @@ function imageBlock(url: string): Block {
 function assistantBlocks(m: ChatMessage, where: string): Block[] {
   const out: Block[] = [];
   // Only a signed thinking block can go back to Anthropic; unsigned reasoning (another upstream's) is not sent.
-  if (m.reasoning?.signature) out.push({ type: 'thinking', thinking: m.reasoning.text, signature: m.reasoning.signature });
+  if (m.reasoning?.redacted !== undefined) out.push({ type: 'redacted_thinking', data: m.reasoning.redacted });
+  else if (m.reasoning?.signature) out.push({ type: 'thinking', thinking: m.reasoning.text, signature: m.reasoning.signature });
   for (const p of parts(m.content)) {
     if (p.type !== 'text') unsupported(`${where}: only text is accepted in assistant messages on this upstream`, where);
     if (p.text) out.push({ type: 'text', text: p.text });

@@ -105,6 +105,7 @@ class MessagesEventReader implements ChunkReader {
       return out;
     }
     if (block.type === 'text' && typeof block.text === 'string' && block.text) return [{ type: 'text', text: block.text, tokens: 1 }];
+    if (block.type === 'redacted_thinking' && typeof block.data === 'string') return [{ type: 'reasoning_redacted', data: block.data }];
     if (block.type === 'thinking') {
       const out: ProviderEvent[] = [];
       if (typeof block.thinking === 'string' && block.thinking) out.push({ type: 'reasoning', text: block.thinking, tokens: 1 });

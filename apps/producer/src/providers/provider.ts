@@ -10,6 +10,8 @@ export type ProviderEvent =
   | { type: 'reasoning'; text: string; tokens: number }
   /** Anthropic's signature_delta, or a Responses upstream's encrypted reasoning content. */
   | { type: 'reasoning_signature'; signature: string }
+  /** A whole Anthropic redacted_thinking block: encrypted reasoning, passed on as its own reasoning part. */
+  | { type: 'reasoning_redacted'; data: string }
   /** A tool call starts; `index` is the upstream's own (OpenAI delta.tool_calls[].index, or Anthropic's block order). */
   | { type: 'tool_call'; index: number; id: string; name: string }
   /** A piece of the JSON arguments of the tool call with this upstream index. */
