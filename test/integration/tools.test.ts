@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { type MockPart, mockOutput } from '@tokencast/producer';
 import { type GenerationRequest, parseChatRequest } from '@tokencast/protocol';
 import { createParser } from 'eventsource-parser';
@@ -15,6 +17,7 @@ import { meta, submit } from './helpers.js';
  * events, and the stored log read with redis-cli's commands must all agree with the mock's
  * reference, which is computed without any of them.
  */
+const run = promisify(execFile);
 let redis: RedisServer;
 let edge: Proc;
 let producer: Proc;
@@ -244,6 +247,11 @@ describe('the stored log in Redis', () => {
     const end = (entries[entries.length - 1] as [string, string[]])[1];
     expect(end.slice(0, 6)).toEqual(['k', 'e', 's', 'completed', 'f', 'tool_calls']);
     expect(end.slice(-2)).toEqual(['np', '1']);
+    // And with redis-cli itself, as the README shows it.
+    const cli = await run('redis-cli', ['-p', String(redis.port), 'XRANGE', key, '-', '+']);
+    const lines = cli.stdout.trim().split('\n');
+    expect(lines.slice(0, 13)).toEqual(['0-1', 'k', 'c', 'p', '0', 'i', '0', 'id', call.id, 'nm', 'get_weather', 'ms', expect.stringMatching(/^\d+$/)]);
+    expect(lines).toContain('tool_calls');
 
     // Bytes per stored event, with MEMORY USAGE on copies of the entries: the whole stream and its
     // marginal cost per event past Redis's first listpack node (100 entries), whose first entry
