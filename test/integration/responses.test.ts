@@ -182,6 +182,23 @@ describe('OpenAI SDK: Responses API', () => {
     expectCompliant([...seen, ...rest]);
   });
 
+  it('several viewers of one live response, joining at different points, each get exactly their part', async () => {
+    const body = { model: 'mock', input: 'Many viewers [mock:len=1500]' };
+    const ref = reference(body);
+    const created = await client.responses.create({ ...body, background: true });
+    // Join once a few events exist (a starting_after past the newest event is a 400).
+    const gen = `gen_${created.id.slice(5)}`;
+    await waitFor('8 events', async () => ((await (await fetch(`${edge.url}/v1/generations/${gen}`)).json()) as { last_offset: number }).last_offset >= 8, 10_000);
+    const starts = [-1, 1, 40, 100];
+    const streams = await Promise.all(starts.map(async (n) => collect(await client.responses.retrieve(created.id, { stream: true, ...(n >= 0 ? { starting_after: n } : {}) }))));
+    const full = streams[0] as ResponseStreamEvent[];
+    expect(textOf(full)).toBe(ref.text);
+    expectCompliant(full);
+    starts.forEach((n, i) => {
+      expect(streams[i], `starting_after=${n}`).toEqual(full.filter((e) => e.sequence_number > n));
+    });
+  });
+
   it('cancel: a running background response ends cancelled; delete: it is gone', async () => {
     const created = await client.responses.create({ model: 'mock', input: 'Cancel me [mock:len=100000]', background: true });
     await waitFor('first output', async () => (await client.responses.retrieve(created.id)).output.length > 0, 5_000);
