@@ -12,6 +12,7 @@ export default defineConfig({
       '@tokencast/runtime': src('./packages/runtime/src/index.ts'),
       '@tokencast/producer': src('./apps/producer/src/index.ts'),
       '@tokencast/edge': src('./apps/edge/src/index.ts'),
+      '@tokencast/embedded': src('./apps/embedded/src/index.ts'),
     },
   },
   test: {

@@ -3,7 +3,7 @@ import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
 import { catalogFromEnv, mockText, Worker, workerOptionsFromEnv } from '@tokencast/producer';
 import { parseChatRequest } from '@tokencast/protocol';
-import { createLogger, routingFromEnv } from '@tokencast/runtime';
+import { createLogger, routingConfig } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { chunkText, readSse } from '../support/sse.js';
@@ -27,10 +27,10 @@ describe('WebSocket fan-out', () => {
   beforeAll(async () => {
     engine = createMemoryEngine();
     const catalog = catalogFromEnv(env);
-    const logger = createLogger('test', env);
+    const logger = createLogger('test', 'silent');
     worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
     worker.start();
-    edge = await buildEdge({ engine, routing: routingFromEnv(env), config: edgeConfigFromEnv({ ...env, HOST: '127.0.0.1' }), logger });
+    edge = await buildEdge({ engine, routing: routingConfig(env), config: edgeConfigFromEnv({ ...env, HOST: '127.0.0.1' }), logger });
     await edge.app.listen({ port: 0, host: '127.0.0.1' });
     url = `127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
   });

@@ -1,6 +1,6 @@
 import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine } from '@tokencast/engine';
-import { createLogger, routingFromEnv } from '@tokencast/runtime';
+import { createLogger, routingConfig } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** CORS is configurable: listed origins get the headers (and preflights an answer), others get none. */
@@ -9,7 +9,7 @@ describe('CORS', () => {
 
   beforeAll(async () => {
     const env = { CORS_ORIGINS: 'https://app.example', LOG_LEVEL: 'silent' };
-    edge = await buildEdge({ engine: createMemoryEngine(), routing: routingFromEnv(env), config: edgeConfigFromEnv(env), logger: createLogger('test', env) });
+    edge = await buildEdge({ engine: createMemoryEngine(), routing: routingConfig(env), config: edgeConfigFromEnv(env), logger: createLogger('test', 'silent') });
   });
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
 import { catalogFromEnv, Worker, workerOptionsFromEnv } from '@tokencast/producer';
-import { createLogger, routingFromEnv } from '@tokencast/runtime';
+import { createLogger, routingConfig } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
 import { chatBody, meta, offsets, read, reference, sleep, submit, textOf } from './helpers.js';
@@ -20,9 +20,9 @@ let base: string;
 beforeAll(async () => {
   const env = { EDGE_CHANNEL_LINGER_MS: String(LINGER_MS), HEARTBEAT_MS: '100', MOCK_TOKENS_PER_SECOND: '100', MOCK_TTFT_MS: '20', REDIS_BLOCK_MS: '200', RECLAIM_IDLE_MS: '5000' };
   engine = createMemoryEngine();
-  const logger = createLogger('disconnect-test', { LOG_LEVEL: 'silent' });
+  const logger = createLogger('disconnect-test', 'silent');
   const catalog = catalogFromEnv(env);
-  edge = await buildEdge({ engine, routing: routingFromEnv(env), config: edgeConfigFromEnv(env), logger });
+  edge = await buildEdge({ engine, routing: routingConfig(env), config: edgeConfigFromEnv(env), logger });
   worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
   worker.start();
   base = await edge.app.listen({ host: '127.0.0.1', port: 0 });

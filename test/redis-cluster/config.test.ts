@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, engineConfig } from '../../packages/engine/src/index.js';
+import { ConfigError } from '../../packages/engine/src/index.js';
 import { clusterSeeds } from '../../packages/engine/src/redis/connection.js';
+import { engineConfig } from '../../packages/runtime/src/index.js';
 
 describe('Redis Cluster configuration', () => {
   it('REDIS_CLUSTER=true takes REDIS_URL as comma-separated seed nodes', () => {

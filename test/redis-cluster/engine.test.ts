@@ -1,8 +1,9 @@
 import { newGenerationId, type StoredEvent } from '@tokencast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, createRedisEngine, engineConfig, Keys, type NewEvent } from '../../packages/engine/src/index.js';
+import { createEngine, createRedisEngine, Keys, type NewEvent } from '../../packages/engine/src/index.js';
 import { keySlot } from '../../packages/engine/src/redis/cluster-tail.js';
 import { end, engineConformance, newMeta, tok } from '../../packages/engine/test/conformance.js';
+import { engineConfig } from '../../packages/runtime/src/index.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
 import { waitFor } from '../support/wait.js';
 

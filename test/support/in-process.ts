@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import { buildEdge, type Edge, edgeConfigFromEnv, keysFromEnv } from '@tokencast/edge';
+import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
 import { createCatalog, type ModelCatalog, providerOptionsFromEnv, Worker, workerOptionsFromEnv } from '@tokencast/producer';
-import { createLogger, routingFromEnv } from '@tokencast/runtime';
+import { createLogger, routingConfig } from '@tokencast/runtime';
 
 /**
  * An edge and a producer in the test's own process, on the memory engine, listening on a free
@@ -19,12 +19,12 @@ export interface InProcess {
 
 export async function startInProcess(env: Record<string, string>): Promise<InProcess> {
   const engine = createMemoryEngine();
-  const routing = routingFromEnv(env);
+  const routing = routingConfig(env);
   const catalog = createCatalog(routing, providerOptionsFromEnv(env));
-  const logger = createLogger('test', { LOG_LEVEL: 'silent', ...env });
+  const logger = createLogger('test', env.LOG_LEVEL ?? 'silent');
   const worker = new Worker(engine, catalog, logger, workerOptionsFromEnv(env));
   worker.start();
-  const edge = await buildEdge({ engine, routing, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger, envKeys: keysFromEnv(env) });
+  const edge = await buildEdge({ engine, routing, config: edgeConfigFromEnv({ ...env, PORT: '0', HOST: '127.0.0.1' }), logger });
   await edge.app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(edge.app.server.address() as AddressInfo).port}`;
   return {

@@ -31,8 +31,6 @@ export interface EdgeDeps {
   routing: ModelRouting;
   config: EdgeConfig;
   logger: Logger;
-  /** API keys from the environment, sha256 hash → name (see access/api-keys.ts keysFromEnv). */
-  envKeys?: Map<string, string>;
 }
 
 export interface Edge {
@@ -92,7 +90,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   const requestLimits: RequestLimits = { maxTokensCap: config.maxTokensCap, maxPromptChars: config.maxPromptChars, maxMediaBytes: config.maxMediaBytes };
   const service = new GenerationService(engine, routing);
   const secret = config.readTokenSecret ? Buffer.from(config.readTokenSecret) : randomBytes(32);
-  const access = new Access(new ApiKeys(deps.envKeys ?? new Map(), engine.keys, config.authCacheMs), new ReadTokens(secret, config.readTokenTtlSeconds), {
+  const access = new Access(new ApiKeys(config.envKeys, engine.keys, config.authCacheMs), new ReadTokens(secret, config.readTokenTtlSeconds), {
     enabled: config.authRequired,
   });
   if (!config.authRequired) logger.warn('no API keys configured: the API is open to anyone who can reach it (set API_KEYS to require keys)');
@@ -137,7 +135,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(metricsRoutes);
   await app.register(pageRoutes);
   if (config.debugStats) await app.register(async (scope) => debugRoutes(scope, { hub }));
-  await app.register(async (scope) => durableRoutes(scope, { engine, hub, access, limits }));
+  await app.register(async (scope) => durableRoutes(scope, { engine, hub, access, limits, config: config.durable }));
   app.addHook('onClose', async () => {
     await hub.close();
   });

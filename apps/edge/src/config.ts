@@ -1,10 +1,114 @@
 import { hostname } from 'node:os';
-import { envInt, envList, envString } from '@tokencast/engine';
 import { DEFAULT_MAX_MEDIA_BYTES } from '@tokencast/protocol';
+import {
+  bool,
+  type ConfigSection,
+  custom,
+  type Env,
+  engineOptions,
+  int,
+  list,
+  optional,
+  parseBool,
+  processOptions,
+  readOptions,
+  type SharedConfig,
+  sharedConfig,
+  str,
+} from '@tokencast/runtime';
+import { keysFromConfig } from './access/api-keys.js';
+import { type DurableConfig, durableConfig, durableOptions } from './durable/config.js';
 
-type Env = Record<string, string | undefined>;
+/** The edge's own settings (it also reads the shared ones: @tokencast/runtime config/shared.ts). */
+export const edgeOptions = {
+  port: int('PORT', { default: 8080, max: 65_535, why: 'where the edge listens (HOST is the address)', zero: '0: any free port' }),
+  bodyLimitBytes: int('BODY_LIMIT_BYTES', { default: 1_048_576, min: 1, unit: 'bytes', why: 'largest request body (413 above)' }),
+  maxTokensCap: int('MAX_TOKENS_CAP', { default: 32_768, min: 1, why: 'largest `max_tokens` accepted' }),
+  maxPromptChars: int('MAX_PROMPT_CHARS', {
+    default: 200_000,
+    min: 1,
+    why: 'largest prompt in characters: every string the caller sent counts (message text, names, tool calls and their arguments, tool definitions and JSON schemas, image URLs); data URLs and audio count toward `MAX_INPUT_MEDIA_BYTES` instead',
+  }),
+  maxMediaBytes: int('MAX_INPUT_MEDIA_BYTES', {
+    default: DEFAULT_MAX_MEDIA_BYTES,
+    unit: 'bytes',
+    why: 'decoded bytes of all data-URL images and `input_audio` in one request (400 `media_too_large` above); raise `BODY_LIMIT_BYTES` with it, base64 is 4/3 of the bytes',
+  }),
+  heartbeatMs: int('HEARTBEAT_MS', { default: 15_000, min: 10, unit: 'ms', why: "SSE comment heartbeat to idle clients (keep it well under proxies' idle timeouts)" }),
+  stallTimeoutMs: int('STALL_TIMEOUT_MS', { default: 30_000, min: 10, unit: 'ms', why: 'a client whose socket has not drained for this long is disconnected (it can resume)' }),
+  windowSize: int('EDGE_WINDOW_EVENTS', { default: 4_096, min: 1, why: 'recent events an edge keeps per generation for viewers slightly behind' }),
+  readBatch: int('EDGE_READ_BATCH', { default: 512, min: 1, max: 100_000, why: 'events per catch-up read' }),
+  lingerMs: int('EDGE_CHANNEL_LINGER_MS', { default: 5_000, unit: 'ms', why: 'how long an unwatched generation stays warm on an edge', zero: '0: dropped at once' }),
+  livenessCheckMs: int('EDGE_LIVENESS_CHECK_MS', { default: 15_000, min: 10, unit: 'ms', why: 'a live generation silent this long is checked to still exist' }),
+  drainDelayMs: int('DRAIN_DELAY_MS', {
+    default: 0,
+    unit: 'ms',
+    why: 'on SIGTERM, how long `/readyz` answers 503 before the edge stops accepting (for balancers that poll it, e.g. Kubernetes: 5000); part of SHUTDOWN_GRACE_MS',
+    zero: '0: stop accepting at once',
+  }),
+  reconnectRetryMs: int('RECONNECT_RETRY_MS', { default: 500, unit: 'ms', why: 'the `retry:` hint sent to clients when an edge drains' }),
+  trustProxy: custom('TRUST_PROXY', {
+    type: 'boolean or list',
+    shown: 'false',
+    why: "whose `X-Forwarded-For` to believe for the client address (per-address limits, logs): `true` (any hop) or proxy addresses/CIDRs; behind nginx, set it to nginx's address",
+    parse: (v): boolean | string[] => {
+      if (v === undefined) return false;
+      if (/^(true|1|yes|false|0|no)$/i.test(v)) return parseBool('TRUST_PROXY', v);
+      return v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    },
+  }),
+  apiKeys: optional('API_KEYS', { type: 'list', why: '`name:key,name2:key2`: keys are required once any is configured' }),
+  apiKeysFile: optional('API_KEYS_FILE', { type: 'path', why: 'a file of keys: JSON `{"name":"key"}` or lines `name key`' }),
+  authRequired: bool('AUTH_REQUIRED', { default: false, why: 'require keys even when none is configured here (keys kept in Redis only)' }),
+  readTokenSecret: str('READ_TOKEN_SECRET', {
+    default: '',
+    shown: 'random per process',
+    why: 'HMAC secret of read tokens; set the same value on every edge',
+    zero: 'Unset: a random one per process (tokens then work on that edge only)',
+  }),
+  readTokenTtlSeconds: int('READ_TOKEN_TTL_SECONDS', { default: 0, unit: 's', why: 'lifetime of read tokens', zero: '0: GENERATION_TTL_SECONDS' }),
+  authCacheMs: int('AUTH_CACHE_MS', {
+    default: 5_000,
+    unit: 'ms',
+    why: 'key lookups and revocations are cached this long (bounds how long a revoked key works)',
+    zero: '0: no cache',
+  }),
+  requestsPerMinute: int('RATE_LIMIT_RPM', { default: 0, why: 'requests per minute per key (per address without keys), shared by all edges through Redis', zero: '0: no limit' }),
+  streamsPerKey: int('MAX_STREAMS_PER_KEY', { default: 0, why: 'open streams per API key, per edge', zero: '0: no limit' }),
+  streamsPerIp: int('MAX_STREAMS_PER_IP', { default: 0, why: 'open streams per client address, per edge', zero: '0: no limit' }),
+  maxQueueDepth: int('MAX_QUEUE_DEPTH', { default: 0, why: 'waiting jobs above which new generations get 503 with `Retry-After`', zero: '0: no limit' }),
+  cancelOnDisconnectKeys: list('ON_DISCONNECT_CANCEL_KEYS', {
+    why: 'names of API keys whose generations default to `on_disconnect: "cancel"` (a request may still say "continue")',
+  }),
+  lastViewerGraceMs: int('LAST_VIEWER_GRACE_MS', { default: 5_000, unit: 'ms', why: '`on_disconnect: "cancel"`: how long with no viewer anywhere before the cancel' }),
+  instance: str('EDGE_NAME', { default: '', shown: '`<host>-<pid>`', why: "this edge's name (presence marks, `X-Edge` header)" }),
+  headersTimeoutMs: int('HEADERS_TIMEOUT_MS', { default: 10_000, min: 100, unit: 'ms', why: 'a client must send its request head within this (slow-header attacks)' }),
+  requestTimeoutMs: int('REQUEST_TIMEOUT_MS', {
+    default: 30_000,
+    min: 100,
+    unit: 'ms',
+    why: 'a client must send its whole request within this; streamed responses are not bounded by it',
+  }),
+  keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', { default: 65_000, min: 100, unit: 'ms', why: 'idle keep-alive connections are closed after this' }),
+  maxConnections: int('MAX_CONNECTIONS', { default: 0, why: 'open connections one edge accepts', zero: '0: no limit (the OS file limit still applies)' }),
+  corsOrigins: list('CORS_ORIGINS', { why: 'browser origins allowed to call the API (`*`: any)', zero: 'Unset: no CORS headers' }),
+  wsAllowedOrigins: list('WS_ALLOWED_ORIGINS', { why: "browser origins allowed to open a WebSocket (`*`: any); the edge's own host always is" }),
+  wsMaxPayloadBytes: int('WS_MAX_PAYLOAD_BYTES', { default: 65_536, min: 64, unit: 'bytes', why: 'largest WebSocket frame a client may send' }),
+  wsMaxBufferedBytes: int('WS_MAX_BUFFERED_BYTES', { default: 1_048_576, min: 1024, unit: 'bytes', why: 'bytes buffered per WebSocket before its subscriptions pause' }),
+  wsMaxSubscriptions: int('WS_MAX_SUBSCRIPTIONS', { default: 100, min: 1, why: 'subscriptions per WebSocket' }),
+  wsMaxMessagesPerSecond: int('WS_MAX_MESSAGES_PER_SECOND', { default: 100, min: 1, why: 'client messages per second per WebSocket' }),
+  debugStats: bool('EDGE_DEBUG_STATS', { default: false, why: 'serve `GET /debug/stats` (what the edge holds; for leak hunting)' }),
+} as const;
 
-/** Edge settings; every one comes from the environment (README.md lists them). */
+export const edgeSections: ConfigSection[] = [
+  { title: 'Edge', readBy: 'Read by the edge and `npm start`.', options: edgeOptions },
+  { title: 'Durable Streams', readBy: 'Read by the edge and `npm start` (README, "Durable Streams").', options: durableOptions },
+];
+
+/** Edge settings, read once at start-up (README.md's table lists them). */
 export interface EdgeConfig {
   host: string;
   port: number;
@@ -22,6 +126,8 @@ export interface EdgeConfig {
   livenessCheckMs: number;
   /** On SIGTERM: stop accepting, tell viewers to reconnect, exit within this, ms. */
   shutdownGraceMs: number;
+  /** Part of shutdownGraceMs: /readyz says 503 this long before the listener closes, ms; 0: close at once. */
+  drainDelayMs: number;
   /** The `retry:` hint sent to viewers when this edge drains, ms. */
   reconnectRetryMs: number;
   /** Browser origins allowed to open a WebSocket ("*": any); the edge's own host always is. */
@@ -32,11 +138,14 @@ export interface EdgeConfig {
   wsMaxMessagesPerSecond: number;
   /** Keys are required when any is configured (API_KEYS / API_KEYS_FILE) or AUTH_REQUIRED=true. */
   authRequired: boolean;
+  /** API keys from API_KEYS / API_KEYS_FILE, sha256 hash → name; empty: none. */
+  envKeys: Map<string, string>;
   /** HMAC secret for read tokens; empty: a random one per process (tokens then work on this edge only). */
   readTokenSecret: string;
   readTokenTtlSeconds: number;
   /** How long key lookups and revocations are cached, ms (bounds how long a revoked key works). */
   authCacheMs: number;
+  /** 0: no limit (the same for the three below). */
   requestsPerMinute: number;
   streamsPerKey: number;
   streamsPerIp: number;
@@ -45,7 +154,7 @@ export interface EdgeConfig {
   instance: string;
   /** on_disconnect=cancel: how long without any viewer before the generation is cancelled, ms. */
   lastViewerGraceMs: number;
-  /** EDGE_DEBUG_STATS=1: serve GET /debug/stats (counts of what the edge holds). */
+  /** Serve GET /debug/stats (counts of what the edge holds). */
   debugStats: boolean;
   /** A client must send its whole request head within this, ms (slow-header attacks). */
   headersTimeoutMs: number;
@@ -64,46 +173,27 @@ export interface EdgeConfig {
   corsOrigins: string[];
   /** Names of API keys whose generations default to on_disconnect "cancel" (a request may still say "continue"). */
   cancelOnDisconnectKeys: string[];
+  durable: DurableConfig;
 }
 
+/** The edge's settings alone (tests that build an edge in their own process). */
 export function edgeConfigFromEnv(env: Env): EdgeConfig {
+  const { apiKeys, apiKeysFile, authRequired, instance, readTokenTtlSeconds, ...o } = readOptions(edgeOptions, env);
+  const envKeys = keysFromConfig(apiKeys, apiKeysFile);
+  const proc = readOptions(processOptions, env);
   return {
-    host: envString(env, 'HOST', '0.0.0.0'),
-    port: envInt(env, 'PORT', 8080, 0, 65_535),
-    bodyLimitBytes: envInt(env, 'BODY_LIMIT_BYTES', 1_048_576, 1),
-    maxTokensCap: envInt(env, 'MAX_TOKENS_CAP', 32_768, 1),
-    maxPromptChars: envInt(env, 'MAX_PROMPT_CHARS', 200_000, 1),
-    maxMediaBytes: envInt(env, 'MAX_INPUT_MEDIA_BYTES', DEFAULT_MAX_MEDIA_BYTES, 0),
-    heartbeatMs: envInt(env, 'HEARTBEAT_MS', 15_000, 10),
-    stallTimeoutMs: envInt(env, 'STALL_TIMEOUT_MS', 30_000, 10),
-    windowSize: envInt(env, 'EDGE_WINDOW_EVENTS', 4_096, 1),
-    readBatch: envInt(env, 'EDGE_READ_BATCH', 512, 1, 100_000),
-    lingerMs: envInt(env, 'EDGE_CHANNEL_LINGER_MS', 5_000, 0),
-    livenessCheckMs: envInt(env, 'EDGE_LIVENESS_CHECK_MS', 15_000, 10),
-    shutdownGraceMs: envInt(env, 'SHUTDOWN_GRACE_MS', 10_000, 0),
-    reconnectRetryMs: envInt(env, 'RECONNECT_RETRY_MS', 500, 0),
-    wsAllowedOrigins: envList(env, 'WS_ALLOWED_ORIGINS'),
-    wsMaxPayloadBytes: envInt(env, 'WS_MAX_PAYLOAD_BYTES', 65_536, 64),
-    wsMaxBufferedBytes: envInt(env, 'WS_MAX_BUFFERED_BYTES', 1_048_576, 1024),
-    wsMaxSubscriptions: envInt(env, 'WS_MAX_SUBSCRIPTIONS', 100, 1),
-    wsMaxMessagesPerSecond: envInt(env, 'WS_MAX_MESSAGES_PER_SECOND', 100, 1),
-    authRequired: env.AUTH_REQUIRED === 'true' || Boolean(env.API_KEYS) || Boolean(env.API_KEYS_FILE),
-    readTokenSecret: envString(env, 'READ_TOKEN_SECRET', ''),
-    readTokenTtlSeconds: envInt(env, 'READ_TOKEN_TTL_SECONDS', envInt(env, 'GENERATION_TTL_SECONDS', 86_400, 1), 1),
-    authCacheMs: envInt(env, 'AUTH_CACHE_MS', 5_000, 0),
-    requestsPerMinute: envInt(env, 'RATE_LIMIT_RPM', 0, 0),
-    streamsPerKey: envInt(env, 'MAX_STREAMS_PER_KEY', 0, 0),
-    streamsPerIp: envInt(env, 'MAX_STREAMS_PER_IP', 0, 0),
-    maxQueueDepth: envInt(env, 'MAX_QUEUE_DEPTH', 0, 0),
-    instance: envString(env, 'EDGE_NAME', `${hostname()}-${process.pid}`),
-    lastViewerGraceMs: envInt(env, 'LAST_VIEWER_GRACE_MS', 5_000, 0),
-    debugStats: env.EDGE_DEBUG_STATS === '1',
-    headersTimeoutMs: envInt(env, 'HEADERS_TIMEOUT_MS', 10_000, 100),
-    requestTimeoutMs: envInt(env, 'REQUEST_TIMEOUT_MS', 30_000, 100),
-    keepAliveTimeoutMs: envInt(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 100),
-    maxConnections: envInt(env, 'MAX_CONNECTIONS', 0, 0),
-    corsOrigins: envList(env, 'CORS_ORIGINS'),
-    cancelOnDisconnectKeys: envList(env, 'ON_DISCONNECT_CANCEL_KEYS'),
-    trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY && env.TRUST_PROXY !== 'false' ? envList(env, 'TRUST_PROXY') : false,
+    ...o,
+    host: proc.host,
+    shutdownGraceMs: proc.shutdownGraceMs,
+    authRequired: authRequired || envKeys.size > 0 || apiKeys !== null || apiKeysFile !== null,
+    envKeys,
+    instance: instance || `${hostname()}-${process.pid}`,
+    readTokenTtlSeconds: readTokenTtlSeconds || engineOptions.ttlSeconds.parse(env),
+    durable: durableConfig(env, o.heartbeatMs),
   };
+}
+
+/** Everything an edge process reads, once, at start-up. */
+export function edgeProcessConfig(env: Env): SharedConfig & { edge: EdgeConfig } {
+  return { ...sharedConfig(env), edge: edgeConfigFromEnv(env) };
 }

@@ -4,8 +4,6 @@ import { buildEdge, type Edge, type EdgeDeps } from './app.js';
 
 export interface ServeOptions extends EdgeDeps {
   logger: Logger;
-  /** How long /readyz says 503 before the listener closes, for balancers that poll it; 0: close at once. ms. */
-  drainDelayMs: number;
   /** What else this process runs and stops with the edge (embedded mode: the producer's
    * workers), given the time left for it, ms. */
   stopAlso?: (waitMs: number) => Promise<void>;
@@ -27,7 +25,7 @@ export async function serveEdge(o: ServeOptions): Promise<Edge> {
   // it) is how long /readyz says 503 before the listener closes, for balancers that poll it.
   const grace = config.shutdownGraceMs;
   onShutdown(log, grace, async (signal) => {
-    const delayMs = Math.min(o.drainDelayMs, grace);
+    const delayMs = Math.min(config.drainDelayMs, grace);
     log.info({ signal, delayMs, graceMs: grace }, 'draining');
     // The last second of the grace is kept for closing Redis connections and the upstream.
     const waitMs = Math.max(0, grace - delayMs - 1_000);

@@ -1,7 +1,7 @@
-export { workerOptionsFromEnv } from './config.js';
+export { catalogFromEnv, type ProducerConfig, producerConfig, producerOptions, producerSection, producerSettings, providerOptionsFromEnv, workerOptionsFromEnv } from './config.js';
 export { observeTimings, producerMetrics } from './metrics.js';
 export { AnthropicProvider } from './providers/anthropic.js';
-export { catalogFromEnv, createCatalog, type ModelCatalog, type ProviderOptions, providerOptionsFromEnv } from './providers/catalog.js';
+export { createCatalog, type ModelCatalog, type ProviderOptions } from './providers/catalog.js';
 export { UpstreamError } from './providers/errors.js';
 export { fnv1a, MOCK_REASONING_MODEL, type MockPart, MockProvider, mockNaturalLength, mockOutput, mockText, mockToken } from './providers/mock.js';
 export { valueForSchema } from './providers/mock-script.js';

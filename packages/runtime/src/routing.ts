@@ -1,15 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, envList, envString } from '@tokencast/engine';
+import { ConfigError } from '@tokencast/engine';
 
 /**
  * Which model names this deployment serves, by what, and on which job queue: plain data, read
  * once at start-up. The edge reads it to refuse unknown models, pick the queue and list
  * GET /v1/models, without building a provider; the producer builds its providers from it.
  *
- *   MOCK_MODELS       names served by the built-in mock (default "mock,mock-reasoning"; empty string: none)
- *   UPSTREAM_URL      base URL of an OpenAI-compatible server; unset: no upstream
- *   UPSTREAM_MODELS   names sent to that upstream; empty: every name not served otherwise
- *   MODELS_FILE       JSON routing table, see below; its names win over the two above
+ * Its settings (MOCK_MODELS, UPSTREAM_URL, UPSTREAM_API_KEY, UPSTREAM_MODELS, MODELS_FILE) are
+ * declared in config/shared.ts.
  *
  * MODELS_FILE: {"models": {"<name>": {"mock": true} | {"upstreams": [{"type": "openai"|"anthropic",
  * "url": "…", "api_key_env": "VAR" (or "api_key": "…"), "weight": 1, "max_concurrency": 0,
@@ -157,15 +155,4 @@ function routesFromFile(path: string, secrets: RoutingSources['secrets']): Map<s
 export function createRouting(s: RoutingSources): ModelRouting {
   const routed = s.modelsFile ? routesFromFile(s.modelsFile, s.secrets) : new Map();
   return new ModelRouting(routed, s.mockModels ?? ['mock', 'mock-reasoning'], s.upstream);
-}
-
-/** The routing settings from the environment (MOCK_MODELS, UPSTREAM_URL, UPSTREAM_API_KEY, UPSTREAM_MODELS, MODELS_FILE). */
-export function routingFromEnv(env: Record<string, string | undefined>): ModelRouting {
-  const url = envString(env, 'UPSTREAM_URL', '');
-  return createRouting({
-    mockModels: env.MOCK_MODELS === undefined ? null : envList(env, 'MOCK_MODELS'),
-    upstream: url ? { url, apiKey: envString(env, 'UPSTREAM_API_KEY', ''), models: envList(env, 'UPSTREAM_MODELS') } : null,
-    modelsFile: env.MODELS_FILE ? env.MODELS_FILE : null,
-    secrets: env,
-  });
 }

@@ -7,18 +7,18 @@ export function hashKey(key: string): string {
 }
 
 /**
- * Keys from the environment: API_KEYS="name:key,name2:key2" and/or API_KEYS_FILE (JSON object
+ * Keys from the configuration: API_KEYS="name:key,name2:key2" and/or API_KEYS_FILE (JSON object
  * {"name": "key"} or lines "name key"). Kept as sha256 hash → name; the keys themselves are
- * not retained.
+ * not retained. null: not set.
  */
-export function keysFromEnv(env: Record<string, string | undefined>): Map<string, string> {
+export function keysFromConfig(apiKeys: string | null, apiKeysFile: string | null): Map<string, string> {
   const out = new Map<string, string>();
   const add = (name: string, key: string, where: string) => {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ConfigError(`${where}: key name ${JSON.stringify(name)} must be 1-64 of [A-Za-z0-9_.-]`);
     if (key.length < 16) throw new ConfigError(`${where}: the key named ${name} is shorter than 16 characters`);
     out.set(hashKey(key), name);
   };
-  for (const pair of (env.API_KEYS ?? '')
+  for (const pair of (apiKeys ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
@@ -26,10 +26,21 @@ export function keysFromEnv(env: Record<string, string | undefined>): Map<string
     if (i <= 0) throw new ConfigError('API_KEYS must be a comma-separated list of name:key');
     add(pair.slice(0, i), pair.slice(i + 1), 'API_KEYS');
   }
-  if (env.API_KEYS_FILE) {
-    const text = readFileSync(env.API_KEYS_FILE, 'utf8');
+  if (apiKeysFile) {
+    let text: string;
+    try {
+      text = readFileSync(apiKeysFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`API_KEYS_FILE ${apiKeysFile}: ${(err as Error).message}`);
+    }
     if (text.trim().startsWith('{')) {
-      for (const [name, key] of Object.entries(JSON.parse(text) as Record<string, unknown>)) add(name, String(key), 'API_KEYS_FILE');
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(text);
+      } catch (err) {
+        throw new ConfigError(`API_KEYS_FILE ${apiKeysFile}: ${(err as Error).message}`);
+      }
+      for (const [name, key] of Object.entries(parsed)) add(name, String(key), 'API_KEYS_FILE');
     } else {
       for (const line of text.split('\n').map((l) => l.trim())) {
         if (!line || line.startsWith('#')) continue;

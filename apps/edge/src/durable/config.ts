@@ -1,20 +1,45 @@
-import { ConfigError, envInt, envString } from '@tokencast/engine';
+import { type Env, int, readOptions, str } from '@tokencast/runtime';
 
-type Env = Record<string, string | undefined>;
+const urlPath = (v: string) => (/^(\/[A-Za-z0-9._~-]+)+\/*$/.test(v) ? null : 'a URL path like /v1/stream');
 
-/** Durable Streams endpoint settings, from the environment (README.md, "Durable Streams"). */
-export interface DurableConfig {
+/** The Durable Streams endpoint's settings (README.md, "Durable Streams"); HEARTBEAT_MS is the edge's. */
+export const durableOptions = {
   /**
-   * URL path the streams live under: `<base>/<name>`. Default `/v1/stream`, the layout the
-   * protocol's examples, its reference server and its conformance suite use, so clients written
-   * for those work unchanged. Generations are read-only streams at `<base>/generations/<id>`.
+   * Default `/v1/stream`, the layout the protocol's examples, its reference server and its
+   * conformance suite use, so clients written for those work unchanged.
    */
+  base: str('DURABLE_STREAMS_BASE', {
+    default: '/v1/stream',
+    check: urlPath,
+    why: 'URL path the Durable Streams protocol is served under: `<base>/<name>`, generations read-only at `<base>/generations/<id>`',
+  }),
+  longPollMs: int('DURABLE_STREAMS_LONG_POLL_MS', { default: 20_000, min: 100, max: 300_000, unit: 'ms', why: 'how long a long-poll read waits for data before answering 204' }),
+  sseMaxMs: int('DURABLE_STREAMS_SSE_MAX_MS', {
+    default: 60_000,
+    min: 1_000,
+    unit: 'ms',
+    why: 'an SSE read is ended after this long (the client reconnects from its offset), so proxies see it end',
+  }),
+  maxAppendBytes: int('DURABLE_STREAMS_MAX_APPEND_BYTES', {
+    default: 1_048_576,
+    min: 1,
+    max: 64 * 1_048_576,
+    unit: 'bytes',
+    why: 'largest append (POST body or PUT initial body); larger ones get 413',
+  }),
+  maxReadBytes: int('DURABLE_STREAMS_MAX_READ_BYTES', { default: 1_048_576, min: 1, unit: 'bytes', why: 'a read response stops adding entries past this (one entry always fits)' }),
+  recheckMs: int('DURABLE_STREAMS_RECHECK_MS', { default: 10_000, min: 50, unit: 'ms', why: 'waiting readers read again this often even without a wake-up (a safety net)' }),
+  corsOrigin: str('DURABLE_STREAMS_CORS_ORIGIN', { default: '*', why: 'Access-Control-Allow-Origin on every Durable Streams response; `off`: no CORS headers at all' }),
+} as const;
+
+export interface DurableConfig {
+  /** URL path the streams live under, without a trailing slash. */
   base: string;
   /** How long a long-poll read waits for data before answering 204, ms. */
   longPollMs: number;
   /** An SSE response is ended after this long (the client reconnects from its offset), ms. */
   sseMaxMs: number;
-  /** Comment line sent on an idle SSE response this often, ms. */
+  /** Comment line sent on an idle SSE response this often, ms (HEARTBEAT_MS). */
   heartbeatMs: number;
   /** Largest append (POST body or PUT initial body), bytes; larger ones get 413. */
   maxAppendBytes: number;
@@ -26,17 +51,7 @@ export interface DurableConfig {
   corsOrigin: string;
 }
 
-export function durableConfigFromEnv(env: Env): DurableConfig {
-  const base = envString(env, 'DURABLE_STREAMS_BASE', '/v1/stream').replace(/\/+$/, '');
-  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(base)) throw new ConfigError(`DURABLE_STREAMS_BASE must be a URL path like /v1/stream, got ${JSON.stringify(base)}`);
-  return {
-    base,
-    longPollMs: envInt(env, 'DURABLE_STREAMS_LONG_POLL_MS', 20_000, 100, 300_000),
-    sseMaxMs: envInt(env, 'DURABLE_STREAMS_SSE_MAX_MS', 60_000, 1_000),
-    heartbeatMs: envInt(env, 'HEARTBEAT_MS', 15_000, 10),
-    maxAppendBytes: envInt(env, 'DURABLE_STREAMS_MAX_APPEND_BYTES', 1_048_576, 1, 64 * 1_048_576),
-    maxReadBytes: envInt(env, 'DURABLE_STREAMS_MAX_READ_BYTES', 1_048_576, 1),
-    recheckMs: envInt(env, 'DURABLE_STREAMS_RECHECK_MS', 10_000, 50),
-    corsOrigin: envString(env, 'DURABLE_STREAMS_CORS_ORIGIN', '*'),
-  };
+export function durableConfig(env: Env, heartbeatMs: number): DurableConfig {
+  const o = readOptions(durableOptions, env);
+  return { ...o, base: o.base.replace(/\/+$/, ''), heartbeatMs };
 }

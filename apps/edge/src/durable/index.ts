@@ -1,2 +1,2 @@
-export { type DurableConfig, durableConfigFromEnv } from './config.js';
+export { type DurableConfig, durableConfig, durableOptions } from './config.js';
 export { type DurableDeps, durableRoutes } from './routes.js';

@@ -5,7 +5,7 @@ import type { Access } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
 import type { Hub } from '../fanout/hub.js';
 import { translate } from '../plugins/errors.js';
-import { type DurableConfig, durableConfigFromEnv } from './config.js';
+import type { DurableConfig } from './config.js';
 import { badRequest, DurableError } from './errors.js';
 import { generationView, generationWriteRefused } from './generations.js';
 import { LiveSet } from './live.js';
@@ -17,8 +17,7 @@ export interface DurableDeps {
   hub: Hub;
   access: Access;
   limits?: Limits;
-  /** Default: from the environment (durableConfigFromEnv). */
-  config?: DurableConfig;
+  config: DurableConfig;
 }
 
 /** Name prefix of the read-only generation views: `<base>/generations/<id>`. */
@@ -40,10 +39,10 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
  *   HEAD    metadata; DELETE; OPTIONS (CORS preflight)
  *
  * plus every generation as a read-only stream at `<base>/generations/<id>` (generations.ts).
- * Register once per edge: `durableRoutes(scope, { engine, hub, access, limits })`.
+ * Register once per edge: `durableRoutes(scope, { engine, hub, access, limits, config })`.
  */
 export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Promise<void> {
-  const config = deps.config ?? durableConfigFromEnv(process.env);
+  const config = deps.config;
   const live = new LiveSet();
   const streams: StreamsDeps = { store: deps.engine.durable, config, live, ...(deps.limits ? { limits: deps.limits } : {}) };
   const views = { hub: deps.hub, store: deps.engine.store, access: deps.access, config, live, ...(deps.limits ? { limits: deps.limits } : {}) };

@@ -1,5 +1,4 @@
-import { envInt, envNumber } from '@tokencast/engine';
-import { type ModelRouting, routingFromEnv, type UpstreamRoute } from '@tokencast/runtime';
+import type { ModelRouting, UpstreamRoute } from '@tokencast/runtime';
 import { AnthropicProvider } from './anthropic.js';
 import { type MockOptions, MockProvider } from './mock.js';
 import { OpenAICompatibleProvider } from './openai-compatible.js';
@@ -67,19 +66,4 @@ export function createCatalog(routing: ModelRouting, o: ProviderOptions): ModelC
       for (const p of all) await p.close();
     },
   };
-}
-
-export function providerOptionsFromEnv(env: Record<string, string | undefined>): ProviderOptions {
-  return {
-    mock: { tokensPerSecond: envNumber(env, 'MOCK_TOKENS_PER_SECOND', 50, 0.001), ttftMs: envInt(env, 'MOCK_TTFT_MS', 150) },
-    connectTimeoutMs: envInt(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', 5_000, 1),
-    firstTokenTimeoutMs: envInt(env, 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
-    idleTimeoutMs: envInt(env, 'UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
-    maxEventBytes: envInt(env, 'UPSTREAM_MAX_EVENT_BYTES', 1_048_576, 1024),
-  };
-}
-
-/** Routing and providers from one environment (a standalone producer; tests). */
-export function catalogFromEnv(env: Record<string, string | undefined>): ModelCatalog {
-  return createCatalog(routingFromEnv(env), providerOptionsFromEnv(env));
 }

@@ -55,7 +55,7 @@ export interface ClusterSeeds {
   auth: Pick<RedisOptions, 'username' | 'password' | 'tls'>;
 }
 
-/** Throws an Error saying what is wrong with the list (env.ts reports it as a ConfigError). */
+/** Throws an Error saying what is wrong with the list (the engine config reports it as a ConfigError). */
 export function clusterSeeds(urls: string): ClusterSeeds {
   const list = urls
     .split(',')

@@ -1,0 +1,1 @@
+export { configSections, embeddedConfig } from './config.js';
