@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import Anthropic from '@anthropic-ai/sdk';
 import { type MockPart, mockOutput } from '@tokencast/producer';
-import { type GenerationRequest, parseChatRequest } from '@tokencast/protocol';
+import { type GenerationRequest, parseChatRequest, parseMessagesRequest } from '@tokencast/protocol';
 import { createParser } from 'eventsource-parser';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +155,50 @@ describe('tool calls through the openai SDK', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('unsupported_parameter');
+  });
+});
+
+describe('tool use and thinking through the Anthropic SDK (POST /v1/messages)', () => {
+  it('messages.stream with tools and thinking: the SDK reassembles the thinking (signed) and the tool_use input of the reference', async () => {
+    const anthropic = new Anthropic({ baseURL: edge.url, apiKey: 'unused', maxRetries: 0, timeout: 30_000 });
+    const params = {
+      model: 'mock-reasoning',
+      max_tokens: 2048,
+      thinking: { type: 'enabled' as const, budget_tokens: 1024 },
+      tools: [{ name: 'get_weather', description: 'Weather forecast for a city', input_schema: weather as unknown as Anthropic.Tool.InputSchema }],
+      tool_choice: { type: 'any' as const },
+      messages: [{ role: 'user' as const, content: '[mock:reasoning=12] Weather in Tromsø?' }],
+    };
+    // The reference from the same request in the normal form, as the edge stores it.
+    const expected = mockOutput(parseMessagesRequest({ ...params, stream: true }, LIMITS)).parts;
+    const call = toolPart(expected);
+    const reasoning = expected.find((p) => p.type === 'reasoning');
+    const stream = anthropic.messages.stream(params);
+    const json: string[] = [];
+    stream.on('inputJson', (partial) => json.push(partial));
+    const final = await stream.finalMessage();
+    expect(final.stop_reason).toBe('tool_use');
+    expect(final.content).toEqual([
+      { type: 'thinking', thinking: reasoning?.type === 'reasoning' ? reasoning.text : 'missing', signature: reasoning?.type === 'reasoning' ? reasoning.signature : 'missing' },
+      { type: 'tool_use', id: call.id, name: 'get_weather', input: JSON.parse(call.arguments) },
+    ]);
+    expect(json.length).toBeGreaterThan(3);
+    expect(json.join('')).toBe(call.arguments);
+    expect(final.usage.output_tokens).toBeGreaterThan(0);
+
+    // Not streaming: the same blocks in one message.
+    const whole = await anthropic.messages.create(params);
+    expect(whole.content).toEqual(final.content);
+    expect(whole.stop_reason).toBe('tool_use');
+  });
+
+  it('an unsupported block is an Anthropic-shaped 400 the SDK surfaces', async () => {
+    const anthropic = new Anthropic({ baseURL: edge.url, apiKey: 'unused', maxRetries: 0 });
+    const err = await anthropic.messages
+      .create({ model: 'mock', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] }] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as InstanceType<typeof Anthropic.BadRequestError>).message).toContain('document');
   });
 });
 
