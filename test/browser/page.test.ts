@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mockText } from '@tokencast/producer';
+import { mockOutput, mockText } from '@tokencast/producer';
 import { parseChatRequest } from '@tokencast/protocol';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +151,94 @@ describe('the live page', () => {
     expect(await output(page)).toBe(reference(prompt));
     // Token events, not model tokens (the producer may coalesce): more than were shown before the reload.
     await page.waitForFunction((n) => Number(document.getElementById('tokens')?.textContent) > n, resumedFrom);
+    expect(pageErrors(page)).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('shows reasoning (collapsible) and a tool call whose arguments grow as they stream; a reload keeps them', async () => {
+    const tools = [
+      {
+        type: 'function',
+        function: {
+          name: 'plan_day_trip',
+          description: 'Plan a day trip',
+          parameters: {
+            type: 'object',
+            properties: {
+              from: { type: 'string' },
+              to: { type: 'string' },
+              mode: { type: 'string', enum: ['train', 'bus', 'ferry'] },
+              travellers: { type: 'integer', minimum: 1, maximum: 6 },
+              sights: { type: 'array', items: { type: 'string' }, minItems: 3 },
+            },
+            required: ['from', 'to'],
+          },
+        },
+      },
+    ];
+    const prompt = `Plan a day trip by train for two, with three sights. (${Date.now()})`;
+    const out = mockOutput(
+      parseChatRequest({ model: 'mock-reasoning', messages: [{ role: 'user', content: prompt }], tools, tool_choice: 'required' }, { maxTokensCap: 1e6, maxPromptChars: 1e6 }),
+    );
+    const reasoning = out.parts.find((p) => p.type === 'reasoning');
+    const call = out.parts.find((p) => p.type === 'tool_call');
+    if (reasoning?.type !== 'reasoning' || call?.type !== 'tool_call') throw new Error('the mock should reason, then call the tool');
+
+    const page = await open(`${edgeB.url}/`);
+    await page.waitForSelector('body[data-models="loaded"]');
+    expect(await page.$$eval('#model option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toContain('mock-reasoning');
+    await page.selectOption('#model', 'mock-reasoning');
+    await page.fill('#prompt', prompt);
+    await page.click('#tools-box summary');
+    await page.fill('#tools', JSON.stringify(tools));
+    await page.selectOption('#tool-choice', 'required');
+    // Every length the arguments and the reasoning had on screen, as the DOM changed.
+    await page.evaluate(() => {
+      const w = window as unknown as { seenArgs: number[]; seenReasoning: number[] };
+      w.seenArgs = [];
+      w.seenReasoning = [];
+      new MutationObserver(() => {
+        const args = document.querySelector('.tool-args')?.textContent ?? '';
+        if (args && args.length !== w.seenArgs.at(-1)) w.seenArgs.push(args.length);
+        const r = document.getElementById('reasoning-text')?.textContent ?? '';
+        if (r && r.length !== w.seenReasoning.at(-1)) w.seenReasoning.push(r.length);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await page.click('#generate');
+    // While the model reasons, the reasoning is shown open.
+    await page.waitForFunction(() => (document.getElementById('reasoning-text')?.textContent ?? '').length > 0, null, { timeout: 20_000 });
+    const partial = await page.evaluate(() => document.querySelector('.tool-args')?.textContent ?? null);
+    await waitState(page, 'done');
+
+    expect(await page.textContent('#status')).toBe('done · tool_calls');
+    expect(await page.textContent('.tool-name')).toBe(call.name);
+    expect(await page.textContent('.tool-id')).toBe(call.id);
+    expect(JSON.parse((await page.textContent('.tool-args')) as string)).toEqual(JSON.parse(call.arguments));
+    expect(await page.textContent('#reasoning-text')).toBe(reasoning.text);
+    expect(await page.textContent('#reasoning-meta')).toContain('signed');
+    expect(await page.isVisible('#output')).toBe(false);
+    const seen = await page.evaluate(() => {
+      const w = window as unknown as { seenArgs: number[]; seenReasoning: number[] };
+      return { seenArgs: w.seenArgs, seenReasoning: w.seenReasoning };
+    });
+    // The arguments grew piece by piece on screen (raw lengths before the final indented form).
+    const growing = seen.seenArgs.filter((n) => n < call.arguments.length);
+    expect(growing.length, `lengths seen: ${seen.seenArgs.join(',')} of ${call.arguments.length}`).toBeGreaterThanOrEqual(3);
+    expect(growing).toEqual([...growing].sort((a, b) => a - b));
+    expect(seen.seenReasoning.filter((n) => n < reasoning.text.length).length).toBeGreaterThanOrEqual(2);
+    if (partial !== null) expect(call.arguments.startsWith(partial)).toBe(true);
+    // Folded once the call started; a click opens it.
+    expect(await page.getAttribute('#reasoning', 'open')).toBeNull();
+    await page.click('#reasoning summary');
+    expect(await page.getAttribute('#reasoning', 'open')).not.toBeNull();
+    await page.screenshot({ path: join(RESULTS, 'page-tools.png'), fullPage: true });
+
+    // A reload shows the same call and reasoning (from this tab's snapshot, then the stream's end).
+    await page.reload();
+    await waitState(page, 'done');
+    expect(await page.textContent('.tool-name')).toBe(call.name);
+    expect(JSON.parse((await page.textContent('.tool-args')) as string)).toEqual(JSON.parse(call.arguments));
+    expect(await page.textContent('#reasoning-text')).toBe(reasoning.text);
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   }, 60_000);

@@ -99,4 +99,36 @@ describe.skipIf(skip)(`Vercel AI SDK over the Responses API (needs Node ≥ 22; 
     expect(await result.reasoningText).toBe(ref.reasoning);
     expect(await result.finishReason).toBe('tool-calls');
   });
+
+  it('@ai-sdk/openai, two turns: the earlier answer goes back as an item reference and resolves', async () => {
+    const { generateText } = await import('ai');
+    const { createOpenAI } = await import('@ai-sdk/openai');
+    const sent: string[] = [];
+    const recording: typeof fetch = (url, init) => {
+      if (typeof init?.body === 'string') sent.push(init.body);
+      return fetch(url, init);
+    };
+    const openai = createOpenAI({ baseURL: `${edge.url}/v1`, apiKey: 'unused', fetch: recording });
+    const first = await generateText({ model: openai('mock'), prompt: 'Remember the word copper.' });
+    const second = await generateText({
+      model: openai('mock'),
+      messages: [{ role: 'user', content: 'Remember the word copper.' }, ...first.response.messages, { role: 'user', content: 'Which word?' }],
+    });
+    const ref = mockText(
+      parseResponsesRequest(
+        {
+          model: 'mock',
+          input: [
+            { role: 'user', content: 'Remember the word copper.' },
+            { role: 'assistant', content: first.text },
+            { role: 'user', content: 'Which word?' },
+          ],
+        },
+        { maxTokensCap: 1_000_000, maxPromptChars: 1_000_000 },
+      ),
+    );
+    expect(second.text).toBe(ref.text);
+    // The SDK sent the earlier answer as a reference, not as text: the edge resolved it.
+    expect(sent[1]).toContain('"item_reference"');
+  });
 });

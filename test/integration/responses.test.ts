@@ -1,5 +1,5 @@
 import { mockOutput, mockText } from '@tokencast/producer';
-import { parseResponsesRequest } from '@tokencast/protocol';
+import { parseChatRequest, parseResponsesRequest } from '@tokencast/protocol';
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,6 +182,23 @@ describe('OpenAI SDK: Responses API', () => {
     expectCompliant([...seen, ...rest]);
   });
 
+  it('several viewers of one live response, joining at different points, each get exactly their part', async () => {
+    const body = { model: 'mock', input: 'Many viewers [mock:len=1500]' };
+    const ref = reference(body);
+    const created = await client.responses.create({ ...body, background: true });
+    // Join once a few events exist (a starting_after past the newest event is a 400).
+    const gen = `gen_${created.id.slice(5)}`;
+    await waitFor('8 events', async () => ((await (await fetch(`${edge.url}/v1/generations/${gen}`)).json()) as { last_offset: number }).last_offset >= 8, 10_000);
+    const starts = [-1, 1, 40, 100];
+    const streams = await Promise.all(starts.map(async (n) => collect(await client.responses.retrieve(created.id, { stream: true, ...(n >= 0 ? { starting_after: n } : {}) }))));
+    const full = streams[0] as ResponseStreamEvent[];
+    expect(textOf(full)).toBe(ref.text);
+    expectCompliant(full);
+    starts.forEach((n, i) => {
+      expect(streams[i], `starting_after=${n}`).toEqual(full.filter((e) => e.sequence_number > n));
+    });
+  });
+
   it('cancel: a running background response ends cancelled; delete: it is gone', async () => {
     const created = await client.responses.create({ model: 'mock', input: 'Cancel me [mock:len=100000]', background: true });
     await waitFor('first output', async () => (await client.responses.retrieve(created.id)).output.length > 0, 5_000);
@@ -295,5 +312,77 @@ describe('OpenAI SDK: Responses API', () => {
     expect(two.status).toBe('completed');
     expect(two.output_text).toBe(ref.text);
     expect(two.output.some((o) => o.type === 'function_call')).toBe(false);
+  });
+
+  it('item references to earlier output resolve to those items (what the AI SDK sends with store on)', async () => {
+    const one = await client.responses.create({ model: 'mock', input: 'Remember the word lantern.' });
+    const msg = one.output.find((o) => o.type === 'message');
+    if (msg?.type !== 'message') throw new Error('expected a message');
+    const body = {
+      model: 'mock',
+      input: [
+        { role: 'user' as const, content: 'Remember the word lantern.' },
+        { type: 'item_reference' as const, id: msg.id },
+        { role: 'user' as const, content: 'Which word?' },
+      ],
+    };
+    const ref = mockText(
+      parseResponsesRequest(
+        {
+          model: 'mock',
+          input: [
+            { role: 'user', content: 'Remember the word lantern.' },
+            { role: 'assistant', content: one.output_text },
+            { role: 'user', content: 'Which word?' },
+          ],
+        },
+        LIMITS,
+      ),
+    );
+    const two = await client.responses.create(body);
+    expect(two.output_text).toBe(ref.text);
+    for (const id of [`${msg.id}9`, 'msg_aaaaaaaaaaaaaaaaaaaaaaaaaa_0', 'x']) {
+      const err = await client.responses.create({ model: 'mock', input: [{ type: 'item_reference', id }] }).catch((e: unknown) => e);
+      expect(err, id).toBeInstanceOf(OpenAI.NotFoundError);
+      expect((err as InstanceType<typeof OpenAI.NotFoundError>).param).toBe('input[0].id');
+    }
+  });
+
+  it('a store:false response is not retrievable; a failed one ends with response.failed', async () => {
+    const unstored = await client.responses.create({ model: 'mock', input: 'Do not keep this', store: false });
+    expect(unstored.store).toBe(false);
+    await expect(client.responses.retrieve(unstored.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+
+    const events = await collect(await client.responses.create({ model: 'mock', input: 'Fail soon [mock:fail=3]', stream: true }));
+    expectCompliant(events);
+    const last = events[events.length - 1];
+    expect(last?.type).toBe('response.failed');
+    if (last?.type !== 'response.failed') throw new Error('no failed event');
+    expect(last.response.status).toBe('failed');
+    expect(last.response.error?.code).toBeTruthy();
+    expect(resourceErrors(last.response)).toEqual([]);
+  });
+
+  it('the same generation as Responses events on the generic route, resumed by Last-Event-ID', async () => {
+    // Created through chat completions, watched as Responses events.
+    const chat = await fetch(`${edge.url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'Cross format [mock:len=30]' }] }),
+    });
+    const { id } = (await chat.json()) as { id: string };
+    const read = async (headers: Record<string, string> = {}) => {
+      const res = await fetch(`${edge.url}/v1/generations/${id}/events?format=responses`, { headers });
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const frames = (await res.text()).split('\n\n').filter((f) => f.startsWith('id: '));
+      return frames.map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { type: string; sequence_number: number; delta?: string });
+    };
+    const all = await read();
+    for (const ev of all) expect(eventErrors(ev), ev.type).toEqual([]);
+    const text = all.map((e) => (e.type === 'response.output_text.delta' ? e.delta : '')).join('');
+    expect(text).toBe(mockText(parseChatRequest({ model: 'mock', messages: [{ role: 'user', content: 'Cross format [mock:len=30]' }] }, LIMITS)).text);
+    const mid = all[Math.floor(all.length / 2)]?.sequence_number as number;
+    const rest = await read({ 'last-event-id': String(mid) });
+    expect(rest).toEqual(all.filter((e) => e.sequence_number > mid));
   });
 });

@@ -14,6 +14,11 @@ const view = {
   owner: false,
   offset: 0,
   text: '',
+  /** The model's reasoning, its signature (null: none yet), a refusal, and the tool calls ({index, id, name, arguments}). */
+  reasoning: '',
+  signature: null,
+  refusal: '',
+  toolCalls: [],
   count: 0,
   gaps: [],
   ttftMs: null,
@@ -29,6 +34,10 @@ const view = {
 };
 
 let client = makeClient();
+/** The DOM of each tool call on screen, by index. */
+const toolEls = new Map();
+/** The reader opened or closed the reasoning: leave it as they chose. */
+let reasoningToggled = false;
 let saveTimer = null;
 let drawQueued = false;
 
@@ -59,6 +68,10 @@ function save() {
   const snapshot = {
     offset: view.offset,
     text: view.text,
+    reasoning: view.reasoning,
+    signature: view.signature,
+    refusal: view.refusal,
+    toolCalls: view.toolCalls,
     count: view.count,
     gaps: view.gaps.slice(-GAPS_SHOWN),
     ttftMs: view.ttftMs,
@@ -162,6 +175,10 @@ function resetView() {
     owner: false,
     offset: 0,
     text: '',
+    reasoning: '',
+    signature: null,
+    refusal: '',
+    toolCalls: [],
     count: 0,
     gaps: [],
     ttftMs: null,
@@ -174,6 +191,16 @@ function resetView() {
     abort: null,
   });
   $('output').textContent = '';
+  $('output').hidden = false;
+  $('reasoning').hidden = true;
+  $('reasoning').open = true;
+  $('reasoning-text').textContent = '';
+  $('reasoning-meta').textContent = '';
+  $('refusal').hidden = true;
+  $('refusal-text').textContent = '';
+  $('tool-calls').replaceChildren();
+  toolEls.clear();
+  reasoningToggled = false;
   $('itl').textContent = '–';
   $('itl-p95').textContent = '';
   $('tps').textContent = '–';
@@ -182,6 +209,103 @@ function resetView() {
   delete document.body.dataset.timings;
   showError('');
   drawMetrics();
+}
+
+// ---- reasoning, tool calls, refusal ----
+
+function appendReasoning(text, signature) {
+  const box = $('reasoning');
+  box.hidden = false;
+  if (text) $('reasoning-text').append(text);
+  // Open while the model thinks; the reader's own click wins.
+  if (!reasoningToggled) box.open = true;
+  $('reasoning-meta').textContent = `${view.reasoning.length} chars${signature || view.signature ? ' · signed' : ''}`;
+}
+
+/** When the answer starts, the reasoning folds away (unless the reader chose otherwise). */
+function foldReasoning() {
+  if (!reasoningToggled && !$('reasoning').hidden) $('reasoning').open = false;
+}
+
+function addToolCall(call) {
+  const root = document.createElement('div');
+  root.className = 'tool-call';
+  root.dataset.index = String(call.index);
+  const head = document.createElement('div');
+  head.className = 'tool-head';
+  const name = document.createElement('span');
+  name.className = 'tool-name';
+  name.textContent = call.name;
+  const id = document.createElement('code');
+  id.className = 'tool-id';
+  id.textContent = call.id;
+  const label = document.createElement('span');
+  label.className = 'tool-label';
+  label.textContent = 'tool call';
+  head.append(label, name, id);
+  const args = document.createElement('pre');
+  args.className = 'tool-args';
+  args.textContent = call.arguments;
+  root.append(head, args);
+  $('tool-calls').append(root);
+  toolEls.set(call.index, { root, args });
+  // A generation that only calls tools has no text: no empty answer box.
+  $('output').hidden = view.text === '';
+}
+
+/** Once the generation is over, show each call's arguments indented (when they are valid JSON). */
+function completeToolCalls() {
+  for (const call of view.toolCalls) {
+    const el = toolEls.get(call.index);
+    if (!el) continue;
+    el.root.dataset.complete = '';
+    try {
+      el.args.textContent = JSON.stringify(JSON.parse(call.arguments || '{}'), null, 2);
+    } catch {
+      // Cut short (max_tokens, cancelled): leave the raw text as it came.
+    }
+  }
+}
+
+function showRefusal() {
+  $('refusal').hidden = false;
+  $('refusal-text').textContent = view.refusal;
+}
+
+/** Apply one output event to the view and the screen. */
+function applyEvent(ev, textNode) {
+  switch (ev.type) {
+    case 'token':
+      foldReasoning();
+      view.text += ev.text;
+      $('output').hidden = false;
+      textNode.appendData(ev.text);
+      break;
+    case 'reasoning':
+      view.reasoning += ev.text;
+      if (ev.signature !== undefined) view.signature = ev.signature;
+      appendReasoning(ev.text, ev.signature);
+      break;
+    case 'tool_call': {
+      foldReasoning();
+      const call = { index: ev.index, id: ev.id, name: ev.name, arguments: '' };
+      view.toolCalls.push(call);
+      addToolCall(call);
+      break;
+    }
+    case 'tool_args': {
+      const call = view.toolCalls.find((c) => c.index === ev.index);
+      if (!call) break;
+      call.arguments += ev.args;
+      toolEls.get(ev.index)?.args.append(ev.args);
+      break;
+    }
+    case 'refusal':
+      foldReasoning();
+      view.refusal += ev.text;
+      showRefusal();
+      break;
+  }
 }
 
 function shareLink() {
@@ -201,12 +325,21 @@ async function watch(id, saved) {
     Object.assign(view, {
       offset: saved.offset,
       text: saved.text,
+      reasoning: saved.reasoning ?? '',
+      signature: saved.signature ?? null,
+      refusal: saved.refusal ?? '',
+      toolCalls: Array.isArray(saved.toolCalls) ? saved.toolCalls : [],
       count: saved.count ?? 0,
       gaps: saved.gaps ?? [],
       ttftMs: saved.ttftMs ?? null,
       reconnects: saved.reconnects ?? 0,
     });
     $('output').textContent = saved.text;
+    if (view.reasoning) appendReasoning('', null);
+    $('reasoning-text').textContent = view.reasoning;
+    for (const call of view.toolCalls) addToolCall(call);
+    if (view.refusal) showRefusal();
+    if (view.text || view.toolCalls.length) foldReasoning();
   }
   document.body.dataset.resumedFrom = String(view.offset);
   $('gen-id').textContent = id;
@@ -229,7 +362,7 @@ async function watch(id, saved) {
   if (view.token) opts.readToken = view.token;
   try {
     for await (const ev of client.stream(id, opts)) {
-      if (ev.type === 'token') {
+      if (ev.type !== 'done' && ev.type !== 'error') {
         const now = performance.now();
         if (view.lastAt !== null) view.gaps.push(now - view.lastAt);
         if (view.gaps.length > GAPS_SHOWN * 4) view.gaps.splice(0, view.gaps.length - GAPS_SHOWN);
@@ -239,13 +372,14 @@ async function watch(id, saved) {
         if (view.ttftMs === null && view.owner && view.t0 !== null) view.ttftMs = now - view.t0;
         if (view.ttftMs === null && !view.owner && view.count === 0) void serverTtft(id, signal);
         view.offset = ev.offset;
-        view.count++;
-        view.text += ev.text;
-        textNode.appendData(ev.text);
+        // A tool call's start carries no model token.
+        if (ev.type !== 'tool_call') view.count++;
+        applyEvent(ev, textNode);
         if (document.body.dataset.state !== 'streaming' || view.count === 1) setState('streaming');
         scheduleSave();
         queueDraw();
       } else if (ev.type === 'done') {
+        completeToolCalls();
         save();
         setState(ev.status === 'cancelled' ? 'cancelled' : 'done', ev.status === 'cancelled' ? 'cancelled' : `done · ${ev.finishReason ?? 'stop'}`);
         void serverTimings(id, signal);
@@ -307,6 +441,17 @@ async function generate() {
   const request = { model: $('model').value, messages: [{ role: 'user', content: prompt }] };
   const max = Number($('max-tokens').value);
   if (Number.isInteger(max) && max > 0) request.max_tokens = max;
+  const tools = $('tools').value.trim();
+  if (tools) {
+    try {
+      request.tools = JSON.parse(tools);
+    } catch {
+      setState('error', 'error');
+      showError('Tools must be a JSON array of tools, as in the placeholder.');
+      return;
+    }
+    request.tool_choice = $('tool-choice').value;
+  }
   try {
     const s = await client.submit(request);
     view.token = s.readToken ?? null;
@@ -368,6 +513,12 @@ async function loadModels() {
 
 function init() {
   $('generate').addEventListener('click', () => void generate());
+  // A click on the summary is the reader's choice; the page stops folding it for them.
+  $('reasoning')
+    .querySelector('summary')
+    .addEventListener('click', () => {
+      reasoningToggled = true;
+    });
   $('stop').addEventListener('click', () => void stop());
   $('share').addEventListener('click', () => void share());
   $('prompt').addEventListener('keydown', (e) => {

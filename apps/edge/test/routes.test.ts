@@ -111,6 +111,16 @@ describe('request bodies', () => {
     expectError(await post('/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}]}'), 400, 'missing_required_parameter', 'model');
   });
 
+  it('a tool schema or tool input nested 600 deep (past the 64-level cap) is a 400 naming it', async () => {
+    const deep = `${'{"a":'.repeat(600)}1${'}'.repeat(600)}`;
+    const chat = `{"model":"mock","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":${deep}}}]}`;
+    expectError(await post('/v1/chat/completions', chat), 400, 'invalid_value', 'tools[0].function.parameters');
+    const messages = `{"model":"mock","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":${deep}}]}]}`;
+    const res = await post('/v1/messages', messages);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('nested too deeply') } });
+  });
+
   it('invalid fields are a 400 with their parameter', async () => {
     const chat = (extra: Record<string, unknown>) => JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'x' }], ...extra });
     expectError(await post('/v1/chat/completions', chat({ messages: [] })), 400, 'invalid_value', 'messages');

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mockText } from '@tokencast/producer';
+import { mockOutput, mockText } from '@tokencast/producer';
 import { parseChatRequest } from '@tokencast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, ROOT, startEmbedded } from '../../../test/support/processes.js';
@@ -156,6 +156,86 @@ describe('chat and watch', () => {
     const r = await tokencast(['chat', unique(5_000)], {}, { onStdout: (s, kill) => s.length > 50 && kill() });
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/tokencast watch gen_[a-z2-7]{26} --from \d+/);
+  });
+});
+
+describe('tool calls and reasoning', () => {
+  const tools = [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        parameters: {
+          type: 'object',
+          properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] }, days: { type: 'integer', minimum: 1, maximum: 7 } },
+          required: ['city'],
+        },
+      },
+    },
+  ];
+  const refOf = (prompt: string) => {
+    const out = mockOutput(
+      parseChatRequest({ model: 'mock-reasoning', messages: [{ role: 'user', content: prompt }], tools, tool_choice: 'required' }, { maxTokensCap: 1e6, maxPromptChars: 1e6 }),
+    );
+    const r = out.parts.find((p) => p.type === 'reasoning');
+    const call = out.parts.find((p) => p.type === 'tool_call');
+    if (r?.type !== 'reasoning' || call?.type !== 'tool_call') throw new Error('the mock should reason, then call the tool');
+    return { reasoning: r.text, signature: r.signature, call };
+  };
+
+  it('chat prints the reasoning on stderr and the tool call with its arguments on stdout; --json has them parsed', async () => {
+    const prompt = `weather ${Math.random().toString(36).slice(2)}`;
+    const ref = refOf(prompt);
+    const args = ['chat', '--model', 'mock-reasoning', '--tools', JSON.stringify(tools), '--tool-choice', 'required', prompt];
+    const r = await tokencast(args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`→ get_weather(${ref.call.id}) ${ref.call.arguments}\n`);
+    expect(r.stderr).toContain(`thinking: ${ref.reasoning}\n`);
+    expect(r.stderr).toMatch(/ · tool_calls/);
+    expect(ANSI.test(r.stdout + r.stderr)).toBe(false);
+    // With colours (a terminal), the reasoning is dimmed and the call's name stands out.
+    const coloured = await tokencast(args, { FORCE_COLOR: '1' });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the dim escape codes are what it strips
+    const dimOff = /\u001b\[(2|22)m/g;
+    expect(coloured.stderr.startsWith('\u001b[2mthinking: \u001b[22m\u001b[2m')).toBe(true);
+    expect(coloured.stderr.replace(dimOff, '')).toContain(`thinking: ${ref.reasoning}\n`);
+    expect(coloured.stdout).toContain(`\u001b[36m→ get_weather\u001b[39m`);
+    const j = JSON.parse((await tokencast(['chat', '--json', ...args.slice(1)])).stdout) as Record<string, unknown>;
+    expect(j).toMatchObject({
+      status: 'completed',
+      finish_reason: 'tool_calls',
+      text: '',
+      reasoning: ref.reasoning,
+      reasoning_signature: ref.signature,
+      refusal: null,
+      tool_calls: [{ index: 0, id: ref.call.id, name: 'get_weather', arguments: ref.call.arguments, input: JSON.parse(ref.call.arguments) }],
+    });
+  });
+
+  it('watch replays the same; --json lines carry each piece; --from resumes inside the arguments', async () => {
+    const prompt = `watch weather ${Math.random().toString(36).slice(2)}`;
+    const ref = refOf(prompt);
+    const chat = JSON.parse((await tokencast(['chat', '--json', '-m', 'mock-reasoning', '--tools', JSON.stringify(tools), '--tool-choice', 'get_weather', prompt])).stdout) as {
+      id: string;
+    };
+    const human = await tokencast(['watch', chat.id]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toBe(`→ get_weather(${ref.call.id}) ${ref.call.arguments}\n`);
+    expect(human.stderr).toContain(`thinking: ${ref.reasoning}\n`);
+    const lines = (await tokencast(['watch', '--json', chat.id])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; offset: number; text?: string; args?: string; name?: string; signature?: string });
+    expect(lines.find((e) => e.type === 'tool_call')).toMatchObject({ name: 'get_weather', id: ref.call.id, index: 0 });
+    expect(lines.find((e) => e.signature !== undefined)?.signature).toBe(ref.signature);
+    const pieces = lines.filter((e) => e.type === 'tool_args');
+    expect(pieces.map((e) => e.args).join('')).toBe(ref.call.arguments);
+    expect(pieces.length).toBeGreaterThanOrEqual(2);
+    // Resume after the first piece: exactly the rest of the arguments.
+    const first = pieces[0] as { offset: number; args: string };
+    const rest = await tokencast(['watch', chat.id, '--from', String(first.offset)]);
+    expect(rest.stdout).toBe(`${ref.call.arguments.slice(first.args.length)}\n`);
+    expect(rest.stderr).not.toContain('thinking');
   });
 });
 

@@ -233,7 +233,8 @@ export function parseCommon(body: Record<string, unknown>, limits: RequestLimits
       (type === 'integer' && typeof v === 'number' && Number.isInteger(v)) ||
       (type === 'string' && typeof v === 'string' && v.length <= 512) ||
       (type === 'boolean' && typeof v === 'boolean') ||
-      (type === 'object' && isObject(v) && Object.keys(v).length <= 1024) ||
+      // logit_bias: token id → bias; numbers only, so nothing nested is ever stored.
+      (type === 'object' && isObject(v) && Object.keys(v).length <= 1024 && Object.values(v).every((b) => typeof b === 'number' && b >= -100 && b <= 100)) ||
       (type === 'stop' && (typeof v === 'string' || (Array.isArray(v) && v.length <= 4 && v.every((s) => typeof s === 'string'))));
     if (!ok) bad(`${name} has the wrong type`, name);
     if (type === 'string') size.add(v as string);

@@ -187,7 +187,8 @@ function inputMessages(input: unknown, size: RequestSize, limits: RequestLimits)
       out.push({ role: 'assistant', content: '', reasoning: { text, ...(enc !== undefined ? { signature: enc } : {}) } });
       return;
     }
-    if (type === 'item_reference') bad(`${at}: item references are not resolved here; send the items themselves, or previous_response_id`, `${at}.type`, 'unsupported_value');
+    // The edge resolves references to its own items before parsing; what is left is unknown here.
+    if (type === 'item_reference') bad(`${at}: item references are resolved only for items this server returned`, `${at}.type`, 'unsupported_value');
     bad(`${at}.type ${JSON.stringify(type)} is not supported (message, function_call, function_call_output and reasoning are)`, `${at}.type`, 'unsupported_value');
   });
   return out;

@@ -143,6 +143,9 @@ function str(params: Record<string, unknown>, key: string): string | null {
 /**
  * One viewer's encoder. Feed it every stored event from offset 1 in order (encode() for SSE
  * frames, or fold() to build the Response object); frames numbered ≤ startingAfter are dropped.
+ * Every encoder that has taken events 1 … k-1 is in the same state, so the frames of event k are
+ * the same for all of them: one viewer may encode() it and the others fold() it and reuse those
+ * bytes (the edge does, so N Responses viewers cost about one encode per event).
  */
 export class ResponsesEncoder {
   private readonly acc = new PartsAccumulator();
@@ -157,7 +160,7 @@ export class ResponsesEncoder {
   constructor(
     private readonly ctx: ResponsesContext,
     /** Drop frames with sequence_number ≤ this; -1: send everything. */
-    private readonly startingAfter = -1,
+    readonly startingAfter = -1,
   ) {}
 
   /** response.created and response.in_progress (sequence 0 and 1), before the first event. */

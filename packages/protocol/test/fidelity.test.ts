@@ -126,6 +126,7 @@ describe('OpenAI chat: nothing the caller sent is dropped', () => {
     ['top_logprobs without logprobs', { ...user('x'), top_logprobs: 3 }, 'top_logprobs', 'invalid_value'],
     ['top_logprobs over 20', { ...user('x'), logprobs: true, top_logprobs: 21 }, 'top_logprobs', 'invalid_value'],
     ['metadata with a number', { ...user('x'), metadata: { a: 1 } }, 'metadata.a', 'invalid_value'],
+    ['logit_bias with a nested value', { ...user('x'), logit_bias: { '50256': { a: 1 } } }, 'logit_bias', 'invalid_value'],
     ['the deprecated functions', { ...user('x'), functions: [{ name: 'f' }] }, 'functions', 'unsupported_parameter'],
     ['audio output', { ...user('x'), audio: { voice: 'alloy', format: 'wav' } }, 'audio', 'unsupported_parameter'],
     ['modalities with audio', { ...user('x'), modalities: ['text', 'audio'] }, 'modalities', 'unsupported_value'],

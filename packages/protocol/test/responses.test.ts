@@ -255,6 +255,19 @@ describe('ResponsesEncoder', () => {
     expect(rest.map((f) => f.event).slice(-3)).toEqual(['response.function_call_arguments.done', 'response.output_item.done', 'response.completed']);
   });
 
+  it('an encoder that folded events 1..k encodes k+1.. exactly as one that encoded them all', () => {
+    const events = toolCallEvents();
+    for (let k = 0; k < events.length; k++) {
+      const all = new ResponsesEncoder(ctx);
+      const folded = new ResponsesEncoder(ctx);
+      all.preamble();
+      folded.preamble();
+      for (const ev of events.slice(0, k)) all.encode(ev);
+      folded.fold(events.slice(0, k));
+      for (const ev of events.slice(k)) expect(folded.encode(ev), `after folding ${k}`).toBe(all.encode(ev));
+    }
+  });
+
   it('ends as incomplete (max_output_tokens), failed, or cancelled', () => {
     const text: StoredEvent[] = [{ offset: 1, kind: 'token', text: 'Hel', tokens: 1, ms: [1] }];
     const end = (e: Partial<EndEvent>): StoredEvent => ({

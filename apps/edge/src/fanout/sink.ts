@@ -9,6 +9,11 @@ export interface Entry {
   ws?: string;
   /** The event as Anthropic SSE frames, built on first use and shared likewise. */
   anthropic?: Buffer;
+  /**
+   * The event's Responses frames (none dropped), built by the first Responses viewer to reach it
+   * and reused by the others: every Responses encoder is in the same state at a given offset.
+   */
+  responses?: string;
 }
 
 /**

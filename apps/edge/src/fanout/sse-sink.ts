@@ -53,10 +53,21 @@ export class SseSink implements Sink {
     const ctx = this.channel.ctx;
     let bytes: Buffer | string;
     if (this.responses) {
-      // Per viewer, not shared: `.done` frames depend on everything before them, and the first
-      // frames depend on starting_after. Responses viewers pay one JSON encode per event each.
+      // Each viewer keeps its own encoder state (`.done` frames repeat what came before), but the
+      // frames of an event are the same for all of them: the first viewer to reach an event
+      // encodes it, the others only fold it into their state and send those bytes. Frames this
+      // viewer resumed past (starting_after) are encoded for it alone, filtered.
       const enc = this.responses;
-      bytes = (this.started ? '' : enc.preamble()) + entries.map((e) => enc.encode(e.ev)).join('');
+      let out = this.started ? '' : enc.preamble();
+      for (const e of entries) {
+        if (e.ev.offset * SEQUENCE_STRIDE <= enc.startingAfter) out += enc.encode(e.ev);
+        else if (e.responses === undefined) out += e.responses = enc.encode(e.ev);
+        else {
+          enc.fold([e.ev]);
+          out += e.responses;
+        }
+      }
+      bytes = out;
     } else if (this.opts.format === 'anthropic') {
       const frames = entries.map((e) => this.channel.anthropicFrame(e));
       if (!this.started) frames.unshift(Buffer.from(this.channel.anthropicPreamble()));

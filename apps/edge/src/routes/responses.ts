@@ -66,6 +66,52 @@ async function previousTurn(deps: SubmitDeps, principal: Principal, raw: string)
   return { messages };
 }
 
+/** Most item references one request may name (each may read a generation's log). */
+const MAX_REFERENCES = 256;
+/** Item ids this edge hands out: <kind>_<the generation's 26 characters>_<part>. */
+const ITEM_ID = /^(msg|fc|rs)_([a-z2-7]{26})_(\d{1,6})$/;
+
+/**
+ * Input items of type item_reference → the items they name, as input items: the AI SDK sends
+ * earlier output as references when `store` is on (its default). Only ids this edge handed out
+ * resolve, and only for a caller who may see that generation; anything else is a 404 naming it.
+ */
+async function resolveReferences(deps: SubmitDeps, principal: Principal, input: readonly unknown[]): Promise<unknown[]> {
+  const refs = input.filter((it) => typeof it === 'object' && it !== null && (it as Record<string, unknown>).type === 'item_reference').length;
+  if (refs === 0) return [...input];
+  if (refs > MAX_REFERENCES) throw new InvalidRequestError(`at most ${MAX_REFERENCES} item references in one request`, 'invalid_value', { param: 'input' });
+  const parts = new Map<string, ReturnType<typeof accumulateParts>>();
+  const out: unknown[] = [];
+  for (const [i, item] of input.entries()) {
+    const it = item as Record<string, unknown> | null;
+    if (typeof it !== 'object' || it === null || it.type !== 'item_reference') {
+      out.push(item);
+      continue;
+    }
+    const notFound = () => new NotFoundError(`Item with id '${String(it.id)}' not found.`, 'item_not_found', { param: `input[${i}].id` });
+    const m = typeof it.id === 'string' ? ITEM_ID.exec(it.id) : null;
+    if (!m) throw notFound();
+    const gen = `gen_${m[2]}`;
+    let genParts = parts.get(gen);
+    if (!genParts) {
+      const meta = await deps.store.getMeta(gen);
+      if (!meta || !deps.access.canWatch(principal, meta) || !stored(meta)) throw notFound();
+      genParts = accumulateParts(await deps.store.readEvents(gen, 0, EVENTS_LIMIT));
+      parts.set(gen, genParts);
+    }
+    const p = genParts.find((x) => x.part === Number(m[3]));
+    const kind = m[1];
+    if (!p) throw notFound();
+    if (kind === 'fc' && p.type === 'tool_call') out.push({ type: 'function_call', call_id: p.callId, name: p.name, arguments: p.arguments });
+    else if (kind === 'rs' && p.type === 'reasoning')
+      out.push({ type: 'reasoning', summary: [{ type: 'summary_text', text: p.text }], ...(p.signature !== undefined ? { encrypted_content: p.signature } : {}) });
+    else if (kind === 'msg' && p.type === 'text') out.push({ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: p.text }] });
+    else if (kind === 'msg' && p.type === 'refusal') out.push({ type: 'message', role: 'assistant', content: [{ type: 'refusal', refusal: p.text }] });
+    else throw notFound();
+  }
+  return out;
+}
+
 /** Optional boolean query flag: absent → null; "true"/"false" only. */
 function flag(req: FastifyRequest, name: string): boolean | null {
   const v = (req.query as Record<string, unknown>)[name];
@@ -92,9 +138,11 @@ export function startingAfter(req: FastifyRequest): number {
  */
 export async function responsesRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
   const parse = async (body: unknown, limits: RequestLimits, principal: Principal) => {
-    const prev = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).previous_response_id : undefined;
-    const previous = typeof prev === 'string' ? await previousTurn(deps, principal, prev) : null;
-    return parseResponsesRequest(body, limits, previous);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return parseResponsesRequest(body, limits);
+    const b = body as Record<string, unknown>;
+    const previous = typeof b.previous_response_id === 'string' ? await previousTurn(deps, principal, b.previous_response_id) : null;
+    const input = Array.isArray(b.input) ? await resolveReferences(deps, principal, b.input) : b.input;
+    return parseResponsesRequest({ ...b, input }, limits, previous);
   };
 
   app.post('/v1/responses', async (req, reply) => {

@@ -1,38 +1,121 @@
-import type { GenerationStream, StreamEvent, Usage } from '@tokencast/client';
+import { type GenerationStream, MessageAccumulator, type StreamEvent, type Usage } from '@tokencast/client';
 import { type Ctx, EXIT, printJson } from '../context.js';
 
 /** What the terminal saw of one stream, measured here (client side). */
 export interface Watched {
+  /** The answer's text (reasoning, tool calls and refusals are in `message`). */
   text: string;
+  /** Everything the stream carried, reassembled. */
+  message: MessageAccumulator;
   end: StreamEvent | null;
+  /** Output events that carry model tokens (all but a tool call's start). */
   tokenEvents: number;
-  /** performance.now() of the first and last token event; null before the first. */
+  /** performance.now() of the first and last output event; null before the first. */
   firstAt: number | null;
   lastAt: number | null;
   lastOffset: number;
+  /** Something was printed on stdout, and its last line has no newline yet. */
+  stdoutOpen: boolean;
+  /** Anything was printed on stdout. */
+  printed: boolean;
 }
 
+type Segment = 'text' | 'reasoning' | 'tool' | 'refusal' | null;
+
 /**
- * Print a stream as it arrives: text on stdout (or one JSON line per event with --json),
- * reconnects as dim notes on stderr. Returns when the generation ends.
+ * Print a stream as it arrives: the answer's text on stdout; reasoning dimmed on stderr (so a
+ * pipe gets the answer alone); each tool call on stdout as one line, `→ name(id) ` followed by its
+ * arguments as they stream; a refusal on stdout after "refusal: ". With --json, one JSON line per
+ * event instead. Reconnects are dim notes on stderr. Returns when the generation ends.
  */
 export async function printStream(ctx: Ctx, stream: GenerationStream, jsonEvents: boolean): Promise<Watched> {
-  const w: Watched = { text: '', end: null, tokenEvents: 0, firstAt: null, lastAt: null, lastOffset: stream.offset };
+  const w: Watched = {
+    text: '',
+    message: new MessageAccumulator(),
+    end: null,
+    tokenEvents: 0,
+    firstAt: null,
+    lastAt: null,
+    lastOffset: stream.offset,
+    stdoutOpen: false,
+    printed: false,
+  };
+  const show = !jsonEvents && !ctx.json;
+  let open: Segment = null;
+  let reasoningOpen = false;
+  const out = (s: string) => {
+    if (s === '') return;
+    ctx.stdout(s);
+    w.printed = true;
+    w.stdoutOpen = !s.endsWith('\n');
+  };
+  // A new kind of output starts on its own line.
+  const begin = (seg: Segment) => {
+    if (seg === open) return;
+    if (reasoningOpen && seg !== 'reasoning') {
+      ctx.stderr('\n');
+      reasoningOpen = false;
+    }
+    if (w.stdoutOpen && seg !== 'reasoning') out('\n');
+    open = seg;
+  };
   for await (const ev of stream) {
     if (jsonEvents) printJson(ctx, ev);
-    if (ev.type === 'token') {
-      const t = performance.now();
-      w.firstAt ??= t;
-      w.lastAt = t;
-      w.tokenEvents++;
-      w.lastOffset = ev.offset;
-      w.text += ev.text;
-      if (!jsonEvents && !ctx.json) ctx.stdout(ev.text);
-    } else {
+    w.message.add(ev);
+    if (ev.type === 'done' || ev.type === 'error') {
       w.end = ev;
+      continue;
+    }
+    const t = performance.now();
+    w.firstAt ??= t;
+    w.lastAt = t;
+    w.lastOffset = ev.offset;
+    if (ev.type !== 'tool_call') w.tokenEvents++;
+    if (ev.type === 'token') w.text += ev.text;
+    if (!show) continue;
+    switch (ev.type) {
+      case 'token':
+        begin('text');
+        out(ev.text);
+        break;
+      case 'reasoning':
+        if (ev.text === '') break;
+        if (!reasoningOpen) ctx.stderr(ctx.err.dim('thinking: '));
+        begin('reasoning');
+        reasoningOpen = true;
+        ctx.stderr(ctx.err.dim(ev.text));
+        break;
+      case 'tool_call':
+        // Every call on its own line, even right after another one.
+        open = null;
+        begin('tool');
+        out(`${ctx.out.cyan(`→ ${ev.name}`)}${ctx.out.dim(`(${ev.id})`)} `);
+        break;
+      case 'tool_args':
+        out(ev.args);
+        break;
+      case 'refusal':
+        if (open !== 'refusal') {
+          begin('refusal');
+          out(ctx.out.yellow('refusal: '));
+        }
+        out(ev.text);
+        break;
     }
   }
+  if (reasoningOpen) ctx.stderr('\n');
   return w;
+}
+
+/** The non-text parts of the answer for --json output (snake_case, as the rest of it). */
+export function answerJson(w: Watched): Record<string, unknown> {
+  const m = w.message.message();
+  return {
+    reasoning: m.reasoning === '' ? null : m.reasoning,
+    reasoning_signature: m.reasoningSignature,
+    refusal: m.refusal,
+    tool_calls: m.toolCalls.map((c) => ({ index: c.index, id: c.id, name: c.name, arguments: c.arguments, input: c.input ?? null })),
+  };
 }
 
 export function onReconnectNote(ctx: Ctx) {

@@ -10,11 +10,13 @@ export const watchHelp = `Usage: tokencast watch [options] <generation-id>
 
 Follow a generation from any offset: replay what was written, then live, to the end. Reconnects
 by itself (resuming after the last offset shown) when the connection or the edge drops.
+Reasoning streams dimmed on stderr; tool calls print on stdout with their arguments as they arrive.
 
 Options:
   --from N     start after offset N (default 0: from the beginning)
   --token T    a read token for this generation (from a share link), instead of an API key
-  --json       one JSON line per event ({"type":"token","offset":…,"text":…}, then done or error)
+  --json       one JSON line per event ({"type":"token","offset":…,"text":…}; reasoning, tool_call,
+               tool_args, refusal; then done or error)
 
 ${GLOBAL_HELP}
 
@@ -28,7 +30,7 @@ export async function watch(ctx: Ctx): Promise<number> {
   const stream = ctx.client().stream(id, { from, signal: ctx.signal, onReconnect: onReconnectNote(ctx), ...(token ? { readToken: token } : {}) });
   const w = await printStream(ctx, stream, ctx.json);
   if (!ctx.json) {
-    if (w.text && !w.text.endsWith('\n')) ctx.stdout('\n');
+    if (w.stdoutOpen) ctx.stdout('\n');
     endNote(ctx, w);
     const finish = w.end?.type === 'done' ? ` · ${w.end.finishReason ?? w.end.status}` : '';
     ctx.stderr(ctx.err.dim(`${id} · offsets ${from + 1}–${w.lastOffset} · ${tokensOf(w)} tokens${finish}\n`));
