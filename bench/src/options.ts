@@ -13,10 +13,15 @@ export interface Sizes {
   fanoutTokens: number;
   /** Latency at a rate a fast model writes (the throughput rate above saturates this machine). */
   latencyCases: { clients: number; rate: number; tokens: number }[];
-  manyGens: number;
+  /** Followed generations per many case; all cases write the same total tokens/s (issue #13). */
+  manyGens: number[];
   manyWatchers: number;
-  manyRate: number;
-  manyTokens: number;
+  /** Tokens/s summed over the generations of a many case. */
+  manyTotalRate: number;
+  /** Seconds each generation writes for. */
+  manySeconds: number;
+  /** Also run the many cases (tokencast only) on a local 3-master Redis Cluster. */
+  manyCluster: boolean;
   idleTarget: number;
   lateClients: number;
   lateTokens: number;
@@ -40,10 +45,11 @@ const FULL: Sizes = {
   fanoutRate: 1_000,
   fanoutTokens: 2_000,
   latencyCases: [{ clients: 1_000, rate: 100, tokens: 300 }],
-  manyGens: 1_000,
-  manyWatchers: 3,
-  manyRate: 10,
-  manyTokens: 30,
+  manyGens: [100, 1_000, 5_000],
+  manyWatchers: 1,
+  manyTotalRate: 2_000,
+  manySeconds: 8,
+  manyCluster: true,
   idleTarget: 20_000,
   lateClients: 1_000,
   lateTokens: 4_000,
@@ -63,10 +69,11 @@ const QUICK: Sizes = {
   fanoutRate: 1_000,
   fanoutTokens: 1_000,
   latencyCases: [{ clients: 100, rate: 100, tokens: 200 }],
-  manyGens: 100,
-  manyWatchers: 3,
-  manyRate: 20,
-  manyTokens: 40,
+  manyGens: [100, 1_000],
+  manyWatchers: 1,
+  manyTotalRate: 1_000,
+  manySeconds: 4,
+  manyCluster: true,
   idleTarget: 2_000,
   lateClients: 100,
   lateTokens: 1_000,
@@ -86,10 +93,11 @@ const SMOKE: Sizes = {
   fanoutRate: 500,
   fanoutTokens: 50,
   latencyCases: [],
-  manyGens: 4,
+  manyGens: [4],
   manyWatchers: 2,
-  manyRate: 200,
-  manyTokens: 20,
+  manyTotalRate: 800,
+  manySeconds: 0.1,
+  manyCluster: false,
   idleTarget: 30,
   lateClients: 4,
   lateTokens: 100,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import type { BenchRedis } from './redis.js';
 import { freePort, waitUntil } from './sys.js';
 
 const run = promisify(execFile);
@@ -85,4 +86,10 @@ export async function startCluster(masters: number, maxClients: number): Promise
     throw err;
   }
   return { url: ports.map((p) => `redis://127.0.0.1:${p}`).join(','), pids: procs.map((p) => p.pid ?? 0), admins, stop };
+}
+
+/** The cluster as the scenarios see a Redis: INFO and CPU are summed over its masters. */
+export function asBenchRedis(c: BenchCluster): BenchRedis {
+  const nodes = c.admins.map((admin, i) => ({ admin, pid: c.pids[i] ?? 0 }));
+  return { url: c.url, pid: c.pids[0] ?? 0, admin: c.admins[0] as Redis, nodes, cluster: true, notes: () => ({}), stop: () => c.stop() };
 }

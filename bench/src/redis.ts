@@ -11,6 +11,10 @@ export interface BenchRedis {
   pid: number;
   /** A plain connection for INFO. */
   admin: Redis;
+  /** Every node (one for a single Redis; each master of a cluster), for INFO summed over them. */
+  nodes: { admin: Redis; pid: number }[];
+  /** A Redis Cluster (REDIS_URL lists its nodes). */
+  cluster: boolean;
   /**
    * What Redis itself said about clients it dropped (output buffer limits, maxclients):
    * distinct messages with how often each came, so a peer that lost its connection shows why.
@@ -55,6 +59,8 @@ export async function startRedis(maxClients: number): Promise<BenchRedis> {
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid ?? 0,
     admin,
+    nodes: [{ admin, pid: child.pid ?? 0 }],
+    cluster: false,
     notes() {
       const out: Record<string, number> = {};
       let log = '';
@@ -105,4 +111,11 @@ export async function redisCpuSeconds(admin: Redis): Promise<number> {
   const user = Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? Number.NaN);
   const sys = Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? Number.NaN);
   return user + sys;
+}
+
+/** Calls per command name summed over every node (for a cluster, each INFO is one call on each). */
+export async function nodeCalls(r: BenchRedis): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const n of r.nodes) for (const [k, v] of Object.entries(await commandCalls(n.admin))) out[k] = (out[k] ?? 0) + v;
+  return out;
 }

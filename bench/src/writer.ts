@@ -51,7 +51,9 @@ class EnginePublisher implements Publisher {
 
   static async create(redisUrl: string): Promise<EnginePublisher> {
     const { createRedisEngine } = await import('@tokencast/engine');
-    return new EnginePublisher(createRedisEngine({ url: redisUrl, prefix: 'tc', name: 'bench:writer', commandTimeoutMs: 0 }), redisUrl);
+    // Several nodes: a Redis Cluster (the many scenario's cluster cases).
+    const cluster = redisUrl.includes(',');
+    return new EnginePublisher(createRedisEngine({ url: redisUrl, cluster, prefix: 'tc', name: 'bench:writer', commandTimeoutMs: 0 }), redisUrl);
   }
 
   async prepare(gens: string[]): Promise<void> {

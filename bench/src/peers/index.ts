@@ -26,7 +26,9 @@ export interface PeerStartOptions {
 export async function startPeer(peer: PeerName, o: PeerStartOptions): Promise<ServerProc> {
   if (peer === 'tokencast') {
     const args = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
-    const proc = await startServer(EDGE_MAIN, { REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '2000' }, args);
+    // Several nodes: a Redis Cluster (the many scenario's cluster cases).
+    const cluster: Record<string, string> = o.redisUrl.includes(',') ? { REDIS_CLUSTER: 'true' } : {};
+    const proc = await startServer(EDGE_MAIN, { REDIS_URL: o.redisUrl, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '2000', ...cluster }, args);
     if (!o.profileDir) return proc;
     // A profile is written when the process exits by itself: ask it to drain instead of killing it.
     return {

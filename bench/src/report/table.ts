@@ -18,7 +18,8 @@ const COLUMNS: Record<string, [string, string, number][]> = {
     ['p50Ms', 'p50 ms', 2],
     ['p99Ms', 'p99 ms', 2],
     ['cpuPct', 'server CPU %', 0],
-    ['redisPerEvent', 'Redis cmds/event', 4],
+    ['redisCpuUsPerToken', 'Redis CPU µs/token', 1],
+    ['redisCmdsPerToken', 'Redis cmds/token', 2],
     ['redisReadPerEvent', 'read cmds/event', 4],
   ],
   idle: [
@@ -52,7 +53,7 @@ const COLUMNS: Record<string, [string, string, number][]> = {
 
 export const TITLES: Record<string, string> = {
   fanout: 'Fan-out: one generation to N SSE clients',
-  many: 'Many generations: G concurrent generations × W watchers',
+  many: 'Many generations: G followed generations × W watchers, same total tokens/s',
   idle: 'Idle capacity: idle connections held by one server process',
   late: 'Late joiners: clients join a completed generation at once',
   producer: 'Producer: tokens/s one producer publishes',

@@ -3,6 +3,7 @@ import { eventToFields, eventTokens, type GenerationMeta, type StoredEvent } fro
 import type { AppendResult, ClaimResult, Engine, GenerationStore, Job, JobQueue, KeyStore, Limiter, NewEvent, Presence, QueueStats, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
 import { MemoryDurableStore } from './durable.js';
+import { MemoryTail } from './tail.js';
 
 /**
  * The single-process engine: the embedded default (`npm start` with no REDIS_URL) and the fast
@@ -291,56 +292,6 @@ export function createMemoryEngine(opts: MemoryEngineOptions = {}): Engine {
       for (const q of queues.values()) await q.close();
     },
   };
-}
-
-/** Follows generations through the in-process bus; delivers in order, exactly once. */
-class MemoryTail implements Tail {
-  private readonly follows = new Map<string, { cursor: number; handler: () => void }>();
-
-  constructor(
-    private readonly bus: EventEmitter,
-    private readonly eventsOf: (id: string) => StoredEvent[],
-    private readonly onEvents: TailListener,
-  ) {}
-
-  get size(): number {
-    return this.follows.size;
-  }
-
-  add(id: string, afterOffset: number): void {
-    this.remove(id);
-    const f = {
-      cursor: afterOffset,
-      // Reads from the log, not from the emitted batch: an append that lands between add() and
-      // the catch-up below must not make the cursor jump over the events before it.
-      handler: () => {
-        const fresh = this.eventsOf(id).slice(f.cursor);
-        if (fresh.length === 0) return;
-        f.cursor = (fresh[fresh.length - 1] as StoredEvent).offset;
-        if (fresh[fresh.length - 1]?.kind === 'end') this.remove(id);
-        this.onEvents(id, fresh);
-      },
-    };
-    this.follows.set(id, f);
-    this.bus.on(`ev:${id}`, f.handler);
-    // Events written before add() but after afterOffset: deliver them first, asynchronously,
-    // as the Redis tail would.
-    queueMicrotask(() => {
-      if (this.follows.get(id) !== f) return;
-      f.handler();
-    });
-  }
-
-  remove(id: string): void {
-    const f = this.follows.get(id);
-    if (!f) return;
-    this.bus.off(`ev:${id}`, f.handler);
-    this.follows.delete(id);
-  }
-
-  async close(): Promise<void> {
-    for (const id of [...this.follows.keys()]) this.remove(id);
-  }
 }
 
 function sameEvent(stored: StoredEvent | undefined, ev: NewEvent): boolean {

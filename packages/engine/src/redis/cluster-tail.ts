@@ -1,8 +1,9 @@
-import { offsetToEntryId, type StoredEvent } from '@tokencast/protocol';
+import { offsetToEntryId } from '@tokencast/protocol';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { Tail, TailListener } from '../contracts.js';
-import { contiguousAfter } from './contiguous.js';
+import { TailCursors } from '../tail-core.js';
+import { deliverReply, type XReadReply } from './contiguous.js';
 import { guardedRead, pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -16,8 +17,6 @@ export interface ClusterTailOptions {
   /** Doorbell shards (Keys.bellShard): one blocking read each. The writers use the same number. */
   bells: number;
 }
-
-type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
 /** Streams named in one XREAD (all of one slot). */
 const KEYS_PER_READ = 256;
@@ -55,8 +54,8 @@ export function bellShardOf(keys: Keys, id: string, bells: number): number {
  * ioredis' business (MOVED, slot map refresh); a read that fails is retried from the cursors.
  */
 export class ClusterTail implements Tail {
-  /** Generation id → offset of the last event delivered (the next read starts after it). */
-  private readonly cursors = new Map<string, number>();
+  /** Where each followed generation is: the delivery core every tail shares. */
+  private readonly cursors: TailCursors;
   private readonly dirty = new Set<string>();
   private readonly shards: Shard[] = [];
   private readonly running: Promise<void>[] = [];
@@ -69,9 +68,10 @@ export class ClusterTail implements Tail {
     /** Opens one blocking connection per shard. */
     openBlocking: (name: string) => Cluster,
     private readonly keys: Keys,
-    private readonly onEvents: TailListener,
+    onEvents: TailListener,
     private readonly opts: ClusterTailOptions,
   ) {
+    this.cursors = new TailCursors(onEvents);
     conn.on('error', () => {}); // reconnects by itself; errors surface as failed reads
     for (let k = 0; k < opts.bells; k++) {
       const shard = new Shard(k, keys.bellShard(k), openBlocking(`tail:bell:${k}`));
@@ -91,14 +91,14 @@ export class ClusterTail implements Tail {
 
   add(id: string, afterOffset: number): void {
     if (this.closed) return;
-    this.cursors.set(id, afterOffset);
+    this.cursors.follow(id, afterOffset);
     this.markDirty(id);
     for (const s of this.shards) s.wakeIdle();
   }
 
   remove(id: string): void {
     // No wake: replies for ids no longer followed are dropped.
-    this.cursors.delete(id);
+    this.cursors.unfollow(id);
     this.dirty.delete(id);
   }
 
@@ -130,7 +130,7 @@ export class ClusterTail implements Tail {
           const newest = await guardedRead(conn, () => conn.xrevrange(shard.key, '+', '-', 'COUNT', 1), 0, this.opts.watchdogMarginMs);
           if (newest === null) throw new Error('interrupted');
           shard.seq = newest[0] ? bellSeq(newest[0][0]) : 0;
-          for (const id of this.cursors.keys()) if (bellShardOf(this.keys, id, this.opts.bells) === shard.k) this.markDirty(id);
+          for (const id of this.cursors.ids()) if (bellShardOf(this.keys, id, this.opts.bells) === shard.k) this.markDirty(id);
           continue;
         }
         const from = shard.seq;
@@ -192,31 +192,14 @@ export class ClusterTail implements Tail {
   private async read(ids: string[]): Promise<boolean> {
     const args: (string | number)[] = ['COUNT', this.opts.count, 'STREAMS'];
     for (const id of ids) args.push(this.keys.events(id));
-    for (const id of ids) args.push(offsetToEntryId(this.cursors.get(id) ?? 0));
+    for (const id of ids) args.push(offsetToEntryId(this.cursors.cursor(id) ?? 0));
     try {
       const reply = (await this.conn.call('XREAD', ...args)) as XReadReply;
-      if (reply && !this.closed) this.deliver(reply);
+      if (reply && !this.closed) deliverReply(this.cursors, this.keys, reply, this.opts.count, (id) => this.dirty.add(id));
       return true;
     } catch {
       for (const id of ids) if (this.cursors.has(id)) this.dirty.add(id);
       return false;
-    }
-  }
-
-  private deliver(reply: NonNullable<XReadReply>): void {
-    for (const [key, entries] of reply) {
-      const id = this.keys.idOfEvents(key);
-      if (id === null) continue;
-      const start = this.cursors.get(id);
-      if (start === undefined) continue; // removed while the read was in flight
-      const events = contiguousAfter(start, entries);
-      // A full batch, all of it delivered: there may be more to read.
-      if (entries.length >= this.opts.count && events.length === entries.length) this.dirty.add(id);
-      if (events.length === 0) continue;
-      const last = events[events.length - 1] as StoredEvent;
-      this.cursors.set(id, last.offset);
-      if (last.kind === 'end') this.remove(id); // nothing follows a terminal event
-      this.onEvents(id, events);
     }
   }
 }

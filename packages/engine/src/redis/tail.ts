@@ -1,7 +1,8 @@
-import { offsetToEntryId, type StoredEvent } from '@tokencast/protocol';
+import { offsetToEntryId } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { Tail, TailListener } from '../contracts.js';
-import { contiguousAfter } from './contiguous.js';
+import { TailCursors } from '../tail-core.js';
+import { deliverReply, type XReadReply } from './contiguous.js';
 import { guardedRead, pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -13,8 +14,6 @@ export interface RedisTailOptions {
   /** Entries per stream per XREAD. */
   count: number;
 }
-
-type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
 /** Streams named in one non-blocking XREAD (a sweep of thousands is split). */
 const KEYS_PER_READ = 1_000;
@@ -43,8 +42,8 @@ const BELL_COUNT = 1_000;
  * its cursors, never from `$`.
  */
 export class RedisTail implements Tail {
-  /** Generation id → offset of the last event delivered (the next read starts after it). */
-  private readonly cursors = new Map<string, number>();
+  /** Where each followed generation is: the delivery core every tail shares. */
+  private readonly cursors: TailCursors;
   /** Followed generations to read before the next wait: added ones and those the bell named. */
   private readonly dirty = new Set<string>();
   /** n of the newest bell entry (0-n) handled; null: not trusted, sweep first. */
@@ -60,9 +59,10 @@ export class RedisTail implements Tail {
     private readonly conn: Redis,
     private readonly cmd: Redis,
     private readonly keys: Keys,
-    private readonly onEvents: TailListener,
+    onEvents: TailListener,
     private readonly opts: RedisTailOptions,
   ) {
+    this.cursors = new TailCursors(onEvents);
     conn.on('ready', () => {
       // (Re)connected: Redis may be a restarted one whose bell starts over. Sweep.
       this.bell = null;
@@ -82,14 +82,14 @@ export class RedisTail implements Tail {
   }
 
   add(id: string, afterOffset: number): void {
-    this.cursors.set(id, afterOffset);
+    this.cursors.follow(id, afterOffset);
     this.dirty.add(id);
     this.wake();
   }
 
   remove(id: string): void {
     // No wake: replies for ids no longer followed are dropped.
-    this.cursors.delete(id);
+    this.cursors.unfollow(id);
     this.dirty.delete(id);
   }
 
@@ -131,7 +131,7 @@ export class RedisTail implements Tail {
       try {
         if (this.bell === null) {
           this.bell = await this.bellTop();
-          for (const id of this.cursors.keys()) this.dirty.add(id);
+          for (const id of this.cursors.ids()) this.dirty.add(id);
         }
         if (this.dirty.size > 0) await this.readDirty();
         else await this.waitBell();
@@ -158,7 +158,7 @@ export class RedisTail implements Tail {
       const part = ids.slice(i, i + KEYS_PER_READ);
       const args: (string | number)[] = ['COUNT', this.opts.count, 'STREAMS'];
       for (const id of part) args.push(this.keys.events(id));
-      for (const id of part) args.push(offsetToEntryId(this.cursors.get(id) ?? 0));
+      for (const id of part) args.push(offsetToEntryId(this.cursors.cursor(id) ?? 0));
       let reply: XReadReply;
       try {
         reply = (await guardedRead(this.conn, () => this.conn.call('XREAD', ...args) as Promise<XReadReply>, 0, this.opts.watchdogMarginMs)) as XReadReply;
@@ -167,7 +167,7 @@ export class RedisTail implements Tail {
         throw err;
       }
       // null: no news, or interrupted (then the reconnect's sweep reads them again).
-      if (reply) this.deliver(reply);
+      if (reply) deliverReply(this.cursors, this.keys, reply, this.opts.count, (id) => this.dirty.add(id));
     }
   }
 
@@ -199,23 +199,6 @@ export class RedisTail implements Tail {
       this.bell = n;
       const ids = fields[1] ?? '';
       for (const id of ids.split(' ')) if (this.cursors.has(id)) this.dirty.add(id);
-    }
-  }
-
-  private deliver(reply: NonNullable<XReadReply>): void {
-    for (const [key, entries] of reply) {
-      const id = this.keys.idOfEvents(key);
-      if (id === null) continue;
-      const start = this.cursors.get(id);
-      if (start === undefined) continue; // removed while the read was in flight
-      const events = contiguousAfter(start, entries);
-      // A full batch, all of it delivered: there may be more to read.
-      if (entries.length >= this.opts.count && events.length === entries.length) this.dirty.add(id);
-      if (events.length === 0) continue;
-      const last = events[events.length - 1] as StoredEvent;
-      this.cursors.set(id, last.offset);
-      if (last.kind === 'end') this.remove(id); // nothing follows a terminal event
-      this.onEvents(id, events);
     }
   }
 }
