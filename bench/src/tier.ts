@@ -56,6 +56,12 @@ interface RunResult {
   /** Commands per second the whole tier runs while nothing is written (quiet viewers still attached), per edge. */
   idleCommandsPerSecPerEdge: number;
   idleCommands: Record<string, number>;
+  /**
+   * Redis memory the run added (INFO used_memory, summed over nodes) per model token stored: the
+   * generations' streams and metas (kept for GENERATION_TTL_SECONDS), the queue's entries and the
+   * doorbell (bounded: about 2 000 entries).
+   */
+  bytesPerStoredToken: number;
   load1AtStart: number;
   problems: string[];
 }
@@ -222,14 +228,16 @@ async function startTier(mode: 'single' | 'cluster'): Promise<Tier> {
   return { url: c.url, cluster: true, admins: c.admins, pids: c.pids, stop: () => c.stop() };
 }
 
-async function infoAll(admins: Redis[]): Promise<{ cpu: number; calls: Record<string, number> }> {
+async function infoAll(admins: Redis[]): Promise<{ cpu: number; calls: Record<string, number>; memory: number }> {
   let cpu = 0;
+  let memory = 0;
   const calls: Record<string, number> = {};
   for (const a of admins) {
     cpu += await redisCpuSeconds(a);
+    memory += Number(/used_memory:(\d+)/.exec(await a.info('memory'))?.[1] ?? Number.NaN);
     for (const [k, v] of Object.entries(await commandCalls(a))) calls[k] = (calls[k] ?? 0) + v;
   }
-  return { cpu, calls };
+  return { cpu, calls, memory };
 }
 
 function sumCalls(c: Record<string, number>, admins: number): { total: number; calls: Record<string, number> } {
@@ -339,6 +347,7 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
       producersCpuPct: (100 * pCpu) / seconds,
       idleCommandsPerSecPerEdge: idle.total / (spec.idleMs / 1000) / spec.edges,
       idleCommands: idle.calls,
+      bytesPerStoredToken: (after.memory - before.memory) / tokens,
       load1AtStart,
       problems,
     };
@@ -373,7 +382,7 @@ async function main(): Promise<void> {
           const r = await runOnce(build, mode, { ...spec, quiet });
           runs.push(r);
           log(
-            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
+            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${fmt(r.bytesPerStoredToken)} B/stored token, ${fmt((r.redisCpuSeconds * 1e6) / Math.max(1, r.chunksDelivered))} µs and ${fmt((r.commandsPerToken * r.tokensDelivered) / Math.max(1, r.chunksDelivered), 2)} commands per append, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
           );
           log(`   commands: ${JSON.stringify(r.commands)}`);
         }
@@ -387,18 +396,26 @@ async function main(): Promise<void> {
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const rows = [
-    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | idle commands/s per edge | runs | load avg |',
-    '|---|---|---|---|---|---|---|---|',
+    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | tokens per append | Redis CPU µs/append | commands/append | idle commands/s per edge | bytes/stored token | runs | load avg |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const summary: Record<string, Record<string, number>> = {};
   for (const [k, rs] of groups) {
     const [build, redis, quiet] = k.split('|');
-    const us = median(rs.map((r) => r.redisUsPerToken));
-    const cmds = median(rs.map((r) => r.commandsPerToken));
-    const idle = median(rs.map((r) => r.idleCommandsPerSecPerEdge));
-    summary[k] = { redisUsPerToken: us, commandsPerToken: cmds, idleCommandsPerSecPerEdge: idle };
+    // Appends: the text chunks viewers got (the producer writes one chunk per append).
+    const perAppend = (r: RunResult) => r.tokensDelivered / Math.max(1, r.chunksDelivered);
+    const m = {
+      redisUsPerToken: median(rs.map((r) => r.redisUsPerToken)),
+      commandsPerToken: median(rs.map((r) => r.commandsPerToken)),
+      tokensPerAppend: median(rs.map(perAppend)),
+      redisUsPerAppend: median(rs.map((r) => r.redisUsPerToken * perAppend(r))),
+      commandsPerAppend: median(rs.map((r) => r.commandsPerToken * perAppend(r))),
+      idleCommandsPerSecPerEdge: median(rs.map((r) => r.idleCommandsPerSecPerEdge)),
+      bytesPerStoredToken: median(rs.map((r) => r.bytesPerStoredToken)),
+    };
+    summary[k] = m;
     rows.push(
-      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(us)} | ${fmt(cmds, 2)} | ${fmt(idle)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} |`,
+      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} |`,
     );
   }
   console.log(`\n${rows.join('\n')}`);

@@ -78,7 +78,11 @@ export async function liveRun(b: Bench, t: Target, s: LiveSpec): Promise<Run> {
     const callsBefore = await nodeCalls(b.redis);
     const cpuBefore = cpuSeconds(pid);
     // The rest of the machine, to see what bounds a run: load generators, writer, Redis.
-    const others = (): [number, number, number] => [b.loads.pids().reduce((a, p) => a + cpuSeconds(p), 0), cpuSeconds(t.writer.pid), b.redis.nodes.reduce((a, n) => a + cpuSeconds(n.pid), 0)];
+    const others = (): [number, number, number] => [
+      b.loads.pids().reduce((a, p) => a + cpuSeconds(p), 0),
+      cpuSeconds(t.writer.pid),
+      b.redis.nodes.reduce((a, n) => a + cpuSeconds(n.pid), 0),
+    ];
     const othersBefore = others();
     const load1 = loadavg()[0] as number;
     const t0 = performance.now();

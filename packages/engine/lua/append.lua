@@ -20,7 +20,8 @@
                 Cluster it lives on another slot, and the store rings it after the call). Gets
                 one entry per call, id 0-<n> (n counts up by one, so a reader sees a gap when
                 it fell behind the trimming), field g = the ids of the generations written,
-                space-separated. Trimmed to about 10 000 entries.
+                space-separated. Trimmed to about 2 000 entries: a reader further behind
+                sweeps (tail.ts), so the bell needs no more, and its memory stays bounded.
   ARGV, per generation in the same order, 7 items then its events:
     fence           the writer's fencing token (claim-1.lua)
     after           offset the writer believes is the newest: events go to after+1 …
@@ -136,6 +137,6 @@ for g = 1, math.floor(#KEYS / 2) do
   out[g] = res
 end
 if #KEYS % 2 == 1 and #rung > 0 then
-  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', 10000, '0-*', 'g', table.concat(rung, ' '))
+  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', 2000, '0-*', 'g', table.concat(rung, ' '))
 end
 return out

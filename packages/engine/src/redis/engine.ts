@@ -91,7 +91,7 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
       const k = bellShardOf(keys, id, bells);
       byShard.set(k, [...(byShard.get(k) ?? []), id]);
     }
-    await Promise.all([...byShard].map(([k, ids]) => cmd.xadd(keys.bellShard(k), 'MAXLEN', '~', 10_000, '0-*', 'g', ids.join(' '))));
+    await Promise.all([...byShard].map(([k, ids]) => cmd.xadd(keys.bellShard(k), 'MAXLEN', '~', 2_000, '0-*', 'g', ids.join(' '))));
   };
   const store = new RedisGenerationStore(cmd, makeBlocking, keys, {
     ttlSeconds: ttl,
