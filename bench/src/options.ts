@@ -137,6 +137,7 @@ export const USAGE = `npm run bench -- [flags]
   --big              fan-out also at 10 000 clients (throughput, and latency at 20 tokens/s)
   --rate N           fan-out tokens/s
   --clients a,b      fan-out client counts (instead of the preset's)
+  --many a,b         followed generations of the many cases (instead of the preset's)
   --out DIR          results folder (default bench/results; with --smoke a temporary folder)
   --profile          write CPU profiles of the tokencast edge (node --cpu-prof) to DIR/profiles`;
 
@@ -148,6 +149,7 @@ export function parseArgs(argv: readonly string[], defaultOut: string): Options 
   let big = false;
   let rate: number | null = null;
   let clients: number[] | null = null;
+  let manyGens: number[] | null = null;
   let outDir: string | null = null;
   let profile = false;
   const value = (i: number, flag: string): string => {
@@ -196,6 +198,12 @@ export function parseArgs(argv: readonly string[], defaultOut: string): Options 
           .map((x) => Number(x.trim()));
         if (!clients.every((n) => Number.isInteger(n) && n > 0)) throw new UsageError('--clients takes positive integers');
         break;
+      case '--many':
+        manyGens = value(i++, a)
+          .split(',')
+          .map((x) => Number(x.trim()));
+        if (!manyGens.every((n) => Number.isInteger(n) && n > 0)) throw new UsageError('--many takes positive integers');
+        break;
       case '--out':
         outDir = value(i++, a);
         break;
@@ -213,6 +221,7 @@ export function parseArgs(argv: readonly string[], defaultOut: string): Options 
   }
   if (rate) sizes.fanoutRate = rate;
   if (clients) sizes.fanoutClients = clients;
+  if (manyGens) sizes.manyGens = manyGens;
   // A smoke run must not overwrite the results the README shows.
   const out = outDir ?? (preset === 'smoke' ? join(tmpdir(), 'tokencast-bench-smoke') : defaultOut);
   return { preset, reps: reps ?? (preset === 'full' ? 3 : 1), scenarios, peers, sizes, outDir: out, profile };

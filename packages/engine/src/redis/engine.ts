@@ -84,14 +84,35 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     };
     return new ClusterTail(c, openBell, keys, onEvents, { count: 512, blockMs, watchdogMarginMs: margin, bells });
   };
-  // Cluster: the doorbell shards live on other slots than the generations: rung after the write.
+  // Cluster: the doorbell shards live on other slots than the generations: rung after the write,
+  // one ring in flight per shard at a time. Ids written meanwhile wait for it and go together in
+  // the next, so a busy writer sends few, fuller rings (self-clocking, like the append batches).
+  const pendingRing = new Map<number, Set<string>>();
+  const ringing = new Set<number>();
+  const ringShard = (k: number): void => {
+    const ids = pendingRing.get(k);
+    if (!ids || ids.size === 0 || ringing.has(k)) return;
+    pendingRing.delete(k);
+    ringing.add(k);
+    cmd
+      .xadd(keys.bellShard(k), 'MAXLEN', '~', 2_000, '0-*', 'g', [...ids].join(' '))
+      .catch(() => {}) // a lost ring costs latency, not events: readers sweep
+      .finally(() => {
+        ringing.delete(k);
+        ringShard(k);
+      });
+  };
   const ring = async (written: string[]) => {
-    const byShard = new Map<number, string[]>();
     for (const id of written) {
       const k = bellShardOf(keys, id, bells);
-      byShard.set(k, [...(byShard.get(k) ?? []), id]);
+      let set = pendingRing.get(k);
+      if (!set) {
+        set = new Set();
+        pendingRing.set(k, set);
+      }
+      set.add(id);
     }
-    await Promise.all([...byShard].map(([k, ids]) => cmd.xadd(keys.bellShard(k), 'MAXLEN', '~', 2_000, '0-*', 'g', ids.join(' '))));
+    for (const k of [...pendingRing.keys()]) ringShard(k);
   };
   const store = new RedisGenerationStore(cmd, makeBlocking, keys, {
     ttlSeconds: ttl,
