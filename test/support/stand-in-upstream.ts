@@ -126,3 +126,65 @@ export function standInAnthropic(script: StandInScript): Promise<FakeUpstream> {
     send(res, frames, script.intervalMs ?? 2);
   });
 }
+
+/** The same script in the OpenAI Responses API's streaming events (reasoning as summary text, signature as encrypted_content). */
+export function standInResponses(script: StandInScript): Promise<FakeUpstream> {
+  let seq = 0;
+  const ev = (type: string, body: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...body })}\n\n`;
+  return recordingUpstream((_req, res) => {
+    seq = 0;
+    const base = { id: 'resp_standin', object: 'response', model: 'standin', output: [] };
+    const frames: string[] = [
+      ev('response.created', { response: { ...base, status: 'in_progress' } }),
+      ev('response.in_progress', { response: { ...base, status: 'in_progress' } }),
+    ];
+    script.output.forEach((o, output_index) => {
+      const item_id = `item_${output_index}`;
+      if (o.kind === 'reasoning') {
+        frames.push(ev('response.output_item.added', { output_index, item: { type: 'reasoning', id: item_id, summary: [] } }));
+        for (const delta of o.pieces) frames.push(ev('response.reasoning_summary_text.delta', { item_id, output_index, summary_index: 0, delta }));
+        const text = o.pieces.join('');
+        frames.push(
+          ev('response.output_item.done', {
+            output_index,
+            item: { type: 'reasoning', id: item_id, summary: [{ type: 'summary_text', text }], ...(o.signature ? { encrypted_content: o.signature } : {}) },
+          }),
+        );
+      } else if (o.kind === 'text') {
+        frames.push(ev('response.output_item.added', { output_index, item: { type: 'message', id: item_id, role: 'assistant', status: 'in_progress', content: [] } }));
+        frames.push(ev('response.content_part.added', { item_id, output_index, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } }));
+        for (const delta of o.pieces) frames.push(ev('response.output_text.delta', { item_id, output_index, content_index: 0, delta, logprobs: [] }));
+        frames.push(
+          ev('response.output_item.done', {
+            output_index,
+            item: { type: 'message', id: item_id, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: o.pieces.join('') }] },
+          }),
+        );
+      } else {
+        const item = { type: 'function_call', id: item_id, call_id: o.id, name: o.name, arguments: '', status: 'in_progress' };
+        frames.push(ev('response.output_item.added', { output_index, item }));
+        for (const delta of o.args) frames.push(ev('response.function_call_arguments.delta', { item_id, output_index, delta }));
+        const args = o.args.join('');
+        frames.push(ev('response.function_call_arguments.done', { item_id, output_index, arguments: args }));
+        frames.push(ev('response.output_item.done', { output_index, item: { ...item, arguments: args, status: 'completed' } }));
+      }
+    });
+    const u = script.usage;
+    frames.push(
+      ev('response.completed', {
+        response: {
+          ...base,
+          status: 'completed',
+          usage: {
+            input_tokens: u.input,
+            input_tokens_details: { cached_tokens: u.cached ?? 0 },
+            output_tokens: u.output,
+            output_tokens_details: { reasoning_tokens: u.reasoning ?? 0 },
+            total_tokens: u.input + u.output,
+          },
+        },
+      }),
+    );
+    send(res, frames, script.intervalMs ?? 2);
+  });
+}

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeUpstream } from '../support/fake-upstreams.js';
 import { FAST_ENV, type Proc, startEdge, startProducer } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
-import { expected, type StandInScript, standInAnthropic, standInOpenAI } from '../support/stand-in-upstream.js';
+import { expected, type StandInScript, standInAnthropic, standInOpenAI, standInResponses } from '../support/stand-in-upstream.js';
 
 /**
  * Upstream fidelity end to end (#12): a real edge and a real producer (separate processes, one
@@ -33,11 +33,13 @@ let edge: Proc;
 let producer: Proc;
 let claude: FakeUpstream;
 let gpt: FakeUpstream;
+let responses: FakeUpstream;
 
 beforeAll(async () => {
   redis = await startRedisServer();
   claude = await standInAnthropic(SCRIPT);
   gpt = await standInOpenAI(SCRIPT);
+  responses = await standInResponses(SCRIPT);
   const file = join(mkdtempSync(join(tmpdir(), 'tokencast-fidelity-')), 'models.json');
   writeFileSync(
     file,
@@ -45,6 +47,7 @@ beforeAll(async () => {
       models: {
         'claude-standin': { upstreams: [{ type: 'anthropic', url: claude.url, api_key: 'sk-ant-standin' }] },
         'gpt-standin': { upstreams: [{ type: 'openai', url: `${gpt.url}/v1`, api_key: 'sk-standin' }] },
+        'responses-standin': { upstreams: [{ type: 'responses', url: `${responses.url}/v1`, api_key: 'sk-standin' }] },
       },
     }),
   );
@@ -57,6 +60,7 @@ afterAll(async () => {
   await producer?.kill('SIGTERM');
   await claude?.close();
   await gpt?.close();
+  await responses?.close();
   await redis?.stop();
 });
 
@@ -291,6 +295,38 @@ describe('upstream fidelity, end to end', () => {
       completion_tokens_details: { reasoning_tokens: 9 },
       prompt_tokens_details: { cached_tokens: 200 },
     });
+  });
+
+  it('an Anthropic messages request to a Responses-API upstream: function_call items and reasoning summaries come back as tool_use and thinking blocks', async () => {
+    const res = await post('/v1/messages', {
+      model: 'responses-standin',
+      max_tokens: 16000,
+      stream: true,
+      thinking: { type: 'enabled', budget_tokens: 9000 },
+      messages: [
+        { role: 'user', content: 'Weather and time in Paris?' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_00', name: 'locate', input: { q: 'Paris' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_00', content: 'found' }] },
+      ],
+      tools: [{ name: 'get_weather', input_schema: SCHEMA }],
+    });
+    const got = fromAnthropic(await sse(res));
+    expect(responses.requests.at(-1)?.body).toMatchObject({
+      model: 'responses-standin',
+      max_output_tokens: 16000,
+      reasoning: { effort: 'high' },
+      tools: [{ type: 'function', name: 'get_weather', parameters: SCHEMA }],
+      input: [
+        { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Weather and time in Paris?' }] },
+        { type: 'function_call', call_id: 'toolu_00', name: 'locate' },
+        { type: 'function_call_output', call_id: 'toolu_00', output: 'found' },
+      ],
+    });
+    expect(got.reasoning).toBe(WANT.reasoning);
+    expect(got.signature).toBe('sig-e2e-1');
+    expect(got.text).toBe(WANT.text);
+    expectSameCalls(got.calls);
+    expect(got.finish).toBe('tool_use');
   });
 
   it('what an Anthropic upstream cannot carry is a 400 unsupported_by_upstream, and nothing reaches the upstream', async () => {

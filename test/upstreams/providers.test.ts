@@ -1,8 +1,8 @@
-import { AnthropicProvider, OpenAICompatibleProvider, type ProviderEvent, UpstreamError } from '@tokencast/producer';
+import { AnthropicProvider, OpenAICompatibleProvider, type ProviderEvent, ResponsesProvider, UpstreamError } from '@tokencast/producer';
 import type { GenerationRequest } from '@tokencast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, recordingUpstream } from '../support/fake-upstreams.js';
-import { expected, type StandInScript, standInAnthropic, standInOpenAI } from '../support/stand-in-upstream.js';
+import { expected, type StandInScript, standInAnthropic, standInOpenAI, standInResponses } from '../support/stand-in-upstream.js';
 
 /**
  * Upstream fidelity (#12), provider by provider, against stand-in servers over real HTTP: what
@@ -394,5 +394,81 @@ describe('Anthropic upstream: what servers really send', () => {
     expect((err as UpstreamError).code).toBe('upstream_error');
     expect((err as UpstreamError).message).not.toContain('10.1.2.3');
     expect((err as UpstreamError).detail).toContain('overloaded_error');
+  });
+});
+
+describe('Responses API upstream', () => {
+  let up: FakeUpstream;
+  let provider: ResponsesProvider;
+  beforeAll(async () => {
+    up = await standInResponses(SCRIPT);
+    provider = new ResponsesProvider(options(`${up.url}/v1`));
+  });
+  afterAll(async () => {
+    await provider?.close();
+    await up?.close();
+  });
+
+  it('translates the request into input items, function tools, text.format, reasoning and max_output_tokens', async () => {
+    await collect(provider.generate(fullRequest({ params: { temperature: 0.2 }, reasoning: { effort: 'low', summary: 'auto' }, logprobs: true, topLogprobs: 3 }), ctx()));
+    const sent = up.requests.at(-1);
+    expect(sent?.path).toBe('/v1/responses');
+    expect(sent?.headers.authorization).toBe('Bearer k');
+    expect(sent?.body).toEqual({
+      model: 'standin',
+      stream: true,
+      store: false,
+      max_output_tokens: 3000,
+      temperature: 0.2,
+      input: [
+        { type: 'message', role: 'system', content: [{ type: 'input_text', text: 'You are terse.' }] },
+        {
+          type: 'message',
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'Weather where this photo was taken?' },
+            { type: 'input_image', image_url: PNG, detail: 'auto' },
+            { type: 'input_image', image_url: 'https://example.com/paris.jpg', detail: 'low' },
+          ],
+        },
+        { type: 'function_call', call_id: 'call_prev', name: 'get_weather', arguments: '{"city":"Paris"}' },
+        { type: 'function_call_output', call_id: 'call_prev', output: '{"temp_c":21}' },
+        { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'And the time?' }] },
+      ],
+      tools: [
+        { type: 'function', name: 'get_weather', description: 'Weather for a city', parameters: WEATHER_TOOL.function.parameters, strict: true },
+        { type: 'function', name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } },
+      ],
+      tool_choice: { type: 'function', name: 'get_time' },
+      parallel_tool_calls: false,
+      text: { format: { type: 'json_schema', name: 'answer', schema: SCHEMA, strict: true } },
+      reasoning: { effort: 'low', summary: 'auto' },
+      include: ['message.output_text.logprobs'],
+      top_logprobs: 3,
+    });
+  });
+
+  it('maps reasoning summaries, encrypted reasoning, output text, function calls with argument deltas, and usage details', async () => {
+    // No stop sequences here: the Responses API has none.
+    const got = reassemble(await collect(provider.generate(fullRequest({ params: {} }), ctx())));
+    const want = expected(SCRIPT);
+    expect(got.reasoning).toBe(want.reasoning);
+    expect(got.signature).toBe('sig-abc123');
+    expect(got.text).toBe(want.text);
+    expect(got.calls).toEqual(want.calls);
+    expect(got.end).toEqual({
+      type: 'end',
+      finishReason: 'tool_calls',
+      usage: { prompt_tokens: 120, completion_tokens: 45, prompt_tokens_details: { cached_tokens: 100 }, completion_tokens_details: { reasoning_tokens: 12 } },
+    });
+  });
+
+  it('what the Responses API cannot carry fails with unsupported_by_upstream before anything is sent', async () => {
+    const before = up.requests.length;
+    for (const c of [{ params: { stop: ['x'] } }, { params: { seed: 1 } }, { kind: 'completion' as const, prompt: 'p', messages: [] }]) {
+      const err = await collect(provider.generate(fullRequest(c), ctx())).catch((e) => e);
+      expect((err as UpstreamError).code, JSON.stringify(c)).toBe('unsupported_by_upstream');
+    }
+    expect(up.requests.length).toBe(before);
   });
 });

@@ -8,5 +8,6 @@ export { valueForSchema } from './providers/mock-script.js';
 export { OpenAICompatibleProvider } from './providers/openai-compatible.js';
 export { type PoolMember, UpstreamPool } from './providers/pool.js';
 export type { Provider, ProviderEvent } from './providers/provider.js';
+export { ResponsesProvider } from './providers/responses.js';
 export { type ReclaimPolicy, Worker, type WorkerOptions } from './worker.js';
 export { GenerationWriter } from './writer.js';

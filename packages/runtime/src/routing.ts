@@ -9,13 +9,14 @@ import { ConfigError } from '@tokencast/engine';
  * Its settings (MOCK_MODELS, UPSTREAM_URL, UPSTREAM_API_KEY, UPSTREAM_MODELS, MODELS_FILE) are
  * declared in config/shared.ts.
  *
- * MODELS_FILE: {"models": {"<name>": {"mock": true} | {"upstreams": [{"type": "openai"|"anthropic",
+ * MODELS_FILE: {"models": {"<name>": {"mock": true} | {"upstreams": [{"type": "openai"|"anthropic"|"responses",
  * "url": "…", "api_key_env": "VAR" (or "api_key": "…"), "weight": 1, "max_concurrency": 0,
  * "model": "<name upstream>"}]}, plus optionally "queue": "<queue name>"}}
  * A model with a queue is served only by producers that take that queue (PRODUCER_QUEUES).
  */
 export interface UpstreamRoute {
-  type: 'openai' | 'anthropic';
+  /** openai: Chat Completions; anthropic: Messages; responses: the OpenAI Responses API. */
+  type: 'openai' | 'anthropic' | 'responses';
   /** Base URL, http(s). */
   url: string;
   /** Sent as the upstream's API key; empty: none. */
@@ -118,7 +119,7 @@ interface UpstreamSpec {
 function upstreamRoute(spec: UpstreamSpec, secrets: RoutingSources['secrets'], where: string): UpstreamRoute {
   if (typeof spec.url !== 'string' || !/^https?:\/\//.test(spec.url)) throw new ConfigError(`${where}: url must be an http(s) URL`);
   const type = spec.type ?? 'openai';
-  if (type !== 'openai' && type !== 'anthropic') throw new ConfigError(`${where}: type must be "openai" or "anthropic"`);
+  if (type !== 'openai' && type !== 'anthropic' && type !== 'responses') throw new ConfigError(`${where}: type must be "openai", "anthropic" or "responses"`);
   const apiKey = typeof spec.api_key_env === 'string' ? (secrets[spec.api_key_env] ?? '') : typeof spec.api_key === 'string' ? spec.api_key : '';
   const weight = spec.weight ?? 1;
   if (typeof weight !== 'number' || !(weight > 0)) throw new ConfigError(`${where}: weight must be a number > 0`);

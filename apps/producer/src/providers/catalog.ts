@@ -4,6 +4,7 @@ import { type MockOptions, MockProvider } from './mock.js';
 import { OpenAICompatibleProvider } from './openai-compatible.js';
 import { UpstreamPool } from './pool.js';
 import type { Provider } from './provider.js';
+import { ResponsesProvider } from './responses.js';
 
 /**
  * The producer's providers, one per route of the deployment's model routing (see
@@ -35,6 +36,7 @@ export interface ProviderOptions {
 function upstreamProvider(u: UpstreamRoute, o: ProviderOptions): Provider {
   const t = { connectTimeoutMs: o.connectTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, maxEventBytes: o.maxEventBytes };
   if (u.type === 'anthropic') return new AnthropicProvider({ baseUrl: u.url, apiKey: u.apiKey, ...t, defaultMaxTokens: 4096 });
+  if (u.type === 'responses') return new ResponsesProvider({ baseUrl: u.url, apiKey: u.apiKey, ...t });
   return new OpenAICompatibleProvider({ baseUrl: u.url, apiKey: u.apiKey, ...t });
 }
 

@@ -79,7 +79,7 @@ export const routingOptions = {
   upstreamModels: list('UPSTREAM_MODELS', { why: 'model names sent to `UPSTREAM_URL`', zero: 'Unset or empty: every name not served otherwise' }),
   modelsFile: optional('MODELS_FILE', {
     type: 'path',
-    why: 'JSON routing table: model → mock or upstreams (OpenAI-compatible or Anthropic, weights, concurrency) and its queue; see `packages/runtime/src/routing.ts`. Its names win over the settings above',
+    why: 'JSON routing table: model → mock or upstreams (`type` openai: Chat Completions, anthropic: Messages, responses: the Responses API; weights, concurrency) and its queue; see `packages/runtime/src/routing.ts`. Its names win over the settings above',
   }),
 } as const;
 
