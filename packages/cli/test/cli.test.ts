@@ -84,7 +84,7 @@ describe('help and usage', () => {
       expect(r.stdout).toContain(`Usage: tokencast ${cmd}`);
       expect(r.stdout).toContain('Exit status');
     }
-  });
+  }, 90_000);
 
   it('exits 2 on a bad command line', async () => {
     expect((await tokencast([])).code).toBe(2);
@@ -106,7 +106,8 @@ describe('chat and watch', () => {
     const r = await tokencast(['chat', prompt]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${reference(prompt)}\n`);
-    expect(r.stderr).toMatch(/TTFT \d+ ms · 40 tokens · [\d.]+ tokens\/s · total [\d.]+ m?s · stop/);
+    // TTFT prints as "850 ms" or, on a loaded machine, "1.09 s".
+    expect(r.stderr).toMatch(/TTFT [\d.]+ m?s · 40 tokens · [\d.]+ tokens\/s · total [\d.]+ m?s · stop/);
     expect(ANSI.test(r.stdout + r.stderr)).toBe(false);
   });
 
