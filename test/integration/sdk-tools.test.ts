@@ -2,6 +2,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { AIMessageChunk } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MessageAccumulator, TokencastClient } from '../../packages/client/src/index.js';
+import { CutProxy } from '../../packages/client/test/support/cut-proxy.js';
 import { parsedCalls, startToolsStack, type ToolsStack, TRAIN_SCHEMA, TOOLS_WANT as WANT, WEATHER_SCHEMA } from '../support/tools-stack.js';
 
 /**
@@ -11,7 +13,9 @@ import { parsedCalls, startToolsStack, type ToolsStack, TRAIN_SCHEMA, TOOLS_WANT
  * and stream reasoning, text and two tool calls in pieces. Each test checks what the SDK
  * reassembled (tool names, ids, parsed arguments, reasoning text, signature) against what the
  * upstream sent, and what the upstream received (the tools, the thinking budget) against what the
- * SDK asked for. The Vercel AI SDK's test is in sdk-tools-ai-sdk.test.ts (it needs Node ≥ 22).
+ * SDK asked for. Last, our own @tokencast/client reads the same kind of generation through a proxy
+ * that cuts connections, resuming inside the arguments. The Vercel AI SDK's test is in
+ * sdk-tools-ai-sdk.test.ts (it needs Node ≥ 22).
  */
 let stack: ToolsStack;
 
@@ -121,5 +125,52 @@ describe('LangChain ChatOpenAI.bindTools, streaming (POST /v1/chat/completions)'
     console.log(
       `langchain ← anthropic upstream: ${chunks} chunks; tool_calls ${JSON.stringify(full.tool_calls?.map((c) => [c.name, c.args]))}; reasoning ${JSON.stringify(full.additional_kwargs.reasoning_content)}`,
     );
+  });
+});
+
+describe('@tokencast/client from an Anthropic upstream, through connection cuts', () => {
+  it('reassembles the reasoning with its signature and both calls exactly, resuming inside the arguments', async () => {
+    const proxy = await CutProxy.start(stack.edge.port);
+    try {
+      const { id } = await new TokencastClient({ baseUrl: stack.edge.url }).submit({
+        model: 'claude-standin',
+        messages: [{ role: 'user', content: 'Plan a day trip from Lisbon to Sintra.' }],
+        tools: [
+          { type: 'function', function: { name: 'get_weather', parameters: WEATHER_SCHEMA } },
+          { type: 'function', function: { name: 'find_train', parameters: TRAIN_SCHEMA } },
+        ],
+      });
+      const client = new TokencastClient({ baseUrl: proxy.url, retry: { maxAttempts: 20, initialDelayMs: 10, maxDelayMs: 50 } });
+      let midArgs = 0;
+      let passes = 0;
+      // The same generation read again and again (live the first time), each pass cut at random bytes.
+      while (midArgs < 5 && passes < 80) {
+        passes++;
+        for (let i = 0; i < 3; i++) proxy.arm({ cutAfter: 200 + Math.floor(Math.random() * 5_000) });
+        const acc = new MessageAccumulator();
+        const at: Record<string, number[]> = {};
+        const resumedAfter: number[] = [];
+        for await (const ev of client.stream(id, { onReconnect: (r) => resumedAfter.push(r.offset) })) {
+          acc.add(ev);
+          if (ev.type === 'tool_call' || ev.type === 'tool_args') (at[ev.type] ??= []).push(ev.offset);
+        }
+        proxy.disarm();
+        const m = acc.message();
+        expect(m.toolCalls.map((c) => ({ id: c.id, name: c.name, input: c.input }))).toEqual(parsedCalls());
+        expect(m.reasoning).toBe(WANT.reasoning);
+        expect(m.reasoningSignature).toBe('sig-people-7Qx');
+        expect(m.text).toBe(WANT.text);
+        expect(acc.finishReason).toBe('tool_calls');
+        // Anthropic reports cached prompt tokens, not reasoning tokens.
+        expect(acc.usage).toMatchObject({ prompt_tokens: 140, completion_tokens: 52, prompt_tokens_details: { cached_tokens: 120 } });
+        const first = Math.min(...(at.tool_call ?? []));
+        const last = Math.max(...(at.tool_args ?? []));
+        midArgs += resumedAfter.filter((o) => o >= first && o < last).length;
+      }
+      expect(midArgs).toBeGreaterThanOrEqual(5);
+      console.log(`@tokencast/client ← anthropic upstream: ${passes} passes, ${midArgs} resumes inside the arguments; calls, reasoning and signature exact every time`);
+    } finally {
+      await proxy.close();
+    }
   });
 });
