@@ -17,9 +17,13 @@ export interface Setup {
   stop(): Promise<void>;
 }
 
-/** Settings every conformance setup runs with: short long-polls keep the suite quick. */
+/**
+ * Settings every conformance setup runs with: short long-polls keep the suite quick; the suite
+ * checks CORS answers from a browser origin, which CORS_ORIGINS turns on (default: off).
+ */
 export const CONFORMANCE_ENV: Record<string, string> = {
   DURABLE_STREAMS_LONG_POLL_MS: '1500',
+  CORS_ORIGINS: '*',
   LOG_LEVEL: 'warn',
 };
 

@@ -33,6 +33,12 @@ const view = {
   abort: null,
 };
 
+/**
+ * The API key lives in this variable only, never in sessionStorage or localStorage: anything
+ * else served on this origin could read those. A reload forgets it; the page then watches with
+ * the read token in its URL (shareLink), and asks for the key again only to submit.
+ */
+let apiKey = '';
 let client = makeClient();
 /** The DOM of each tool call on screen, by index. */
 const toolEls = new Map();
@@ -42,7 +48,6 @@ let saveTimer = null;
 let drawQueued = false;
 
 function makeClient() {
-  const apiKey = sessionStorage.getItem('tokencast:api-key') || undefined;
   return new TokencastClient(apiKey ? { apiKey } : {});
 }
 
@@ -525,9 +530,10 @@ function init() {
     if (e.key === 'Enter' && (e.metaKey || e.ctrlKey)) void generate();
   });
   const key = $('api-key');
-  key.value = sessionStorage.getItem('tokencast:api-key') ?? '';
+  // Versions before this one kept the key in sessionStorage: forget any copy left there.
+  sessionStorage.removeItem('tokencast:api-key');
   key.addEventListener('change', () => {
-    sessionStorage.setItem('tokencast:api-key', key.value.trim());
+    apiKey = key.value.trim();
     client = makeClient();
     void loadModels();
   });

@@ -11,10 +11,12 @@ import { Limits } from './access/limits.js';
 import { ReadTokens } from './access/read-token.js';
 import type { EdgeConfig } from './config.js';
 import { durableRoutes } from './durable/index.js';
+import { ALLOWED_HEADERS as DURABLE_ALLOWED_HEADERS, EXPOSED_HEADERS as DURABLE_EXPOSED_HEADERS } from './durable/protocol.js';
 import { Hub } from './fanout/hub.js';
 import { edgeMetrics, metricsRoutes, registerEdgeGauges } from './metrics.js';
 import corsPlugin from './plugins/cors.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
+import jsonBodyPlugin from './plugins/json-body.js';
 import { completionRoutes } from './routes/completions.js';
 import { debugRoutes } from './routes/debug.js';
 import { generationRoutes } from './routes/generations.js';
@@ -124,7 +126,8 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     });
   });
   await app.register(errorsPlugin);
-  await app.register(corsPlugin, { origins: config.corsOrigins, maxAgeSeconds: 600 });
+  await app.register(jsonBodyPlugin, { limit: config.bodyLimitBytes, maxDepth: config.maxJsonDepth });
+  await app.register(corsPlugin, { origins: config.corsOrigins, maxAgeSeconds: 600, allowHeaders: DURABLE_ALLOWED_HEADERS, exposeHeaders: DURABLE_EXPOSED_HEADERS });
   const streamDeps = { hub, store: engine.store, config, service, limits, requestLimits, access };
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));
@@ -136,7 +139,16 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(pageRoutes);
   if (config.debugStats) await app.register(async (scope) => debugRoutes(scope, { hub }));
   await app.register(async (scope) => durableRoutes(scope, { engine, hub, access, limits, config: config.durable }));
+  // Revoking a key ends what it holds open (its streams, and those of the read tokens it issued)
+  // within AUTH_CACHE_MS: the revocation list is read on a timer well inside that bound.
+  access.onRevoked((revoked) => {
+    const ended = hub.failOwnedBy(revoked, 'key_revoked', 'the API key behind this stream was revoked');
+    if (ended > 0) logger.info({ ended }, 'streams of revoked keys ended');
+  });
+  const revocationTimer = config.authRequired ? setInterval(() => void access.checkRevocations().catch(() => {}), Math.max(100, Math.floor(config.authCacheMs / 2))) : null;
+  revocationTimer?.unref();
   app.addHook('onClose', async () => {
+    if (revocationTimer) clearInterval(revocationTimer);
     await hub.close();
   });
 

@@ -22,7 +22,18 @@ import { type DurableConfig, durableConfig, durableOptions } from './durable/con
 /** The edge's own settings (it also reads the shared ones: @tokencast/runtime config/shared.ts). */
 export const edgeOptions = {
   port: int('PORT', { default: 8080, max: 65_535, why: 'where the edge listens (HOST is the address)', zero: '0: any free port' }),
-  bodyLimitBytes: int('BODY_LIMIT_BYTES', { default: 1_048_576, min: 1, unit: 'bytes', why: 'largest request body (413 above)' }),
+  bodyLimitBytes: int('BODY_LIMIT_BYTES', {
+    default: 1_048_576,
+    min: 1,
+    unit: 'bytes',
+    why: 'largest request body (413 above; a larger body is still read, up to 16 MiB or 4 × this, so the client gets the 413 and not a reset connection)',
+  }),
+  maxJsonDepth: int('MAX_JSON_DEPTH', {
+    default: 64,
+    min: 2,
+    max: 10_000,
+    why: 'deepest nesting of arrays and objects in a JSON request body (400 `json_too_deep` above), checked before anything parses it',
+  }),
   maxTokensCap: int('MAX_TOKENS_CAP', { default: 32_768, min: 1, why: 'largest `max_tokens` accepted' }),
   maxPromptChars: int('MAX_PROMPT_CHARS', {
     default: 200_000,
@@ -73,7 +84,7 @@ export const edgeOptions = {
   authCacheMs: int('AUTH_CACHE_MS', {
     default: 5_000,
     unit: 'ms',
-    why: 'key lookups and revocations are cached this long (bounds how long a revoked key works)',
+    why: 'key lookups and revocations are cached this long: a revoked key, the read tokens it issued and the streams they hold open stop working within it',
     zero: '0: no cache',
   }),
   requestsPerMinute: int('RATE_LIMIT_RPM', { default: 0, why: 'requests per minute per key (per address without keys), shared by all edges through Redis', zero: '0: no limit' }),
@@ -94,7 +105,7 @@ export const edgeOptions = {
   }),
   keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', { default: 65_000, min: 100, unit: 'ms', why: 'idle keep-alive connections are closed after this' }),
   maxConnections: int('MAX_CONNECTIONS', { default: 0, why: 'open connections one edge accepts', zero: '0: no limit (the OS file limit still applies)' }),
-  corsOrigins: list('CORS_ORIGINS', { why: 'browser origins allowed to call the API (`*`: any)', zero: 'Unset: no CORS headers' }),
+  corsOrigins: list('CORS_ORIGINS', { why: 'browser origins allowed to call the API, on every route (Durable Streams included; `*`: any)', zero: 'Unset: no CORS headers' }),
   wsAllowedOrigins: list('WS_ALLOWED_ORIGINS', { why: "browser origins allowed to open a WebSocket (`*`: any); the edge's own host always is" }),
   wsMaxPayloadBytes: int('WS_MAX_PAYLOAD_BYTES', { default: 65_536, min: 64, unit: 'bytes', why: 'largest WebSocket frame a client may send' }),
   wsMaxBufferedBytes: int('WS_MAX_BUFFERED_BYTES', { default: 1_048_576, min: 1024, unit: 'bytes', why: 'bytes buffered per WebSocket before its subscriptions pause' }),
@@ -114,6 +125,8 @@ export interface EdgeConfig {
   port: number;
   /** Largest request body accepted, bytes. */
   bodyLimitBytes: number;
+  /** Deepest nesting of arrays/objects in a JSON body (deeper: 400 json_too_deep). */
+  maxJsonDepth: number;
   maxTokensCap: number;
   maxPromptChars: number;
   /** Decoded bytes of all data-URL images and audio in one request. */

@@ -18,6 +18,8 @@ export interface AccessOptions {
  * caller may not see answers exactly like an unknown one (the routes turn `false` into 404).
  */
 export class Access {
+  private readonly revocationListeners = new Set<(revoked: ReadonlySet<string>) => void>();
+
   constructor(
     private readonly keys: ApiKeys,
     readonly tokens: ReadTokens,
@@ -28,30 +30,65 @@ export class Access {
     return this.opts.enabled;
   }
 
-  /** Credentials from `Authorization: Bearer …`, or from `?token=` (EventSource cannot set headers). */
+  /**
+   * Credentials from `Authorization: Bearer …` or `x-api-key` (the Anthropic SDKs' header), or a
+   * read token in `?token=` on a read (GET/HEAD: EventSource cannot set headers). API keys are
+   * never taken from a URL: URLs end up in histories, logs and Referer headers.
+   * `extraToken`: a read token that came in a message body (a WebSocket subscribe).
+   */
   async identify(req: FastifyRequest, extraToken?: string): Promise<Principal> {
     if (!this.opts.enabled) return { kind: 'anonymous' };
     const header = req.headers.authorization;
+    const apiKeyHeader = req.headers['x-api-key'];
     let credential: string | undefined;
     if (typeof header === 'string' && header.length > 0) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!m) throw new AuthenticationError('the Authorization header must be "Bearer <key>"', 'invalid_authorization');
       credential = m[1];
+    } else if (typeof apiKeyHeader === 'string' && apiKeyHeader.length > 0) {
+      credential = apiKeyHeader.trim();
     } else {
       const q = (req.query as Record<string, unknown> | undefined)?.token;
-      credential = typeof q === 'string' && q.length > 0 ? q : extraToken;
+      if (typeof q === 'string' && q.length > 0) {
+        if (!isReadTokenShape(q)) throw new AuthenticationError('?token= takes read tokens only: send API keys in the Authorization (or x-api-key) header', 'api_key_in_url');
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new AuthenticationError('?token= is accepted on reads only', 'invalid_token');
+        credential = q;
+      } else credential = extraToken;
     }
     if (credential === undefined) return { kind: 'anonymous' };
     if (credential.length > 512) throw new AuthenticationError('invalid credentials', 'invalid_api_key');
     if (isReadTokenShape(credential)) {
       const check = this.tokens.verify(credential);
-      if (check.ok) return { kind: 'read', generation: check.id };
+      if (check.ok) {
+        // Tokens die with the key that issued them: keep the revocation list fresh (AUTH_CACHE_MS).
+        await this.keys.refreshRevoked();
+        return { kind: 'read', generation: check.id };
+      }
       if (check.reason === 'expired') throw new AuthenticationError('the read token has expired', 'token_expired');
       throw new AuthenticationError('the read token is not valid', 'invalid_token');
     }
     const name = await this.keys.resolve(credential);
     if (!name) throw new AuthenticationError('Incorrect API key provided', 'invalid_api_key');
     return { kind: 'key', name };
+  }
+
+  /**
+   * Reads the revoked key names from the store now and tells every listener (onRevoked), which
+   * ends the streams those keys (and the read tokens they issued) hold open. The edge calls it
+   * on a timer well inside AUTH_CACHE_MS (app.ts).
+   */
+  async checkRevocations(): Promise<void> {
+    if (!this.opts.enabled) return;
+    await this.keys.refreshRevoked(Date.now(), true);
+    const revoked = this.keys.revokedNow();
+    if (revoked.size === 0) return;
+    for (const listener of this.revocationListeners) listener(revoked);
+  }
+
+  /** Called with every revoked key name after each check; returns the unsubscribe function. */
+  onRevoked(listener: (revoked: ReadonlySet<string>) => void): () => void {
+    this.revocationListeners.add(listener);
+    return () => this.revocationListeners.delete(listener);
   }
 
   /** For creating generations: a key, or nothing when keys are off. Returns the owner name. */
@@ -66,7 +103,8 @@ export class Access {
   canWatch(p: Principal, meta: Pick<GenerationMeta, 'id' | 'owner'>): boolean {
     if (!this.opts.enabled) return true;
     if (p.kind === 'key') return p.name === meta.owner;
-    if (p.kind === 'read') return p.generation === meta.id;
+    // A read token lives only as long as the key that issued it (the generation's owner).
+    if (p.kind === 'read') return p.generation === meta.id && !this.keys.revokedNow().has(meta.owner);
     return false;
   }
 

@@ -84,10 +84,19 @@ export class ApiKeys {
       }
     }
     if (!name) return null;
-    if (now - this.revokedAt >= this.cacheMs) {
-      this.revoked = await this.store.revoked();
-      this.revokedAt = now;
-    }
+    await this.refreshRevoked(now);
     return this.revoked.has(name) ? null : name;
+  }
+
+  /** Re-reads the revoked names when the cached list is older than cacheMs. */
+  async refreshRevoked(now = Date.now(), force = false): Promise<void> {
+    if (!force && now - this.revokedAt < this.cacheMs) return;
+    this.revoked = await this.store.revoked();
+    this.revokedAt = now;
+  }
+
+  /** The revoked names as last read (refreshRevoked keeps them at most cacheMs old). */
+  revokedNow(): ReadonlySet<string> {
+    return this.revoked;
   }
 }

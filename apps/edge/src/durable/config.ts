@@ -1,3 +1,4 @@
+import { ConfigError } from '@tokencast/engine';
 import { type Env, int, readOptions, str } from '@tokencast/runtime';
 
 const urlPath = (v: string) => (/^(\/[A-Za-z0-9._~-]+)+\/*$/.test(v) ? null : 'a URL path like /v1/stream');
@@ -29,7 +30,6 @@ export const durableOptions = {
   }),
   maxReadBytes: int('DURABLE_STREAMS_MAX_READ_BYTES', { default: 1_048_576, min: 1, unit: 'bytes', why: 'a read response stops adding entries past this (one entry always fits)' }),
   recheckMs: int('DURABLE_STREAMS_RECHECK_MS', { default: 10_000, min: 50, unit: 'ms', why: 'waiting readers read again this often even without a wake-up (a safety net)' }),
-  corsOrigin: str('DURABLE_STREAMS_CORS_ORIGIN', { default: '*', why: 'Access-Control-Allow-Origin on every Durable Streams response; `off`: no CORS headers at all' }),
 } as const;
 
 export interface DurableConfig {
@@ -47,11 +47,12 @@ export interface DurableConfig {
   maxReadBytes: number;
   /** Waiting readers read again this often even without a bell, ms (a safety net). */
   recheckMs: number;
-  /** Access-Control-Allow-Origin on every response; `off`: no CORS headers at all. */
-  corsOrigin: string;
 }
 
 export function durableConfig(env: Env, heartbeatMs: number): DurableConfig {
+  // CORS is one setting for every route (CORS_ORIGINS); this older, separate one is refused
+  // rather than silently ignored.
+  if (env.DURABLE_STREAMS_CORS_ORIGIN !== undefined) throw new ConfigError('DURABLE_STREAMS_CORS_ORIGIN is gone: CORS_ORIGINS applies to every route, Durable Streams included');
   const o = readOptions(durableOptions, env);
   return { ...o, base: o.base.replace(/\/+$/, ''), heartbeatMs };
 }

@@ -8,14 +8,20 @@ import type { FastifyReply } from 'fastify';
  * another edge) from the offset they hold.
  */
 export class LiveSet {
-  private readonly finishers = new Set<() => void>();
+  /** Each waiting response's finish function, with the API key it was opened with (null: none). */
+  private readonly finishers = new Map<() => void, string | null>();
   closing = false;
 
   /** Register; the returned function unregisters. */
-  add(finish: () => void): () => void {
+  add(finish: () => void, key: string | null = null): () => void {
     if (this.closing) queueMicrotask(finish);
-    this.finishers.add(finish);
+    this.finishers.set(finish, key);
     return () => this.finishers.delete(finish);
+  }
+
+  /** Finish the responses opened with any of these (revoked) keys. */
+  finishOwnedBy(keys: ReadonlySet<string>): void {
+    for (const [f, key] of [...this.finishers]) if (key !== null && keys.has(key)) f();
   }
 
   get size(): number {
@@ -24,7 +30,7 @@ export class LiveSet {
 
   finishAll(): void {
     this.closing = true;
-    for (const f of [...this.finishers]) f();
+    for (const f of [...this.finishers.keys()]) f();
   }
 }
 

@@ -25,8 +25,8 @@ export const H = {
   sseEncoding: 'stream-sse-data-encoding',
 } as const;
 
-/** Response headers a browser script may read (CORS). */
-export const EXPOSED_HEADERS = [
+/** Response headers a browser script may read (CORS, plugins/cors.ts). */
+export const EXPOSED_HEADERS: readonly string[] = [
   H.nextOffset,
   H.cursor,
   H.upToDate,
@@ -41,10 +41,10 @@ export const EXPOSED_HEADERS = [
   'etag',
   'location',
   'retry-after',
-].join(', ');
+];
 
-/** Request headers a browser script may send (CORS preflight). */
-export const ALLOWED_HEADERS = [
+/** Request headers a browser script may send (CORS preflight, plugins/cors.ts). */
+export const ALLOWED_HEADERS: readonly string[] = [
   'authorization',
   'content-type',
   'if-none-match',
@@ -59,7 +59,7 @@ export const ALLOWED_HEADERS = [
   H.producerId,
   H.producerEpoch,
   H.producerSeq,
-].join(', ');
+];
 
 /**
  * Offsets: `<epoch>_<seq>`, both 16 decimal digits, so that string order is stream order. `seq` is

@@ -5,11 +5,11 @@ import type { Access } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
 import type { Hub } from '../fanout/hub.js';
 import { translate } from '../plugins/errors.js';
+import { readLimited } from '../plugins/json-body.js';
 import type { DurableConfig } from './config.js';
 import { badRequest, DurableError } from './errors.js';
 import { generationView, generationWriteRefused } from './generations.js';
 import { LiveSet } from './live.js';
-import { ALLOWED_HEADERS, EXPOSED_HEADERS } from './protocol.js';
 import { appendStream, createStream, deleteStream, headStream, readStream, type StreamsDeps, type Target } from './streams.js';
 
 export interface DurableDeps {
@@ -49,16 +49,19 @@ export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Pr
 
   // Bodies are the stream's bytes, whatever their type: one raw parser, the stream's own limit.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_req, payload, done) => readBody(payload, config.maxAppendBytes, done));
+  app.addContentTypeParser('*', (_req, payload, done) =>
+    readLimited(payload, config.maxAppendBytes, () => new PayloadTooLargeError(`an append is at most ${config.maxAppendBytes} bytes`), done),
+  );
 
   app.addHook('onRequest', async (_req, reply) => {
     // PROTOCOL.md 10.7: on every response, errors included.
     reply.header('x-content-type-options', 'nosniff');
     reply.header('cross-origin-resource-policy', 'cross-origin');
-    if (config.corsOrigin !== 'off') {
-      reply.header('access-control-allow-origin', config.corsOrigin);
-      reply.header('access-control-expose-headers', EXPOSED_HEADERS);
-    }
+    // Stream bodies are caller content served on the API's (and the live page's) origin: a
+    // browser that is sent to one must never run it as a document of this origin (PITFALLS
+    // "User content served on the API's origin is an XSS"). A sandboxed CSP gives any document
+    // an opaque origin with no script; active types also go out as downloads (describe()).
+    reply.header('content-security-policy', "default-src 'none'; sandbox; frame-ancestors 'none'");
   });
 
   // Our usual error body, with the protocol's headers for the answer (see DurableError).
@@ -76,13 +79,16 @@ export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Pr
       .send(body satisfies ErrorBody);
   });
 
+  const unsubscribe = deps.access.onRevoked((revoked) => live.finishOwnedBy(revoked));
   app.addHook('preClose', async () => {
+    unsubscribe();
     live.finishAll();
   });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const name = (req.params as { '*'?: string })['*'] ?? '';
-    if (req.method === 'OPTIONS') return preflight(reply, config);
+    // CORS preflights from allowed origins were answered by the CORS plugin (CORS_ORIGINS).
+    if (req.method === 'OPTIONS') return reply.code(204).send();
     if (name.startsWith(GENERATIONS)) {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw generationWriteRefused();
       return generationView(req, reply, views, name.slice(GENERATIONS.length));
@@ -103,36 +109,6 @@ export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Pr
     }
   };
   app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS'], url: `${config.base}/*`, exposeHeadRoute: false, handler });
-}
-
-/**
- * A request body up to `limit` bytes. A larger one is read to its end (up to a bound) and
- * discarded before the 413 goes out: a client still uploading when the server answers and
- * closes gets EPIPE instead of the answer.
- */
-function readBody(payload: NodeJS.ReadableStream, limit: number, done: (err: Error | null, body?: Buffer) => void): void {
-  const discardLimit = Math.max(16 * 1_048_576, 4 * limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  payload.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
-    else if (size > discardLimit) (payload as NodeJS.ReadableStream & { destroy(): void }).destroy();
-  });
-  payload.once('end', () => {
-    if (size > limit) done(new PayloadTooLargeError(`an append is at most ${limit} bytes`));
-    else done(null, Buffer.concat(chunks, size));
-  });
-  payload.once('error', (err: Error) => done(size > limit ? new PayloadTooLargeError(`an append is at most ${limit} bytes`) : err));
-}
-
-function preflight(reply: FastifyReply, config: DurableConfig): void {
-  if (config.corsOrigin !== 'off') {
-    reply.header('access-control-allow-methods', 'GET, HEAD, PUT, POST, DELETE, OPTIONS');
-    reply.header('access-control-allow-headers', ALLOWED_HEADERS);
-    reply.header('access-control-max-age', '86400');
-  }
-  reply.code(204).send();
 }
 
 /**

@@ -90,7 +90,7 @@ export async function createStream(req: FastifyRequest, reply: FastifyReply, dep
   switch (out.kind) {
     case 'created':
       describe(reply, out.info, out.info.tail);
-      reply.header('location', `${req.protocol}://${req.host}${req.url.split('?')[0]}`);
+      reply.header('location', locationOf(req));
       reply.code(201).send();
       return;
     case 'exists':
@@ -109,6 +109,21 @@ export async function createStream(req: FastifyRequest, reply: FastifyReply, dep
     case 'bad_fork_offset':
       throw badRequest('invalid_fork_offset', out.message);
   }
+}
+
+/** A host name or address with an optional port: nothing that could end or bend a URL. */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+/**
+ * The absolute URL of the stream just created (the protocol's Location). The scheme and host
+ * may come from X-Forwarded-* (TRUST_PROXY): each is used only when it is a valid value (http or
+ * https; a host name or address with a port), else the connection's own are used.
+ */
+function locationOf(req: FastifyRequest): string {
+  const proto = req.protocol === 'https' || req.protocol === 'http' ? req.protocol : 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http';
+  const candidates = [req.host, req.headers.host, `${req.socket.localAddress?.includes(':') ? `[${req.socket.localAddress}]` : req.socket.localAddress}:${req.socket.localPort}`];
+  const host = candidates.find((h): h is string => typeof h === 'string' && HOST.test(h)) ?? 'localhost';
+  return `${proto}://${host}${req.url.split('?')[0]}`;
 }
 
 function parseFork(req: FastifyRequest, t: Target): DurableForkSpec | null {
@@ -150,9 +165,16 @@ function sameConfig(info: DurableInfo, spec: DurableCreateSpec): boolean {
   return true;
 }
 
+/**
+ * Content types a browser shows as inert data; a stream of any other type (text/html,
+ * image/svg+xml, text/xml, …) is served as an attachment, never rendered on this origin.
+ */
+const INERT_TYPES = new Set(['application/json', 'application/ndjson', 'application/x-ndjson', 'application/octet-stream', 'text/plain', 'text/csv']);
+
 /** Headers every successful answer about a stream carries. */
 function describe(reply: FastifyReply, info: DurableInfo, seq: number): void {
   reply.header('content-type', info.contentType);
+  if (!INERT_TYPES.has(info.mediaType)) reply.header('content-disposition', 'attachment');
   reply.header(H.nextOffset, formatOffset(info.epoch, seq));
   if (info.closed && seq === info.tail) reply.header(H.closed, 'true');
 }
@@ -358,7 +380,10 @@ async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: StreamsD
     bell.ring();
   };
   reply.raw.once('close', onClose);
-  const unregister = deps.live.add(() => bell.ring());
+  const unregister = deps.live.add(() => {
+    left = true;
+    bell.ring();
+  }, t.key);
   let release = () => {};
   try {
     release = deps.limits?.openStream(t.key, req.ip) ?? release;
@@ -424,7 +449,7 @@ async function sse(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, 
     bell.ring();
   };
   res.once('close', finish);
-  const unregister = deps.live.add(finish);
+  const unregister = deps.live.add(finish, t.key);
   const endAt = Date.now() + config.sseMaxMs;
   let cursor = r.after;
   let lastWrite = Date.now();

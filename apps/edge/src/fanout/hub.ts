@@ -128,6 +128,22 @@ export class Hub {
     t.unref();
   }
 
+  /**
+   * End every viewer of generations owned by these key names (revoked keys): the key's own
+   * streams and those of the read tokens it issued. Owner '' (keys off) never matches.
+   */
+  failOwnedBy(owners: ReadonlySet<string>, code: string, message: string): number {
+    let n = 0;
+    for (const ch of this.channels.values()) {
+      if (ch.owner === '' || !owners.has(ch.owner)) continue;
+      for (const s of [...ch.sinks]) {
+        s.fail(code, message, false);
+        n += 1;
+      }
+    }
+    return n;
+  }
+
   /** Tell every viewer to reconnect (to another edge): used when draining. */
   redirectAll(retryMs: number): void {
     for (const ch of this.channels.values()) for (const s of ch.sinks) s.redirect?.(retryMs);

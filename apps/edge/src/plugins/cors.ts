@@ -6,14 +6,21 @@ export interface CorsOptions {
   origins: string[];
   /** How long a browser may cache a preflight answer, seconds. */
   maxAgeSeconds: number;
+  /** Request headers allowed on top of the API's own (the Durable Streams protocol's). */
+  allowHeaders?: readonly string[];
+  /** Response headers exposed on top of the API's own. */
+  exposeHeaders?: readonly string[];
 }
 
-const ALLOW_HEADERS = 'authorization, content-type, last-event-id, x-api-key';
-const EXPOSE_HEADERS = 'x-generation-id, retry-after';
-const ALLOW_METHODS = 'GET, POST, DELETE, OPTIONS';
+const ALLOW_HEADERS = ['authorization', 'content-type', 'last-event-id', 'x-api-key'];
+const EXPOSE_HEADERS = ['x-generation-id', 'retry-after'];
+const ALLOW_METHODS = 'GET, HEAD, POST, PUT, DELETE, OPTIONS';
+
+const join = (base: readonly string[], extra: readonly string[] = []) => [...new Set([...base, ...extra])].join(', ');
 
 /**
- * Cross-origin access for browser apps on other origins. Credentials travel as Bearer keys or
+ * Cross-origin access for browser apps on other origins, for every route (the Durable Streams
+ * endpoint included): CORS_ORIGINS is the one setting. Credentials travel as Bearer keys or
  * read tokens, never cookies, so no Allow-Credentials; an origin not listed gets no CORS headers
  * (the browser then refuses to hand it the response).
  */
@@ -21,16 +28,18 @@ async function corsPlugin(app: FastifyInstance, opts: CorsOptions): Promise<void
   if (opts.origins.length === 0) return;
   const any = opts.origins.includes('*');
   const allowed = new Set(opts.origins);
+  const allowHeaders = join(ALLOW_HEADERS, opts.allowHeaders);
+  const exposeHeaders = join(EXPOSE_HEADERS, opts.exposeHeaders);
   app.addHook('onRequest', async (req, reply) => {
     const origin = req.headers.origin;
     if (origin === undefined || (!any && !allowed.has(origin))) return;
     reply.header('access-control-allow-origin', any ? '*' : origin);
     if (!any) reply.header('vary', 'Origin');
-    reply.header('access-control-expose-headers', EXPOSE_HEADERS);
+    reply.header('access-control-expose-headers', exposeHeaders);
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
       reply
         .header('access-control-allow-methods', ALLOW_METHODS)
-        .header('access-control-allow-headers', ALLOW_HEADERS)
+        .header('access-control-allow-headers', allowHeaders)
         .header('access-control-max-age', String(opts.maxAgeSeconds))
         .code(204)
         .send();

@@ -57,7 +57,7 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((err, req, reply) => {
     const known = translate(err);
     if (!known) req.log.error({ err }, 'unhandled error');
-    else if (known.statusCode >= 500) req.log.warn({ code: known.code, msg: known.message }, 'request failed');
+    else if (known.statusCode >= 500) req.log.warn({ code: known.code, error: known.message }, 'request failed');
     const { status, body } = toErrorBody(known ?? err);
     setRetryAfter(reply, known, status);
     reply
