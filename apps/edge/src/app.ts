@@ -134,7 +134,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   await app.register(async (scope) => messagesRoutes(scope, streamDeps));
   await app.register(async (scope) => responsesRoutes(scope, streamDeps));
   await app.register(async (scope) => healthRoutes(scope, { engine, routing, isDraining: () => draining }));
-  await app.register(async (scope) => wsRoutes(scope, { hub, config, access, limits }));
+  await app.register(async (scope) => wsRoutes(scope, { hub, store: engine.store, config, access, limits }));
   await app.register(metricsRoutes);
   await app.register(pageRoutes);
   if (config.debugStats) await app.register(async (scope) => debugRoutes(scope, { hub }));

@@ -1,5 +1,6 @@
 import websocket from '@fastify/websocket';
-import { isGenerationId, NotFoundError, parseOffset, TokencastError } from '@tokencast/protocol';
+import type { GenerationStore } from '@tokencast/engine';
+import { InvalidRequestError, isGenerationId, NotFoundError, parseOffset, TokencastError } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Access, Principal } from '../access/access.js';
@@ -10,6 +11,8 @@ import { WsSink } from '../fanout/ws-sink.js';
 
 export interface WsDeps {
   hub: Hub;
+  /** For offsets past what this edge's channel has seen (another edge served the client further). */
+  store: GenerationStore;
   config: EdgeConfig;
   access: Access;
   limits: Limits;
@@ -27,7 +30,7 @@ const FLOODED = 4029;
  * A client that reconnects resubscribes with from = the last offset it received, per generation.
  */
 export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void> {
-  const { hub, config, access, limits } = deps;
+  const { hub, store, config, access, limits } = deps;
   await app.register(websocket, {
     options: { maxPayload: config.wsMaxPayloadBytes },
     // Sockets are closed by our drain (reconnect hints first), then by the plugin.
@@ -69,11 +72,19 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
     };
 
+    /**
+     * Subscriptions being set up (between the checks below and the sink's attach, across
+     * awaits). They count toward the cap from the first synchronous step: a check before an
+     * await and an insert after it would let a burst through (PITFALLS "Check, await, insert").
+     */
+    const pending = new Set<string>();
+
     const subscribe = async (gen: unknown, fromRaw: unknown, token: unknown) => {
       if (!isGenerationId(gen)) return reply({ type: 'error', gen: null, code: 'generation_not_found', message: 'No generation with that id', retryable: false });
-      if (subs.has(gen)) return reply({ type: 'error', gen, code: 'already_subscribed', message: 'already subscribed to this generation', retryable: false });
-      if (subs.size >= config.wsMaxSubscriptions)
+      if (subs.has(gen) || pending.has(gen)) return reply({ type: 'error', gen, code: 'already_subscribed', message: 'already subscribed to this generation', retryable: false });
+      if (subs.size + pending.size >= config.wsMaxSubscriptions)
         return reply({ type: 'error', gen, code: 'too_many_subscriptions', message: `at most ${config.wsMaxSubscriptions} per socket`, retryable: false });
+      pending.add(gen);
       try {
         const from = fromRaw === undefined || fromRaw === null ? 0 : parseOffset(String(fromRaw), 'from');
         // A subscription may carry its own read token (one socket, generations shared by different links).
@@ -85,6 +96,18 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
           if (!access.canWatch(principal, { id: gen, owner: ch.owner })) throw new NotFoundError('No generation with that id', 'generation_not_found');
           if (socket.readyState !== socket.OPEN || subs.has(gen)) {
             hub.release(ch);
+            return;
+          }
+          if (from > ch.lastOffset) {
+            // The channel may lag the store (another edge served this client further): ask it.
+            const last = (await store.getMeta(gen))?.lastOffset ?? ch.lastOffset;
+            if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'from' });
+          }
+          if (ch.ended && from >= ch.lastOffset) {
+            // Nothing left to send: end it now, as SSE does with [DONE], instead of holding a
+            // sink and a channel for a generation that will never write again.
+            hub.release(ch);
+            reply({ type: 'event', gen, offset: from, data: [], end: true });
             return;
           }
           release = limits.openStream(principal.kind === 'key' ? principal.name : null, req.ip);
@@ -113,6 +136,8 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
         const known = e instanceof TokencastError;
         if (!known) req.log.warn({ err }, 'websocket subscribe failed');
         reply({ type: 'error', gen, code: known ? e.code : 'internal_error', message: known ? e.message : 'internal error', retryable: !known || e.statusCode >= 500 });
+      } finally {
+        pending.delete(gen);
       }
     };
 
