@@ -48,19 +48,31 @@ async function storeErrors(): Promise<number> {
 describe('#14.10 too-large bodies', () => {
   it('#14.10 a too-large body always reaches the client as a 413: 40 × 3 MB POSTs in a row over real sockets', async () => {
     const big = Buffer.alloc(3 * 1_048_576, 'a');
-    const outcomes: Outcome[] = [];
     const routes = ['/v1/chat/completions', '/v1/generations', '/v1/messages', '/v1/stream/big'];
     // The stream the durable appends go to.
     expect((await fetch(`${edge.url}/v1/stream/big`, { method: 'PUT', headers: { 'content-type': 'application/json' } })).status).toBe(201);
-    for (let i = 0; i < 40; i++) outcomes.push(await post(routes[i % routes.length] as string, big));
-    const summary = outcomes.map((o) => ('status' in o ? String(o.status) : o.error));
+    const answers: string[] = [];
+    const bodies: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      // undici (fetch) writes the body as fast as the socket takes it, as SDKs do: the client
+      // that saw EPIPE/ECONNRESET about once in 8 tries when the edge answered before reading.
+      try {
+        const res = await fetch(`${edge.url}${routes[i % routes.length]}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+        bodies.push(await res.text());
+        answers.push(String(res.status));
+      } catch (err) {
+        answers.push(String((err as { cause?: { code?: string } }).cause?.code ?? err));
+      }
+    }
     expect(
-      summary.filter((s) => s !== '413'),
-      `answers: ${summary.join(' ')}`,
+      answers.filter((s) => s !== '413'),
+      `answers: ${answers.join(' ')}`,
     ).toEqual([]);
-    for (const o of outcomes) {
-      const body = JSON.parse((o as { body: string }).body) as { error: { type: string; code?: string } };
-      expect(body.error.type).toMatch(/invalid_request_error|request_too_large/);
+    for (const b of bodies) expect((JSON.parse(b) as { error: { type: string } }).error.type).toMatch(/invalid_request_error|request_too_large/);
+    // The same over node:http, one connection each.
+    for (let i = 0; i < 8; i++) {
+      const o = await post(routes[i % routes.length] as string, big);
+      expect('status' in o ? o.status : o.error).toBe(413);
     }
   }, 120_000);
 });
