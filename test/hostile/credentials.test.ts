@@ -119,7 +119,7 @@ describe('#14.11 log lines', () => {
     const lonely = await cluster.edge({ TOKENCAST_KEY_PREFIX: `${cluster.prefix}q`, MAX_QUEUE_DEPTH: '1', LOG_LEVEL: 'info' });
     expect((await call(`${lonely.url}/v1/generations`, { json: chat(3) })).status).toBe(202);
     expectError(await call(`${lonely.url}/v1/generations`, { json: chat(3) }), 503, 'queue_full');
-    const logs = await lonely.waitForLog('request failed');
+    const logs = await lonely.waitForLog('request failed', 15_000);
     const line = logs.split('\n').find((l) => l.includes('request failed'));
     expect(line).toBeDefined();
     expect(line?.match(/"msg":/g)?.length).toBe(1);
