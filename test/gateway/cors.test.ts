@@ -70,7 +70,7 @@ describe('CORS', () => {
     }
     // An edge without CORS_ORIGINS sends no CORS headers on streams either.
     const env = { LOG_LEVEL: 'silent' };
-    const closed = await buildEdge({ engine: createMemoryEngine(), routing: routingFromEnv(env), config: edgeConfigFromEnv(env), logger: createLogger('test', env) });
+    const closed = await buildEdge({ engine: createMemoryEngine(), routing: routingConfig(env), config: edgeConfigFromEnv(env), logger: createLogger('test', 'silent') });
     try {
       const r = await closed.app.inject({ method: 'PUT', url: '/v1/stream/x', headers: { origin: 'https://evil.example' } });
       expect(r.statusCode).toBe(201);
@@ -82,7 +82,7 @@ describe('CORS', () => {
 
   it('#14.6 Location is built from validated values only: a forwarded proto or host that is not a valid one never reaches it', async () => {
     const env = { LOG_LEVEL: 'silent', TRUST_PROXY: 'true' };
-    const proxied = await buildEdge({ engine: createMemoryEngine(), routing: routingFromEnv(env), config: edgeConfigFromEnv(env), logger: createLogger('test', env) });
+    const proxied = await buildEdge({ engine: createMemoryEngine(), routing: routingConfig(env), config: edgeConfigFromEnv(env), logger: createLogger('test', 'silent') });
     try {
       const put = (name: string, headers: Record<string, string>) =>
         proxied.app.inject({ method: 'PUT', url: `/v1/stream/${name}`, headers: { host: 'edge.internal:8080', ...headers } });
