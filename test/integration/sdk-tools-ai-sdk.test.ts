@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsedCalls, startToolsStack, type ToolsStack, TRAIN_SCHEMA, TOOLS_WANT as WANT, WEATHER_SCHEMA } from '../support/tools-stack.js';
+import { CALLER_KEY, parsedCalls, startToolsStack, type ToolsStack, TRAIN_SCHEMA, TOOLS_WANT as WANT, WEATHER_SCHEMA } from '../support/tools-stack.js';
 
 /**
  * The Vercel AI SDK (`ai` 7) through `@ai-sdk/openai-compatible`, which speaks Chat Completions:
@@ -27,7 +27,7 @@ describe.skipIf(skip)(`Vercel AI SDK streamText with tools via @ai-sdk/openai-co
     it(`${model}: tool names, ids and parsed inputs, and the reasoning text, equal what the upstream sent`, async () => {
       const { jsonSchema, streamText, tool } = await import('ai');
       const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
-      const provider = createOpenAICompatible({ name: 'tokencast', baseURL: `${stack.edge.url}/v1`, apiKey: 'sk-caller', includeUsage: true });
+      const provider = createOpenAICompatible({ name: 'tokencast', baseURL: `${stack.edge.url}/v1`, apiKey: CALLER_KEY, includeUsage: true });
       const upstream = model === 'gpt-standin' ? stack.gpt : stack.claude;
       const before = upstream.requests.length;
       const result = streamText({

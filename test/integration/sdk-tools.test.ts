@@ -4,7 +4,7 @@ import { ChatOpenAI } from '@langchain/openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageAccumulator, TokencastClient } from '../../packages/client/src/index.js';
 import { CutProxy } from '../../packages/client/test/support/cut-proxy.js';
-import { parsedCalls, startToolsStack, type ToolsStack, TRAIN_SCHEMA, TOOLS_WANT as WANT, WEATHER_SCHEMA } from '../support/tools-stack.js';
+import { CALLER_KEY, parsedCalls, startToolsStack, type ToolsStack, TRAIN_SCHEMA, TOOLS_WANT as WANT, WEATHER_SCHEMA } from '../support/tools-stack.js';
 
 /**
  * Tool calls and reasoning through clients nobody here wrote (#12): the Anthropic SDK and
@@ -34,7 +34,9 @@ describe('@anthropic-ai/sdk messages.stream with tools and thinking (POST /v1/me
   ];
 
   async function run(model: string) {
-    const client = new Anthropic({ baseURL: stack.edge.url, apiKey: 'sk-ant-caller', maxRetries: 0 });
+    // @anthropic-ai/sdk 1.x sends apiKey as `Authorization: Bearer` (older releases and curl
+    // examples use x-api-key, which the edge accepts only once issue #14's access work lands).
+    const client = new Anthropic({ baseURL: stack.edge.url, apiKey: CALLER_KEY, maxRetries: 0 });
     const stream = client.messages.stream({
       model,
       max_tokens: 2048,
@@ -77,6 +79,18 @@ describe('@anthropic-ai/sdk messages.stream with tools and thinking (POST /v1/me
     );
   });
 
+  it('with a wrong x-api-key: an Anthropic-shaped 401 the SDK surfaces as AuthenticationError', async () => {
+    const before = stack.claude.requests.length;
+    const client = new Anthropic({ baseURL: stack.edge.url, apiKey: 'sk-not-a-key', maxRetries: 0 });
+    const err = await client.messages
+      .stream({ model: 'claude-standin', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] })
+      .finalMessage()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect((err as InstanceType<typeof Anthropic.AuthenticationError>).status).toBe(401);
+    expect(stack.claude.requests.length).toBe(before);
+  });
+
   it('from an OpenAI-compatible upstream: the same reasoning and tool calls, watched as Anthropic events', async () => {
     const before = stack.gpt.requests.length;
     const { message } = await run('gpt-standin');
@@ -99,7 +113,7 @@ describe('@anthropic-ai/sdk messages.stream with tools and thinking (POST /v1/me
 describe('LangChain ChatOpenAI.bindTools, streaming (POST /v1/chat/completions)', () => {
   it('from an Anthropic upstream: tool call names and parsed args, and the reasoning, equal what it sent', async () => {
     const before = stack.claude.requests.length;
-    const model = new ChatOpenAI({ model: 'claude-standin', apiKey: 'sk-caller', configuration: { baseURL: `${stack.edge.url}/v1` }, streamUsage: true, maxRetries: 0 });
+    const model = new ChatOpenAI({ model: 'claude-standin', apiKey: CALLER_KEY, configuration: { baseURL: `${stack.edge.url}/v1` }, streamUsage: true, maxRetries: 0 });
     const bound = model.bindTools([
       { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', parameters: WEATHER_SCHEMA } },
       { type: 'function', function: { name: 'find_train', description: 'A train between two places', parameters: TRAIN_SCHEMA } },
@@ -132,7 +146,7 @@ describe('@tokencast/client from an Anthropic upstream, through connection cuts'
   it('reassembles the reasoning with its signature and both calls exactly, resuming inside the arguments', async () => {
     const proxy = await CutProxy.start(stack.edge.port);
     try {
-      const { id } = await new TokencastClient({ baseUrl: stack.edge.url }).submit({
+      const { id } = await new TokencastClient({ baseUrl: stack.edge.url, apiKey: CALLER_KEY }).submit({
         model: 'claude-standin',
         messages: [{ role: 'user', content: 'Plan a day trip from Lisbon to Sintra.' }],
         tools: [
@@ -140,7 +154,7 @@ describe('@tokencast/client from an Anthropic upstream, through connection cuts'
           { type: 'function', function: { name: 'find_train', parameters: TRAIN_SCHEMA } },
         ],
       });
-      const client = new TokencastClient({ baseUrl: proxy.url, retry: { maxAttempts: 20, initialDelayMs: 10, maxDelayMs: 50 } });
+      const client = new TokencastClient({ baseUrl: proxy.url, apiKey: CALLER_KEY, retry: { maxAttempts: 20, initialDelayMs: 10, maxDelayMs: 50 } });
       let midArgs = 0;
       let passes = 0;
       // The same generation read again and again (live the first time), each pass cut at random bytes.

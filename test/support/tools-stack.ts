@@ -29,6 +29,9 @@ export const TOOLS_WANT = expected(TOOLS_SCRIPT);
 export const WEATHER_SCHEMA = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'] };
 export const TRAIN_SCHEMA = { type: 'object', properties: { from: { type: 'string' }, to: { type: 'string' } }, required: ['from', 'to'] };
 
+/** The API key every caller sends (the edge runs with API keys on). */
+export const CALLER_KEY = 'sk-people-caller-0123456789';
+
 /** The calls a client should reassemble: ids, names and parsed arguments. */
 export const parsedCalls = () => TOOLS_WANT.calls.map((c) => ({ id: c.id, name: c.name, input: JSON.parse(c.args) as unknown }));
 
@@ -53,7 +56,8 @@ export async function startToolsStack(prefix: string): Promise<ToolsStack> {
       },
     }),
   );
-  const env = { ...FAST_ENV, REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: prefix, MODELS_FILE: file, MOCK_MODELS: '' };
+  // API keys on: the Anthropic SDK authenticates with x-api-key, the OpenAI-shaped ones with a Bearer token.
+  const env = { ...FAST_ENV, REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: prefix, MODELS_FILE: file, MOCK_MODELS: '', API_KEYS: `people:${CALLER_KEY}` };
   const [edge, producer] = await Promise.all([startEdge(env), startProducer(env)]);
   return {
     edge,
