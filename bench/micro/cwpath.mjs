@@ -20,7 +20,6 @@ for (const root of process.argv.slice(2).flatMap((r) => [r, r])) {
   let appends = 0,
     skipped = 0;
   const lat = [];
-  const t0 = performance.now();
   await new Promise((resolve) => {
     gens.forEach((g, i) => {
       const tick = async () => {
