@@ -34,8 +34,8 @@ describe('@anthropic-ai/sdk messages.stream with tools and thinking (POST /v1/me
   ];
 
   async function run(model: string) {
-    // @anthropic-ai/sdk 1.x sends apiKey as `Authorization: Bearer` (older releases and curl
-    // examples use x-api-key, which the edge accepts only once issue #14's access work lands).
+    // @anthropic-ai/sdk 1.x sends apiKey as `Authorization: Bearer`; x-api-key (older releases,
+    // curl examples) is the next test.
     const client = new Anthropic({ baseURL: stack.edge.url, apiKey: CALLER_KEY, maxRetries: 0 });
     const stream = client.messages.stream({
       model,
@@ -79,7 +79,16 @@ describe('@anthropic-ai/sdk messages.stream with tools and thinking (POST /v1/me
     );
   });
 
-  it('with a wrong x-api-key: an Anthropic-shaped 401 the SDK surfaces as AuthenticationError', async () => {
+  it('with the key in x-api-key (as curl and older SDK releases send it): the same answer', async () => {
+    const client = new Anthropic({ baseURL: stack.edge.url, apiKey: null, defaultHeaders: { 'x-api-key': CALLER_KEY }, maxRetries: 0 });
+    const message = await client.messages
+      .stream({ model: 'claude-standin', max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, tools, messages: [{ role: 'user', content: 'Plan a day trip.' }] })
+      .finalMessage();
+    expect(message.content.flatMap((b) => (b.type === 'tool_use' ? [{ id: b.id, name: b.name, input: b.input }] : []))).toEqual(parsedCalls());
+    expect(message.content[0]).toMatchObject({ type: 'thinking', thinking: WANT.reasoning, signature: 'sig-people-7Qx' });
+  });
+
+  it('with a wrong key: an Anthropic-shaped 401 the SDK surfaces as AuthenticationError', async () => {
     const before = stack.claude.requests.length;
     const client = new Anthropic({ baseURL: stack.edge.url, apiKey: 'sk-not-a-key', maxRetries: 0 });
     const err = await client.messages
