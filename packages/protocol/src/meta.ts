@@ -60,10 +60,13 @@ export interface GenerationTimings extends TokenTimings {
   total_ms: number | null;
 }
 
-/** Timings from the per-token ms list stored in the events (ms since accepted). */
-export function computeTimings(meta: GenerationMeta, tokenMs: number[]): GenerationTimings {
+/**
+ * Timings from the per-token ms list stored in the events (ms since accepted), or, when `known`
+ * is given (the end event's own summary, computed once by the producer), from that alone.
+ */
+export function computeTimings(meta: GenerationMeta, tokenMs: readonly number[], known: TokenTimings | null = null): GenerationTimings {
   return {
-    ...summarizeTokenTimes(tokenMs),
+    ...(known ?? summarizeTokenTimes(tokenMs)),
     queue_ms: meta.startedAt ? meta.startedAt - meta.createdAt : null,
     total_ms: meta.completedAt ? meta.completedAt - meta.createdAt : null,
   };
@@ -75,7 +78,7 @@ export function eventsPath(id: string): string {
 }
 
 /** GET /v1/generations/:id: what a client sees of a generation (epoch ms times; null until they happen). */
-export function describeGeneration(meta: GenerationMeta, tokenMs: number[]) {
+export function describeGeneration(meta: GenerationMeta, tokenMs: readonly number[], known: TokenTimings | null = null) {
   return {
     id: meta.id,
     object: 'generation' as const,
@@ -92,7 +95,7 @@ export function describeGeneration(meta: GenerationMeta, tokenMs: number[]) {
     finish_reason: meta.finishReason,
     usage: meta.usage,
     error: meta.error,
-    timings: computeTimings(meta, tokenMs),
+    timings: computeTimings(meta, tokenMs, known),
     events_url: eventsPath(meta.id),
   };
 }

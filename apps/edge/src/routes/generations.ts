@@ -3,6 +3,7 @@ import {
   eventsPath,
   InvalidRequestError,
   isGenerationId,
+  isTerminalStatus,
   parseChatRequest,
   parseCompletionRequest,
   parseOffset,
@@ -13,8 +14,12 @@ import { cancelGeneration, generationNotFound, streamSse, visibleGeneration, typ
 import { accept, type SubmitDeps } from './completions.js';
 import { startingAfter } from './responses.js';
 
-/** Largest number of events read to compute timings for GET /v1/generations/:id. */
-const TIMING_EVENTS_LIMIT = 100_000;
+/**
+ * GET /v1/generations/:id of a running generation computes its timings from at most this many
+ * events (its first ones); an ended one reads only its end event, which carries the timings the
+ * producer computed once. Bounded work per request: the route is no amplifier.
+ */
+const RUNNING_TIMING_EVENTS = 1_024;
 
 function idParam(req: FastifyRequest): string {
   const id = (req.params as { id?: unknown }).id;
@@ -66,10 +71,16 @@ export async function generationRoutes(app: FastifyInstance, deps: SubmitDeps): 
 
   app.get('/v1/generations/:id', async (req, reply) => {
     const id = idParam(req);
-    const { meta } = await visibleGeneration(req, deps, id);
-    const events = await deps.store.readEvents(id, 0, TIMING_EVENTS_LIMIT);
-    const tokenMs = events.flatMap((e) => (e.kind === 'end' || e.kind === 'tool_call' ? [] : e.ms));
+    const { principal, meta } = await visibleGeneration(req, deps, id);
+    // Reads count toward the caller's rate like everything else it asks of the store.
+    await deps.limits.checkRate(principal.kind === 'key' ? `key:${principal.name}` : `ip:${req.ip}`);
     reply.header('x-generation-id', id);
+    if (isTerminalStatus(meta.status) && meta.lastOffset > 0) {
+      const [end] = await deps.store.readEvents(id, meta.lastOffset - 1, 1);
+      if (end?.kind === 'end' && end.timings) return describeGeneration(meta, [], end.timings);
+    }
+    const events = await deps.store.readEvents(id, 0, RUNNING_TIMING_EVENTS);
+    const tokenMs = events.flatMap((e) => (e.kind === 'end' || e.kind === 'tool_call' ? [] : e.ms));
     return describeGeneration(meta, tokenMs);
   });
 
