@@ -506,6 +506,60 @@ export function engineConformance(name: string, factory: EngineFactory): void {
       });
     });
 
+    describe('key store, limiter, presence, named queues', () => {
+      it('key store: add, find by hash, revoke once, list names and revoked names', async () => {
+        const engine = await make();
+        const hash = 'a'.repeat(64);
+        expect(await engine.keys.findByHash(hash)).toBeNull();
+        await engine.keys.add('alice', hash);
+        await engine.keys.add('bob', 'b'.repeat(64));
+        expect(await engine.keys.findByHash(hash)).toBe('alice');
+        expect((await engine.keys.names()).sort()).toEqual(['alice', 'bob']);
+        expect(await engine.keys.revoke('alice')).toBe(true);
+        expect(await engine.keys.revoke('alice')).toBe(false);
+        // Keys from the environment are revoked by name too, without being stored.
+        expect(await engine.keys.revoke('from-env')).toBe(true);
+        expect([...(await engine.keys.revoked())].sort()).toEqual(['alice', 'from-env']);
+      });
+
+      it('limiter: counts hits per key within a window and says when it ends', async () => {
+        const engine = await make();
+        const key = `k${Math.random().toString(36).slice(2, 8)}`;
+        const a = await engine.limiter.hit(key, 60_000);
+        const b = await engine.limiter.hit(key, 60_000);
+        const other = await engine.limiter.hit(`${key}x`, 60_000);
+        expect([a.count, b.count, other.count]).toEqual([1, 2, 1]);
+        expect(b.resetMs).toBeGreaterThan(0);
+        expect(b.resetMs).toBeLessThanOrEqual(60_000);
+      });
+
+      it('presence: marks count until unmarked or lapsed', async () => {
+        const engine = await make();
+        const id = newMeta().id;
+        expect(await engine.presence.count(id)).toBe(0);
+        await engine.presence.mark(id, 'edge-a', 60_000);
+        await engine.presence.mark(id, 'edge-b', 300);
+        await engine.presence.mark(id, 'edge-a', 60_000); // a refresh, not a second member
+        expect(await engine.presence.count(id)).toBe(2);
+        await sleep(450);
+        expect(await engine.presence.count(id)).toBe(1);
+        await engine.presence.unmark(id, 'edge-a');
+        expect(await engine.presence.count(id)).toBe(0);
+      });
+
+      it('named queues: a job goes only to the queue it was put in', async () => {
+        const engine = await make();
+        const gpu = engine.queueFor('gpu');
+        const meta = newMeta();
+        await gpu.enqueue(meta);
+        expect(await engine.queue.take('c1', 10, 50)).toEqual([]);
+        const jobs = await gpu.take('c1', 10, 500);
+        expect(jobs.map((j) => j.generationId)).toEqual([meta.id]);
+        expect(engine.queueFor('gpu')).toBe(gpu);
+        expect((await engine.store.getMeta(meta.id))?.status).toBe('queued');
+      });
+    });
+
     describe('cancel', () => {
       it('requestCancel reaches every onCancel listener; false for unknown or ended generations', async () => {
         const { engine, store, id, fence } = await claimed();
