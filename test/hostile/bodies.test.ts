@@ -78,7 +78,7 @@ describe('#14.10 too-large bodies', () => {
 });
 
 describe('#14.9 deeply nested JSON', () => {
-  it('#14.9 JSON nested deeper than MAX_JSON_DEPTH (64) is a 400 at body parse, never a stack overflow counted as a store error', async () => {
+  it('#14.9 JSON nested deeper than MAX_JSON_DEPTH (1 000) is a 400 at body parse, never a stack overflow counted as a store error', async () => {
     const before = await storeErrors();
     const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
     const deepBias = `{"model":"mock","messages":[{"role":"user","content":"x"}],"logit_bias":${nested(5_000)}}`;
@@ -86,7 +86,7 @@ describe('#14.9 deeply nested JSON', () => {
     for (const [path, text] of [
       ['/v1/chat/completions', deepBias],
       ['/v1/generations', deepArray],
-      ['/v1/completions', `{"model":"mock","prompt":"x","logit_bias":${nested(65)}}`],
+      ['/v1/completions', `{"model":"mock","prompt":"x","logit_bias":${nested(1_001)}}`],
     ] as const) {
       const res = await post(path, Buffer.from(text));
       expect('status' in res && res.status, `${path}: ${JSON.stringify(res)}`).toBe(400);

@@ -78,6 +78,7 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
   const hub = new Hub(engine.store, {
     windowSize: config.windowSize,
+    windowBytes: config.windowBytes,
     readBatch: config.readBatch,
     heartbeatMs: config.heartbeatMs,
     lingerMs: config.lingerMs,

@@ -29,10 +29,10 @@ export const edgeOptions = {
     why: 'largest request body (413 above; a larger body is still read, up to 16 MiB or 4 × this, so the client gets the 413 and not a reset connection)',
   }),
   maxJsonDepth: int('MAX_JSON_DEPTH', {
-    default: 64,
+    default: 1_000,
     min: 2,
     max: 10_000,
-    why: 'deepest nesting of arrays and objects in a JSON request body (400 `json_too_deep` above), checked before anything parses it',
+    why: 'deepest nesting of arrays and objects in a JSON request body (400 `json_too_deep` above), checked before anything parses it, far below where recursive code would overflow the stack; the request parsers then allow 64 levels in tool schemas and inputs and name the field that is deeper',
   }),
   maxTokensCap: int('MAX_TOKENS_CAP', { default: 32_768, min: 1, why: 'largest `max_tokens` accepted' }),
   maxPromptChars: int('MAX_PROMPT_CHARS', {
@@ -48,6 +48,12 @@ export const edgeOptions = {
   heartbeatMs: int('HEARTBEAT_MS', { default: 15_000, min: 10, unit: 'ms', why: "SSE comment heartbeat to idle clients (keep it well under proxies' idle timeouts)" }),
   stallTimeoutMs: int('STALL_TIMEOUT_MS', { default: 30_000, min: 10, unit: 'ms', why: 'a client whose socket has not drained for this long is disconnected (it can resume)' }),
   windowSize: int('EDGE_WINDOW_EVENTS', { default: 4_096, min: 1, why: 'recent events an edge keeps per generation for viewers slightly behind' }),
+  windowBytes: int('EDGE_WINDOW_BYTES', {
+    default: 8_388_608,
+    unit: 'bytes',
+    why: 'encoded bytes an edge keeps per generation in that window; an event larger than this is delivered live but not kept (viewers behind it read it from Redis)',
+    zero: '0: no byte bound',
+  }),
   readBatch: int('EDGE_READ_BATCH', { default: 512, min: 1, max: 100_000, why: 'events per catch-up read' }),
   lingerMs: int('EDGE_CHANNEL_LINGER_MS', { default: 5_000, unit: 'ms', why: 'how long an unwatched generation stays warm on an edge', zero: '0: dropped at once' }),
   livenessCheckMs: int('EDGE_LIVENESS_CHECK_MS', { default: 15_000, min: 10, unit: 'ms', why: 'a live generation silent this long is checked to still exist' }),
@@ -134,6 +140,8 @@ export interface EdgeConfig {
   heartbeatMs: number;
   stallTimeoutMs: number;
   windowSize: number;
+  /** Bytes of encoded frames kept per generation's window; 0: no byte bound. */
+  windowBytes: number;
   readBatch: number;
   lingerMs: number;
   livenessCheckMs: number;

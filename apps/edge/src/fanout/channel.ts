@@ -17,6 +17,12 @@ import { type Entry, joinFrames, type Sink } from './sink.js';
 export interface ChannelOptions {
   /** Newest events kept in memory per generation, for viewers that fall a little behind. */
   windowSize: number;
+  /**
+   * Bytes of encoded frames the window may hold per generation (EDGE_WINDOW_BYTES); 0: no byte
+   * bound. Older entries leave first; an event larger than this is delivered live but never kept
+   * (viewers behind it read it from the store). Bounds what one huge upstream token costs an edge.
+   */
+  windowBytes?: number;
   /** Events per catch-up read from the store. */
   readBatch: number;
 }
@@ -47,6 +53,8 @@ export class Channel {
   readonly live = new Set<Sink>();
   readonly sinks = new Set<Sink>();
   private window: Entry[] = [];
+  /** Sum of the window's frame lengths. */
+  private windowBytes = 0;
   /** Offset of window[0] (when the window is empty: lastOffset + 1). */
   private windowStart: number;
   /** Catch-up reads in flight, by the offset they read after: concurrent joiners share them. */
@@ -99,13 +107,18 @@ export class Channel {
     if (!first || first.offset !== this.lastOffset + 1) return; // not contiguous: the tail re-reads
     const entries = events.map((ev) => this.encode(ev));
     this.window.push(...entries);
+    for (const e of entries) this.windowBytes += e.frame.length;
     this.lastOffset = (entries[entries.length - 1] as Entry).ev.offset;
     if (entries[entries.length - 1]?.ev.kind === 'end') this.ended = true;
-    const excess = this.window.length - this.opts.windowSize;
-    if (excess > 0) {
-      this.window.splice(0, excess);
-      this.windowStart += excess;
+    // Trim by count, then by bytes, oldest first.
+    const maxBytes = this.opts.windowBytes ?? 0;
+    let drop = Math.max(0, this.window.length - this.opts.windowSize);
+    for (let i = 0; i < drop; i++) this.windowBytes -= (this.window[i] as Entry).frame.length;
+    while (maxBytes > 0 && drop < this.window.length && this.windowBytes > maxBytes) {
+      this.windowBytes -= (this.window[drop] as Entry).frame.length;
+      drop += 1;
     }
+    if (drop > 0) this.window.splice(0, drop);
     if (this.window.length === 0) this.windowStart = this.lastOffset + 1;
     else this.windowStart = (this.window[0] as Entry).ev.offset;
     let joined: Buffer | null = null;
@@ -124,6 +137,11 @@ export class Channel {
         if (!sink.closed) void this.catchUp(sink);
       }
     }
+  }
+
+  /** Bytes of encoded frames the window holds now (bounded by windowBytes). */
+  get retainedBytes(): number {
+    return this.windowBytes;
   }
 
   /** Attach a sink at its cursor; it catches up, then joins the live set. */
