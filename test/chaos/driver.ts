@@ -361,7 +361,7 @@ async function check(redis: Redis, id: string, slot: number, reference: string, 
     const ev = fieldsToEvent(k + 1, fields);
     if (!ev) storedProblems.push(`entry ${entryId} does not decode`);
     else if (ev.kind === 'token') text += ev.text;
-    else {
+    else if (ev.kind === 'end') {
       ends++;
       if (k !== entries.length - 1) storedProblems.push(`an end event at ${entryId} is not the last entry`);
       if (ev.status !== 'completed') storedProblems.push(`ended ${ev.status} (${ev.error?.code ?? ''} ${ev.error?.message ?? ''})`);

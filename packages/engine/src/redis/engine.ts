@@ -143,6 +143,7 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     health,
     durable: asUnavailable(new RedisDurableStore(cmd, () => makeBlocking('durable'), keys)),
     async preflight() {
+      await checkVersion(cmd);
       return checkEvictionPolicy(cmd, o.allowEviction === true);
     },
     async ping() {
@@ -204,6 +205,29 @@ function asUnavailable<T extends object>(target: T): T {
  * Eviction deletes whole streams: with allkeys-* a live generation can vanish mid-stream, and
  * with volatile-* so can ours, since every tokencast key carries a TTL. Only noeviction is safe.
  */
+/** Oldest Redis the append script runs on: it relies on `XADD key 0-*` (Redis 7.0). */
+export const MIN_REDIS_VERSION = [7, 0] as const;
+
+/**
+ * append.lua writes each token with `XADD … 0-*` (the stream picks the next sequence number), which
+ * Redis < 7.0 rejects as an invalid id: refuse to start instead of failing the first append.
+ */
+async function checkVersion(cmd: { info(section: 'server'): Promise<string> }): Promise<void> {
+  let info: string;
+  try {
+    info = await cmd.info('server');
+  } catch {
+    return; // unreadable here (a restricted INFO): the first append will say so
+  }
+  const m = /redis_version:(\d+)\.(\d+)/.exec(info);
+  if (!m) return;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  const [needMajor, needMinor] = MIN_REDIS_VERSION;
+  if (major < needMajor || (major === needMajor && minor < needMinor)) {
+    throw new ConfigError(`Redis ${m[1]}.${m[2]} is too old: tokencast needs Redis ${needMajor}.${needMinor} or newer (it writes with XADD 0-*)`);
+  }
+}
+
 async function checkEvictionPolicy(cmd: { config(op: 'GET', name: string): Promise<unknown> }, allow: boolean): Promise<string[]> {
   let policy: string | undefined;
   try {
