@@ -33,6 +33,22 @@ export class StoreUnavailableError extends TokencastError {
   }
 }
 
+/**
+ * Redis refused a write because it is full (maxmemory reached with noeviction). Only the write
+ * that hit it fails, with a status that says so; reads keep working, and nothing is retried
+ * against a full store as if it were unreachable.
+ */
+export class StoreFullError extends TokencastError {
+  constructor(cause: unknown) {
+    super(507, 'server_error', 'storage_full', 'the store is full: this write was refused (reads still work); retry later or free space', { cause });
+  }
+}
+
+/** Redis's error reply when maxmemory is reached under noeviction ("OOM command not allowed …"). */
+export function isOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && /^OOM\b/.test(err.message);
+}
+
 /** The writer's idea of the newest offset is wrong: it must not guess, it must stop. */
 export class OffsetMismatchError extends TokencastError {
   constructor(id: string) {

@@ -1,7 +1,7 @@
 import { TokencastError } from '@tokencast/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
-import { ConfigError, StoreUnavailableError } from '../errors.js';
+import { ConfigError, isOutOfMemory, StoreFullError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
 import { bellShardOf, ClusterTail } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
@@ -194,7 +194,8 @@ function asUnavailable<T extends object>(target: T): T {
         const out = (value as (...a: unknown[]) => unknown).apply(t, args);
         if (!(out instanceof Promise)) return out;
         return out.catch((err: unknown) => {
-          throw err instanceof TokencastError ? err : new StoreUnavailableError(err);
+          if (err instanceof TokencastError) throw err;
+          throw isOutOfMemory(err) ? new StoreFullError(err) : new StoreUnavailableError(err);
         });
       };
     },

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, chat } from '../gateway/support.js';
+import { type Proc, startEdge } from '../support/processes.js';
+import { type RedisServer, startRedisServer } from '../support/redis.js';
+
+/**
+ * Issue #14, item 2 (the full-Redis half): with maxmemory reached under noeviction, the write
+ * that hits it fails with a clear 507 storage_full, and everything already stored stays readable.
+ * (Per-key quotas and a default TTL for Durable Streams are not done yet.)
+ */
+let redis: RedisServer;
+let edge: Proc;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  edge = await startEdge({ REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'full', LOG_LEVEL: 'warn' });
+});
+
+afterAll(async () => {
+  await redis?.client().config('SET', 'maxmemory', '0');
+  await edge?.kill();
+  await redis?.stop();
+});
+
+describe('#14.2 a full Redis', () => {
+  it('#14.2 a full Redis fails only the writer that hit it, with 507 storage_full; reads of others keep working', async () => {
+    // Another tenant's things, stored before Redis fills.
+    expect((await call(`${edge.url}/v1/stream/other`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: 'kept' })).status).toBe(201);
+    const gen = await call(`${edge.url}/v1/generations`, { json: chat(3) });
+    expect(gen.status).toBe(202);
+    expect((await call(`${edge.url}/v1/stream/filler`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' } })).status).toBe(201);
+    const r = redis.client();
+    const used = Number(/used_memory:(\d+)/.exec(await r.info('memory'))?.[1]);
+    await r.config('SET', 'maxmemory-policy', 'noeviction');
+    await r.config('SET', 'maxmemory', String(used + 4 * 1_048_576));
+    const chunk = Buffer.alloc(512 * 1024, 'f');
+    let refused: Awaited<ReturnType<typeof call>> | null = null;
+    for (let i = 0; i < 64 && !refused; i++) {
+      const res = await call(`${edge.url}/v1/stream/filler`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: chunk });
+      if (res.status !== 204) refused = res;
+    }
+    expect(refused, 'Redis never filled').not.toBeNull();
+    expect(refused?.status).toBe(507);
+    expect(refused?.body.error.code).toBe('storage_full');
+    // Reads of what others stored still work while Redis is full.
+    const other = await fetch(`${edge.url}/v1/stream/other`);
+    expect(other.status).toBe(200);
+    expect(await other.text()).toBe('kept');
+    expect((await call(`${edge.url}/v1/generations/${gen.body.id}`)).status).toBe(200);
+    expect((await fetch(`${edge.url}/healthz`)).status).toBe(200);
+  }, 60_000);
+});
