@@ -1,12 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, chat } from '../gateway/support.js';
-import { type Proc, startEdge } from '../support/processes.js';
+import { type Proc, startEdge, startEmbedded } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
 
 /**
  * Issue #14, item 2 (the full-Redis half): with maxmemory reached under noeviction, the write
  * that hits it fails with a clear 507 storage_full, and everything already stored stays readable.
- * (Per-key quotas and a default TTL for Durable Streams are not done yet.)
+ * Durable Streams get a default lifetime (per-key count and byte quotas are not done yet).
  */
 let redis: RedisServer;
 let edge: Proc;
@@ -49,4 +50,23 @@ describe('#14.2 a full Redis', () => {
     expect((await call(`${edge.url}/v1/generations/${gen.body.id}`)).status).toBe(200);
     expect((await fetch(`${edge.url}/healthz`)).status).toBe(200);
   }, 60_000);
+});
+
+describe('#14.2 Durable Streams default TTL', () => {
+  it('#14.2 a durable stream created without Stream-TTL or Stream-Expires-At gets DURABLE_STREAMS_DEFAULT_TTL_SECONDS and expires', async () => {
+    const e = await startEmbedded({ LOG_LEVEL: 'warn', DURABLE_STREAMS_DEFAULT_TTL_SECONDS: '1' });
+    try {
+      expect((await fetch(`${e.url}/v1/stream/forgotten`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: 'x' })).status).toBe(201);
+      expect((await fetch(`${e.url}/v1/stream/kept`, { method: 'PUT', headers: { 'content-type': 'text/plain', 'stream-ttl': '60' }, body: 'x' })).status).toBe(201);
+      const head = await fetch(`${e.url}/v1/stream/forgotten`, { method: 'HEAD' });
+      expect(head.headers.get('stream-ttl')).toBe('1');
+      await sleep(2_500);
+      expect((await fetch(`${e.url}/v1/stream/forgotten`)).status).toBe(404);
+      const kept = await fetch(`${e.url}/v1/stream/kept`, { method: 'HEAD' });
+      expect(kept.status).toBe(200);
+      expect(kept.headers.get('stream-ttl')).toBe('60');
+    } finally {
+      await e.kill();
+    }
+  }, 30_000);
 });

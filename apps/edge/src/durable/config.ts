@@ -30,6 +30,12 @@ export const durableOptions = {
   }),
   maxReadBytes: int('DURABLE_STREAMS_MAX_READ_BYTES', { default: 1_048_576, min: 1, unit: 'bytes', why: 'a read response stops adding entries past this (one entry always fits)' }),
   recheckMs: int('DURABLE_STREAMS_RECHECK_MS', { default: 10_000, min: 50, unit: 'ms', why: 'waiting readers read again this often even without a wake-up (a safety net)' }),
+  defaultTtlSeconds: int('DURABLE_STREAMS_DEFAULT_TTL_SECONDS', {
+    default: 604_800,
+    unit: 's',
+    why: "the `Stream-TTL` (sliding: reads and writes renew it) of a stream created without `Stream-TTL` or `Stream-Expires-At` (forks inherit their source's), so forgotten streams do not fill Redis",
+    zero: '0: such streams never expire',
+  }),
 } as const;
 
 export interface DurableConfig {
@@ -47,6 +53,8 @@ export interface DurableConfig {
   maxReadBytes: number;
   /** Waiting readers read again this often even without a bell, ms (a safety net). */
   recheckMs: number;
+  /** Stream-TTL given to a stream created without TTL or expiry (not forks), s; 0: none. */
+  defaultTtlSeconds: number;
 }
 
 export function durableConfig(env: Env, heartbeatMs: number): DurableConfig {

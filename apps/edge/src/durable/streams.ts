@@ -67,10 +67,12 @@ export async function createStream(req: FastifyRequest, reply: FastifyReply, dep
   const ttlRaw = header(req, H.ttl);
   const expRaw = header(req, H.expiresAt);
   if (ttlRaw !== undefined && expRaw !== undefined) throw badRequest('invalid_header', 'give Stream-TTL or Stream-Expires-At, not both');
-  const ttlSeconds = ttlRaw === undefined ? null : parseTtl(ttlRaw);
+  const explicitTtl = ttlRaw === undefined ? null : parseTtl(ttlRaw);
   const expiresAt = expRaw === undefined ? null : parseExpiresAt(expRaw);
   const closed = closeRequested(req);
   const fork = parseFork(req, t);
+  // A stream nobody gave a lifetime gets the default one (a fork inherits its source's).
+  const ttlSeconds = explicitTtl ?? (expRaw === undefined && !fork && deps.config.defaultTtlSeconds > 0 ? deps.config.defaultTtlSeconds : null);
   const raw = body(req);
 
   let contentType = ctHeader ?? (fork ? '' : DEFAULT_CONTENT_TYPE);
