@@ -137,6 +137,31 @@ describe('stream limits (MAX_STREAMS_PER_KEY=2, MAX_STREAMS_PER_IP=3)', () => {
     a2.close();
     await call(`${ec.url}/v1/generations/${id}`, { method: 'DELETE', key: alice });
   });
+
+  it('PITFALLS "Check, await, insert is a race": a burst of streaming requests queues only the generations it may watch', async () => {
+    const recent = () => cluster.redis.client().zcard(`${cluster.prefix}:recent`);
+    const before = await recent();
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        fetch(`${ec.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+          body: JSON.stringify(chat(100_000, { stream: true })),
+        }),
+      ),
+    );
+    const ok = burst.filter((r) => r.status === 200);
+    const refused = burst.filter((r) => r.status === 429);
+    expect(ok.length + refused.length).toBe(8);
+    expect(ok.length).toBeLessThanOrEqual(2); // MAX_STREAMS_PER_KEY
+    // Every refused request was refused before its generation was queued.
+    expect(await recent()).toBe(before + ok.length);
+    for (const r of refused) expect(((await r.json()) as { error: { code: string } }).error.code).toBe('too_many_streams');
+    for (const r of ok) {
+      await r.body?.cancel();
+      await call(`${ec.url}/v1/generations/${r.headers.get('x-generation-id')}`, { method: 'DELETE', key: bob });
+    }
+  });
 });
 
 describe('request size limits', () => {

@@ -96,12 +96,15 @@ export async function streamSse(
   includeTimings: boolean | null = null,
   /** Responses viewers only: the last sequence_number the client has (-1: none; then `from`, an offset, counts). */
   startingAfter = -1,
+  /** A stream slot the caller reserved already (accept()); null: take one here. Given back on every path. */
+  reserved: (() => void) | null = null,
 ): Promise<void> {
   const { hub, store, config } = deps;
   let ch: Awaited<ReturnType<Hub['acquire']>>;
   try {
     ch = await hub.acquire(id);
   } catch (err) {
+    reserved?.();
     throw err instanceof NotFoundError ? generationNotFound() : err;
   }
   let release: () => void;
@@ -124,9 +127,10 @@ export async function streamSse(
       const last = meta?.lastOffset ?? ch.lastOffset;
       if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'Last-Event-ID' });
     }
-    release = deps.limits.openStream(keySubject(principal), req.ip);
+    release = reserved ?? deps.limits.openStream(keySubject(principal), req.ip);
   } catch (err) {
-    // Nothing attached: give the channel back, or it would be followed forever.
+    // Nothing attached: give the channel and the slot back, or they would be held forever.
+    reserved?.();
     hub.release(ch);
     throw err;
   }
@@ -173,8 +177,10 @@ export async function collectResponse(
   principal: Principal,
   id: string,
   format: WireFormat = 'openai',
+  /** A stream slot the caller reserved already (accept()); null: take one here. */
+  reserved: (() => void) | null = null,
 ): Promise<unknown> {
-  const release = deps.limits.openStream(keySubject(principal), req.ip);
+  const release = reserved ?? deps.limits.openStream(keySubject(principal), req.ip);
   const ch = await deps.hub.acquire(id).catch((err) => {
     release();
     throw err;

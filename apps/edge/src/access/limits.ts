@@ -55,14 +55,6 @@ export class Limits {
     depth.value += 1; // count our own job until the next reading
   }
 
-  /**
-   * Throws the 429 openStream would, without taking a slot: a request that will stream what it
-   * creates checks first, so a refused stream never leaves a generation running for nobody.
-   */
-  checkStream(key: string | null, ip: string): void {
-    this.openStream(key, ip)();
-  }
-
   /** Take a stream slot (key null: not counted per key); the returned function gives it back. */
   openStream(key: string | null, ip: string): () => void {
     const k = key === null ? () => {} : this.take(this.perKey, key, this.cfg.streamsPerKey, 'too many open streams for this key');

@@ -29,20 +29,28 @@ export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: Reque
   const request = await parse(req.body, deps.requestLimits, principal);
   // Per-key policy for the last viewer leaving; an explicit on_disconnect in the request wins.
   if (owner && request.onDisconnect === undefined && deps.config.cancelOnDisconnectKeys.includes(owner)) request.onDisconnect = 'cancel';
-  if (watches) deps.limits.checkStream(keySubject(principal), req.ip);
-  await deps.limits.checkQueue(deps.service.queueFor(request.model));
-  const meta = await deps.service.submit(request, owner);
+  // The stream slot is taken before any await and handed to the viewer (PITFALLS "Check, await,
+  // insert is a race"): a burst cannot all pass a check and then queue generations nobody may watch.
+  const slot = watches ? deps.limits.openStream(keySubject(principal), req.ip) : null;
+  let meta: Awaited<ReturnType<GenerationService['submit']>>;
+  try {
+    await deps.limits.checkQueue(deps.service.queueFor(request.model));
+    meta = await deps.service.submit(request, owner);
+  } catch (err) {
+    slot?.();
+    throw err;
+  }
   req.log.info({ gen: meta.id, model: meta.model, key: owner || undefined, stream: request.stream }, 'generation accepted');
-  return { principal, request, meta };
+  return { principal, request, meta, slot };
 }
 
 /** POST /v1/chat/completions and POST /v1/completions: OpenAI-compatible, streaming or not. */
 export async function completionRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
   const handle = async (req: FastifyRequest, reply: FastifyReply, parse: typeof parseChatRequest) => {
-    const { principal, request, meta } = await accept(req, deps, parse);
+    const { principal, request, meta, slot } = await accept(req, deps, parse);
     reply.header('x-generation-id', meta.id);
-    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null);
-    return collectResponse(req, reply, deps, principal, meta.id);
+    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, null, null, -1, slot);
+    return collectResponse(req, reply, deps, principal, meta.id, 'openai', slot);
   };
   app.post('/v1/chat/completions', (req, reply) => handle(req, reply, parseChatRequest));
   app.post('/v1/completions', (req, reply) => handle(req, reply, parseCompletionRequest));

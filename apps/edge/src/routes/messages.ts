@@ -33,9 +33,9 @@ export async function messagesRoutes(app: FastifyInstance, deps: SubmitDeps): Pr
   });
 
   app.post('/v1/messages', async (req, reply) => {
-    const { principal, request, meta } = await accept(req, deps, parseMessagesRequest);
+    const { principal, request, meta, slot } = await accept(req, deps, parseMessagesRequest);
     reply.header('x-generation-id', meta.id);
-    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, 'anthropic');
-    return collectResponse(req, reply, deps, principal, meta.id, 'anthropic');
+    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, 'anthropic', null, -1, slot);
+    return collectResponse(req, reply, deps, principal, meta.id, 'anthropic', slot);
   });
 }

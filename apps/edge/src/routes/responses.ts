@@ -149,11 +149,11 @@ export async function responsesRoutes(app: FastifyInstance, deps: SubmitDeps): P
     const body = req.body as Record<string, unknown> | null;
     // A background response that is not streamed needs no stream slot: nobody waits on it.
     const watches = !(body?.background === true && body.stream !== true);
-    const { principal, request, meta } = await accept(req, deps, parse, watches);
+    const { principal, request, meta, slot } = await accept(req, deps, parse, watches);
     reply.header('x-generation-id', meta.id);
-    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, 'responses');
+    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, 'responses', null, -1, slot);
     if (request.responses?.background) return responseObject(responsesContext(meta), meta.status, []);
-    return collectResponse(req, reply, deps, principal, meta.id, 'responses');
+    return collectResponse(req, reply, deps, principal, meta.id, 'responses', slot);
   });
 
   app.get('/v1/responses/:id', async (req, reply) => {
