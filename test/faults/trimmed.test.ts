@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Proc, startEmbedded } from '../support/processes.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
 import { readSse } from '../support/sse.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * PITFALLS "A trimmed or expired stream is not an empty one": a client asking for events the
@@ -14,7 +15,7 @@ describe('a trimmed stream', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    edge = await startEmbedded({ REDIS_URL: redis.url, MOCK_TOKENS_PER_SECOND: '1000', LOG_LEVEL: 'warn', EDGE_CHANNEL_LINGER_MS: '0' });
+    edge = await startEmbedded({ REDIS_URL: redis.url, MOCK_TOKENS_PER_SECOND: '1000', LOG_LEVEL: 'warn', EDGE_CHANNEL_LINGER_MS: '0', EDGE_DEBUG_STATS: '1' });
   });
 
   afterAll(async () => {
@@ -36,7 +37,12 @@ describe('a trimmed stream', () => {
     const c = new Redis(redis.url);
     await c.xtrim(`tc:{${id}}:events`, 'MAXLEN', 20);
     c.disconnect();
-    await new Promise((r) => setTimeout(r, 100)); // the channel of the first read lingers 0 ms
+    // The channel of the first read lingers 0 ms; wait until it is gone, so the next read asks the
+    // store (a fixed sleep lost that race on a loaded machine).
+    await waitFor("the first read's channel to be dropped", async () => {
+      const stats = (await (await fetch(`${edge.url}/debug/stats`)).json()) as { channels: number };
+      return stats.channels === 0 ? true : null;
+    });
     const fromStart = await readSse(`${edge.url}/v1/generations/${id}/events`);
     expect(fromStart.ids).toEqual([]);
     expect(fromStart.events.some((e) => e.data.includes('offset_gone'))).toBe(true);
