@@ -33,9 +33,13 @@ describe('a trimmed stream', () => {
     const whole = await readSse(`${edge.url}/v1/generations/${id}/events`);
     expect(whole.done).toBe(true);
     const last = whole.ids[whole.ids.length - 1] as number;
+    // The producer coalesces tokens when writes lag (a loaded machine), so the event count varies:
+    // keep half of whatever was written, and make sure something was trimmed.
+    expect(last).toBeGreaterThanOrEqual(4);
+    const keep = Math.floor(last / 2);
     // An operator (or a MAXLEN) trims the oldest events.
     const c = new Redis(redis.url);
-    await c.xtrim(`tc:{${id}}:events`, 'MAXLEN', 20);
+    expect(await c.xtrim(`tc:{${id}}:events`, 'MAXLEN', keep)).toBe(last - keep);
     c.disconnect();
     // The channel of the first read lingers 0 ms; wait until it is gone, so the next read asks the
     // store (a fixed sleep lost that race on a loaded machine).
@@ -48,8 +52,8 @@ describe('a trimmed stream', () => {
     expect(fromStart.events.some((e) => e.data.includes('offset_gone'))).toBe(true);
     expect(fromStart.text).toBe('');
     // What is still held can be read exactly.
-    const held = await readSse(`${edge.url}/v1/generations/${id}/events`, { headers: { 'last-event-id': String(last - 20) } });
-    expect(held.ids).toEqual(Array.from({ length: 20 }, (_, i) => last - 19 + i));
+    const held = await readSse(`${edge.url}/v1/generations/${id}/events`, { headers: { 'last-event-id': String(last - keep) } });
+    expect(held.ids).toEqual(Array.from({ length: keep }, (_, i) => last - keep + 1 + i));
     expect(held.done).toBe(true);
   });
 });
