@@ -94,6 +94,14 @@ export async function commandCalls(admin: Redis): Promise<Record<string, number>
   return out;
 }
 
+/** µs Redis spent inside each command (INFO commandstats usec; scripts' inner commands included in EVALSHA's). */
+export async function commandUsec(admin: Redis): Promise<Record<string, number>> {
+  const info = await admin.info('commandstats');
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=\d+,usec=(\d+)/gm)) out[m[1] as string] = Number(m[2]);
+  return out;
+}
+
 export function callsBetween(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { callsBetween, commandCalls, redisCpuSeconds, startRedis } from './redis.js';
+import { callsBetween, commandCalls, commandUsec, redisCpuSeconds, startRedis } from './redis.js';
 import { startCluster } from './redis-cluster.js';
 import { summarize } from './stats.js';
 import { cpuSeconds, type ServerProc, startServer } from './sys.js';
@@ -35,6 +35,8 @@ interface Spec {
 interface Build {
   name: string;
   root: string;
+  /** Extra environment for this build's processes (`name=path+VAR=value+…`). */
+  env: Record<string, string>;
 }
 
 interface RunResult {
@@ -50,6 +52,8 @@ interface RunResult {
   redisUsPerToken: number;
   commandsPerToken: number;
   commands: Record<string, number>;
+  /** µs spent inside each command (EVALSHA's includes the commands its script ran). */
+  commandUsec: Record<string, number>;
   redisCpuPct: number;
   edgesCpuPct: number;
   producersCpuPct: number;
@@ -62,6 +66,13 @@ interface RunResult {
    * doorbell (bounded: about 2 000 entries).
    */
   bytesPerStoredToken: number;
+  /**
+   * Delivery lag, token written by the producer → pushed to viewers by an edge, ms: p50 and p99
+   * over every edge, interpolated within the edges' tokencast_delivery_lag_ms histogram buckets.
+   * Observed once per delivered batch (null when the build has no such histogram).
+   */
+  lagP50Ms: number | null;
+  lagP99Ms: number | null;
   load1AtStart: number;
   problems: string[];
 }
@@ -71,7 +82,7 @@ class UsageError extends Error {}
 function parse(argv: string[]): { spec: Spec; builds: Build[]; modes: ('single' | 'cluster')[]; reps: number; out: string; quietList: number[] } {
   const here = fileURLToPath(new URL('../..', import.meta.url));
   const spec: Spec = { gens: 600, rate: 20, tokens: 200, edges: 2, producers: 1, quiet: 0, idleMs: 3_000 };
-  let builds: Build[] = [{ name: 'current', root: here }];
+  let builds: Build[] = [{ name: 'current', root: here, env: {} }];
   let modes: ('single' | 'cluster')[] = ['single'];
   let reps = 1;
   let quietList: number[] = [];
@@ -123,9 +134,17 @@ function parse(argv: string[]): { spec: Spec; builds: Build[]; modes: ('single' 
         break;
       case '--builds':
         builds = (v ?? '').split(',').map((b) => {
-          const [name, root] = b.split('=');
-          if (!name || !root) throw new UsageError('--builds takes name=/path/to/checkout,…');
-          return { name, root: resolve(root) };
+          // name=/path/to/checkout, optionally +VAR=value+… (the same checkout under other settings).
+          const [head = '', ...vars] = b.split('+');
+          const [name, root] = head.split('=');
+          if (!name || !root) throw new UsageError('--builds takes name=/path/to/checkout[+VAR=value…],…');
+          const env: Record<string, string> = {};
+          for (const kv of vars) {
+            const eq = kv.indexOf('=');
+            if (eq <= 0) throw new UsageError(`--builds: ${kv} is not VAR=value`);
+            env[kv.slice(0, eq)] = kv.slice(eq + 1);
+          }
+          return { name, root: resolve(root), env };
         });
         i++;
         break;
@@ -228,16 +247,18 @@ async function startTier(mode: 'single' | 'cluster'): Promise<Tier> {
   return { url: c.url, cluster: true, admins: c.admins, pids: c.pids, stop: () => c.stop() };
 }
 
-async function infoAll(admins: Redis[]): Promise<{ cpu: number; calls: Record<string, number>; memory: number }> {
+async function infoAll(admins: Redis[]): Promise<{ cpu: number; calls: Record<string, number>; memory: number; usec: Record<string, number> }> {
   let cpu = 0;
   let memory = 0;
   const calls: Record<string, number> = {};
+  const usec: Record<string, number> = {};
   for (const a of admins) {
     cpu += await redisCpuSeconds(a);
+    for (const [k, v] of Object.entries(await commandUsec(a))) usec[k] = (usec[k] ?? 0) + v;
     memory += Number(/used_memory:(\d+)/.exec(await a.info('memory'))?.[1] ?? Number.NaN);
     for (const [k, v] of Object.entries(await commandCalls(a))) calls[k] = (calls[k] ?? 0) + v;
   }
-  return { cpu, calls, memory };
+  return { cpu, calls, memory, usec };
 }
 
 function sumCalls(c: Record<string, number>, admins: number): { total: number; calls: Record<string, number> } {
@@ -246,6 +267,45 @@ function sumCalls(c: Record<string, number>, admins: number): { total: number; c
   if (out.info !== undefined) out.info = Math.max(0, out.info - (admins - 1) * 2);
   if (out.info === 0) delete out.info;
   return { total: Object.values(out).reduce((a, n) => a + n, 0), calls: out };
+}
+
+/** Cumulative counts of every edge's delivery-lag histogram, summed: bucket upper bound (ms) → count. */
+async function lagBuckets(edges: ServerProc[]): Promise<Map<number, number>> {
+  const sum = new Map<number, number>();
+  for (const e of edges) {
+    const text = await fetch(`${e.url}/metrics`).then(
+      (r) => (r.ok ? r.text() : ''),
+      () => '',
+    );
+    for (const m of text.matchAll(/^tokencast_delivery_lag_ms_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+      const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
+      sum.set(le, (sum.get(le) ?? 0) + Number(m[2]));
+    }
+  }
+  return sum;
+}
+
+/** p50 and p99 of the observations between two histogram reads, linear within a bucket. */
+function lagQuantiles(before: Map<number, number>, after: Map<number, number>): { p50: number | null; p99: number | null } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const cum = bounds.map((b) => (after.get(b) ?? 0) - (before.get(b) ?? 0));
+  const total = cum[cum.length - 1] ?? 0;
+  if (total === 0) return { p50: null, p99: null };
+  const at = (q: number): number => {
+    const rank = q * total;
+    for (let i = 0; i < bounds.length; i++) {
+      if ((cum[i] as number) >= rank) {
+        const lo = i === 0 ? 0 : (bounds[i - 1] as number);
+        const hi = bounds[i] as number;
+        if (!Number.isFinite(hi)) return lo;
+        const below = i === 0 ? 0 : (cum[i - 1] as number);
+        const inBucket = (cum[i] as number) - below;
+        return inBucket === 0 ? hi : lo + ((hi - lo) * (rank - below)) / inBucket;
+      }
+    }
+    return bounds[bounds.length - 2] ?? 0;
+  };
+  return { p50: at(0.5), p99: at(0.99) };
 }
 
 async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Promise<RunResult> {
@@ -265,6 +325,7 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
     PRODUCER_QUEUES: 'default',
     SHUTDOWN_GRACE_MS: '1000',
     ...(tier.cluster ? { REDIS_CLUSTER: 'true' } : {}),
+    ...build.env,
   };
   const procs: ServerProc[] = [];
   try {
@@ -288,23 +349,31 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
     await sleep(1_500);
 
     const load1AtStart = loadavg()[0] as number;
+    const lagBefore = await lagBuckets(edges);
     const before = await infoAll(tier.admins);
     const cpuOf = (ps: ServerProc[]) => ps.reduce((a, p) => a + cpuSeconds(p.pid), 0);
     const eBefore = cpuOf(edges);
     const pBefore = cpuOf(producers);
     const t0 = performance.now();
     let delivered = 0;
-    const streams = Array.from({ length: spec.gens }, (_, i) => {
-      const edge = edges[i % edges.length] as ServerProc;
-      const body = { model: 'mock', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: `[mock:len=${spec.tokens}] tier ${i}` }] };
-      return sse(`${edge.url}/v1/chat/completions`, 'POST', body, (n) => {
-        delivered += n;
-      });
-    });
+    // Starts spread evenly over one token interval: real generations do not tick in phase, and
+    // generations that all tick in the same millisecond would batch better than real ones.
+    const gap = 1000 / spec.rate / spec.gens;
+    const streams = await Promise.all(
+      Array.from({ length: spec.gens }, async (_, i) => {
+        await sleep(i * gap);
+        const edge = edges[i % edges.length] as ServerProc;
+        const body = { model: 'mock', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: `[mock:len=${spec.tokens}] tier ${i}` }] };
+        return sse(`${edge.url}/v1/chat/completions`, 'POST', body, (n) => {
+          delivered += n;
+        });
+      }),
+    );
     const deadline = sleep(((spec.tokens / spec.rate) * 3 + 60) * 1000).then(() => null);
     const results = await Promise.race([Promise.all(streams.map((s) => s.done)), deadline]);
     const seconds = (performance.now() - t0) / 1000;
     const after = await infoAll(tier.admins);
+    const lag = lagQuantiles(lagBefore, await lagBuckets(edges));
     const eCpu = cpuOf(edges) - eBefore;
     const pCpu = cpuOf(producers) - pBefore;
     for (const s of streams) s.close();
@@ -330,6 +399,9 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
     const idle = sumCalls(callsBetween(idleBefore.calls, idleAfter.calls), tier.admins.length);
     const cpu = after.cpu - before.cpu;
     const tokens = Math.max(1, delivered);
+    // µs inside commands, per command (INFO commandstats; a script's inner commands are counted
+    // on their own and inside its EVALSHA too): what is left of Redis's CPU is per-call overhead.
+    const usec = callsBetween(before.usec, after.usec);
     return {
       build: build.name,
       redis: mode,
@@ -342,12 +414,15 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
       redisUsPerToken: (cpu * 1e6) / tokens,
       commandsPerToken: calls.total / tokens,
       commands: calls.calls,
+      commandUsec: usec,
       redisCpuPct: (100 * cpu) / seconds,
       edgesCpuPct: (100 * eCpu) / seconds,
       producersCpuPct: (100 * pCpu) / seconds,
       idleCommandsPerSecPerEdge: idle.total / (spec.idleMs / 1000) / spec.edges,
       idleCommands: idle.calls,
       bytesPerStoredToken: (after.memory - before.memory) / tokens,
+      lagP50Ms: lag.p50,
+      lagP99Ms: lag.p99,
       load1AtStart,
       problems,
     };
@@ -382,9 +457,11 @@ async function main(): Promise<void> {
           const r = await runOnce(build, mode, { ...spec, quiet });
           runs.push(r);
           log(
-            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${fmt(r.bytesPerStoredToken)} B/stored token, ${fmt((r.redisCpuSeconds * 1e6) / Math.max(1, r.chunksDelivered))} µs and ${fmt((r.commandsPerToken * r.tokensDelivered) / Math.max(1, r.chunksDelivered), 2)} commands per append, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
+            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, delivery lag p50 ${fmt(r.lagP50Ms ?? Number.NaN)} / p99 ${fmt(r.lagP99Ms ?? Number.NaN)} ms, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${fmt(r.bytesPerStoredToken)} B/stored token, ${fmt((r.redisCpuSeconds * 1e6) / Math.max(1, r.chunksDelivered))} µs and ${fmt((r.commandsPerToken * r.tokensDelivered) / Math.max(1, r.chunksDelivered), 2)} commands per append, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
           );
           log(`   commands: ${JSON.stringify(r.commands)}`);
+          const perTok = (k: string) => fmt((r.commandUsec[k] ?? 0) / Math.max(1, r.tokensDelivered), 2);
+          log(`   µs/token inside: evalsha ${perTok('evalsha')}, xread ${perTok('xread')}, xadd ${perTok('xadd')}, hmget ${perTok('hmget')}`);
         }
       }
     }
@@ -396,8 +473,8 @@ async function main(): Promise<void> {
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const rows = [
-    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | tokens per append | Redis CPU µs/append | commands/append | idle commands/s per edge | bytes/stored token | runs | load avg |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | tokens per append | Redis CPU µs/append | commands/append | delivery lag p50 / p99 ms | idle commands/s per edge | bytes/stored token | runs | load avg |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const summary: Record<string, Record<string, number>> = {};
   for (const [k, rs] of groups) {
@@ -412,10 +489,12 @@ async function main(): Promise<void> {
       commandsPerAppend: median(rs.map((r) => r.commandsPerToken * perAppend(r))),
       idleCommandsPerSecPerEdge: median(rs.map((r) => r.idleCommandsPerSecPerEdge)),
       bytesPerStoredToken: median(rs.map((r) => r.bytesPerStoredToken)),
+      lagP50Ms: median(rs.flatMap((r) => (r.lagP50Ms === null ? [] : [r.lagP50Ms]))),
+      lagP99Ms: median(rs.flatMap((r) => (r.lagP99Ms === null ? [] : [r.lagP99Ms]))),
     };
     summary[k] = m;
     rows.push(
-      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} |`,
+      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.lagP50Ms)} / ${fmt(m.lagP99Ms)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} |`,
     );
   }
   console.log(`\n${rows.join('\n')}`);

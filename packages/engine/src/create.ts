@@ -16,6 +16,8 @@ export interface EngineConfig {
   watchdogMarginMs: number;
   /** 0: no timeout. */
   commandTimeoutMs: number;
+  /** ms an append waits for others to share its script call; 0: the end of the event loop turn. */
+  appendBatchMs: number;
   /** Start even when Redis may evict keys (see preflight). */
   allowEviction: boolean;
 }
@@ -33,5 +35,6 @@ export function createEngine(c: EngineConfig, name: string): Engine {
     watchdogMarginMs: c.watchdogMarginMs,
     commandTimeoutMs: c.commandTimeoutMs,
     allowEviction: c.allowEviction,
+    appendBatchMs: c.appendBatchMs,
   });
 }

@@ -37,6 +37,14 @@ export const engineOptions = {
     unit: 'ms',
     why: 'a blocking read that outlives BLOCK by this is abandoned and its connection recycled (half-open TCP)',
   }),
+  appendBatchMs: int('REDIS_APPEND_BATCH_MS', {
+    default: 0,
+    min: 0,
+    max: 50,
+    unit: 'ms',
+    why: "how long a producer's append waits for appends to other generations to share one script call (one Redis only): Redis pays its per-call cost once per batch",
+    zero: '0: until the end of the event loop turn',
+  }),
   commandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS', { default: 5_000, unit: 'ms', why: 'timeout of ordinary Redis commands', zero: '0: none' }),
   allowEviction: bool('REDIS_ALLOW_EVICTION', {
     default: false,
