@@ -1,7 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fieldsToEvent } from '@tokencast/engine';
 import { mockText } from '@tokencast/producer';
-import { fieldsToEvent, parseChatRequest } from '@tokencast/protocol';
+import { parseChatRequest } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import { statuses, unfinished } from '../cluster/gen.js';
 import { startCluster } from '../support/cluster.js';

@@ -1,16 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  accumulateParts,
-  anthropicMessage,
-  completeResponse,
-  type EndEvent,
-  encodeAnthropicEvent,
-  eventPayloads,
-  eventToFields,
-  fieldsToEvent,
-  type StoredEvent,
-  type WireContext,
-} from '../src/index.js';
+import { accumulateParts, anthropicMessage, completeResponse, type EndEvent, encodeAnthropicEvent, eventPayloads, type StoredEvent, type WireContext } from '../src/index.js';
 
 const usage = { prompt_tokens: 3, completion_tokens: 9, total_tokens: 12, completion_tokens_details: { reasoning_tokens: 2 } };
 const end = (offset: number, parts: number, finishReason: EndEvent['finishReason'] = 'tool_calls'): EndEvent => ({
@@ -39,31 +28,6 @@ const events: StoredEvent[] = [
 const ctx: WireContext = { id: 'gen_abcdefghijklmnopqrstuvwxyz', kind: 'chat', model: 'mock', created: 1_700_000_000, includeUsage: true };
 
 describe('typed stored events', () => {
-  it('round-trip through Redis fields, every kind', () => {
-    const more: StoredEvent[] = [
-      { offset: 1, kind: 'token', text: 'a\r\nb', tokens: 1, ms: [1] },
-      { offset: 2, kind: 'refusal', text: 'no', tokens: 1, ms: [2], part: 4, start: true },
-      { offset: 3, kind: 'reasoning', text: '', tokens: 0, ms: [], part: 1, start: true, redacted: 'opaque' },
-      end(4, 0, 'stop'),
-    ];
-    for (const ev of [...events, ...more]) {
-      const { offset, ...rest } = ev;
-      const back = fieldsToEvent(offset, eventToFields(rest));
-      // parts: 0 is stored as absent
-      expect(back).toEqual(ev.kind === 'end' && ev.parts === 0 ? { ...ev, parts: undefined } : ev);
-    }
-    expect(fieldsToEvent(1, ['k', 'z', 'd', 'x'])).toBeNull();
-  });
-
-  it('stores a plain text token exactly as before typed parts, and a tool call readably', () => {
-    expect(eventToFields({ kind: 'token', text: ' the', tokens: 1, ms: [120] })).toEqual(['k', 't', 'd', ' the', 'n', '1', 'ms', '120']);
-    expect(eventToFields({ kind: 'token', text: 'The', tokens: 1, ms: [99], start: true })).toEqual(['k', 't', 'd', 'The', 'n', '1', 'ms', '99', 's', '1']);
-    const { offset: _o, ...call } = events[3] as StoredEvent;
-    expect(eventToFields(call)).toEqual(['k', 'c', 'p', '2', 'i', '0', 'id', 'call_1', 'nm', 'get_weather', 'ms', '8']);
-    const { offset: _p, ...args } = events[4] as StoredEvent;
-    expect(eventToFields(args)).toEqual(['k', 'a', 'p', '2', 'i', '0', 'd', '{"city":', 'n', '2', 'ms', '9,9']);
-  });
-
   it('accumulates parts in part order', () => {
     expect(accumulateParts(events)).toEqual([
       { type: 'reasoning', part: 0, text: 'Let me', signature: 'sig==' },

@@ -1,16 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AFTER_END_FRAME,
-  completeResponse,
-  type EndEvent,
-  encodeSseEvent,
-  eventToFields,
-  fieldsToEvent,
-  HEARTBEAT_FRAME,
-  type StoredEvent,
-  type TokenEvent,
-  type WireContext,
-} from '../src/index.js';
+import { AFTER_END_FRAME, completeResponse, type EndEvent, encodeSseEvent, HEARTBEAT_FRAME, type TokenEvent, type WireContext } from '../src/index.js';
 
 const chatCtx: WireContext = { id: 'gen_abcdefghijklmnopqrstuvwxyz', kind: 'chat', model: 'mock', created: 1_700_000_000, includeUsage: false };
 const textCtx: WireContext = { ...chatCtx, kind: 'completion' };
@@ -177,21 +166,5 @@ describe('SSE encoding', () => {
       choices: [{ index: 0, message: { role: 'assistant', content: 'Hello' }, logprobs: null, finish_reason: 'stop' }],
     });
     expect(completeResponse(textCtx, events, ended(3, 'completed'))).toMatchObject({ object: 'text_completion', choices: [{ text: 'Hello', finish_reason: 'stop' }] });
-  });
-});
-
-describe('stored event fields', () => {
-  it('round-trip every kind of event', () => {
-    const events: StoredEvent[] = [
-      { offset: 1, kind: 'token', text: 'a\r\nb,c\u0000', tokens: 3, ms: [1, 2, 3] },
-      ended(2, 'completed'),
-      ended(3, 'failed'),
-      ended(4, 'cancelled'),
-    ];
-    for (const ev of events) {
-      const { offset, ...rest } = ev;
-      expect(fieldsToEvent(offset, eventToFields(rest))).toEqual(ev);
-    }
-    expect(fieldsToEvent(1, ['x', 'y'])).toBeNull();
   });
 });

@@ -1,6 +1,6 @@
 import { type Generation, HttpError } from '@tokencast/client';
-import { hashToMeta, type Keys } from '@tokencast/engine';
-import { describeGeneration, entryIdToOffset, fieldsToEvent, type GenerationMeta, isGenerationId, promptText } from '@tokencast/protocol';
+import { fieldsToEvent, hashToMeta, type Keys } from '@tokencast/engine';
+import { describeGeneration, entryIdToOffset, type GenerationMeta, isGenerationId, promptText } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import { type Ctx, EXIT, GLOBAL_HELP, NotFound, type Options, printJson, UsageError } from '../context.js';
 import { age, duration, statusColor, table } from '../format.js';

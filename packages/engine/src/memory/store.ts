@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { eventToFields, eventTokens, type GenerationMeta, isTerminalStatus, type StoredEvent } from '@tokencast/protocol';
+import { eventTokens, type GenerationMeta, isTerminalStatus, type StoredEvent } from '@tokencast/protocol';
 import type { AppendResult, ClaimResult, GenerationStore, NewEvent, Tail, TailListener } from '../contracts.js';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
+import { eventToFields } from '../redis/codec.js';
 import { MemoryTail } from './tail.js';
 
 interface Generation {

@@ -1,5 +1,6 @@
-import { entryIdToOffset, fieldsToEvent, type StoredEvent } from '@tokencast/protocol';
+import { entryIdToOffset, type StoredEvent } from '@tokencast/protocol';
 import type { TailCursors } from '../tail-core.js';
+import { fieldsToEvent } from './codec.js';
 import type { Keys } from './keys.js';
 
 export type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;

@@ -5,7 +5,7 @@ import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
  * The only place Redis keys are built. A generation's keys share the `{<id>}` hash tag so they
  * live on one Redis Cluster slot (the append script touches both atomically).
  *
- *   <prefix>:{<id>}:events   stream  the generation's events, entry ids 0-1, 0-2, …
+ *   <prefix>:{<id>}:events   stream  the generation's events, entry ids 0-1, 0-2, … (fields: codec.ts)
  *   <prefix>:{<id>}:meta     hash    status, timings, counts, fence (see codec.ts)
  *   <prefix>:{<id>}:viewers  zset    edges with viewers of the generation, scored by expiry (ms)
  *   <prefix>:queue           stream  jobs (field g = generation id), consumer group "producers"

@@ -1,9 +1,9 @@
-import { entryIdToOffset, eventToFields, eventTokens, fieldsToEvent, type GenerationMeta, type StoredEvent, TokencastError } from '@tokencast/protocol';
+import { entryIdToOffset, eventTokens, type GenerationMeta, type StoredEvent, TokencastError } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { AppendResult, ClaimResult, GenerationStore, NewEvent, Tail, TailListener } from '../contracts.js';
 import { MissingGenerationError } from '../errors.js';
 import { AppendBatcher, type AppendBatchOptions } from './append-batch.js';
-import { hashToMeta } from './codec.js';
+import { eventToFields, fieldsToEvent, hashToMeta } from './codec.js';
 import type { Keys } from './keys.js';
 import type { ScriptArg, ScriptedRedis } from './scripts.js';
 import { RedisTail, type RedisTailOptions } from './tail.js';

@@ -1,0 +1,90 @@
+import { type EndEvent, type GenerationMeta, queuedMeta, type StoredEvent } from '@tokencast/protocol';
+import { describe, expect, it } from 'vitest';
+import { eventToFields, fieldsToEvent, hashToMeta, metaToHash } from '../src/index.js';
+
+const usage = { prompt_tokens: 3, completion_tokens: 9, total_tokens: 12, completion_tokens_details: { reasoning_tokens: 2 } };
+const end = (offset: number, status: EndEvent['status'], parts?: number): EndEvent => ({
+  offset,
+  kind: 'end',
+  status,
+  finishReason: status === 'completed' ? 'tool_calls' : status === 'cancelled' ? 'cancelled' : 'error',
+  usage,
+  error: status === 'failed' ? { code: 'producer_lost', message: 'gone\r\nid: 99' } : null,
+  ms: 40,
+  timings: null,
+  ...(parts === undefined ? {} : { parts }),
+});
+
+/** Every kind of event, with the optional fields set and left out. */
+const events: StoredEvent[] = [
+  { offset: 1, kind: 'reasoning', text: 'Let me', tokens: 2, ms: [5, 6], start: true },
+  { offset: 2, kind: 'reasoning', text: '', tokens: 0, ms: [], signature: 'sig==' },
+  { offset: 3, kind: 'token', text: 'Calling.', tokens: 1, ms: [7], part: 1, start: true, logprobs: [{ token: 'Calling.', logprob: -0.5, bytes: null, top_logprobs: [] }] },
+  { offset: 4, kind: 'tool_call', part: 2, start: true, index: 0, callId: 'call_1', name: 'get_weather', ms: 8 },
+  { offset: 5, kind: 'tool_args', part: 2, start: false, index: 0, args: '{"city":', tokens: 2, ms: [9, 9] },
+  { offset: 6, kind: 'token', text: 'a\r\nb,c\u0000', tokens: 3, ms: [1, 2, 3] },
+  { offset: 7, kind: 'refusal', text: 'no', tokens: 1, ms: [2], part: 4, start: true },
+  { offset: 8, kind: 'reasoning', text: '', tokens: 0, ms: [], part: 1, start: true, redacted: 'opaque' },
+  end(9, 'completed', 3),
+  end(10, 'failed'),
+  end(11, 'cancelled'),
+];
+
+describe('stream-field codec (events ⇄ Redis stream entry fields)', () => {
+  it('round-trips every kind of event', () => {
+    for (const ev of events) {
+      const { offset, ...rest } = ev;
+      expect(fieldsToEvent(offset, eventToFields(rest))).toEqual(ev);
+    }
+  });
+
+  it('stores parts: 0 as absent', () => {
+    const { offset, ...rest } = end(4, 'completed', 0);
+    expect(fieldsToEvent(offset, eventToFields(rest))).toEqual({ ...end(4, 'completed'), parts: undefined });
+  });
+
+  it('ignores entries tokencast did not write', () => {
+    expect(fieldsToEvent(1, ['k', 'z', 'd', 'x'])).toBeNull();
+    expect(fieldsToEvent(1, ['x', 'y'])).toBeNull();
+  });
+
+  it('stores a plain text token exactly as before typed parts, and a tool call readably', () => {
+    expect(eventToFields({ kind: 'token', text: ' the', tokens: 1, ms: [120] })).toEqual(['k', 't', 'd', ' the', 'n', '1', 'ms', '120']);
+    expect(eventToFields({ kind: 'token', text: 'The', tokens: 1, ms: [99], start: true })).toEqual(['k', 't', 'd', 'The', 'n', '1', 'ms', '99', 's', '1']);
+    const { offset: _o, ...call } = events[3] as StoredEvent;
+    expect(eventToFields(call)).toEqual(['k', 'c', 'p', '2', 'i', '0', 'id', 'call_1', 'nm', 'get_weather', 'ms', '8']);
+    const { offset: _p, ...args } = events[4] as StoredEvent;
+    expect(eventToFields(args)).toEqual(['k', 'a', 'p', '2', 'i', '0', 'd', '{"city":', 'n', '2', 'ms', '9,9']);
+  });
+});
+
+describe('meta codec (meta ⇄ Redis hash)', () => {
+  it('round-trips a finished generation', () => {
+    const request = {
+      kind: 'chat',
+      model: 'mock',
+      messages: [{ role: 'user', content: 'hi' }],
+      prompt: '',
+      maxTokens: null,
+      stream: true,
+      includeUsage: false,
+      params: {},
+    } as const;
+    const meta: GenerationMeta = {
+      ...queuedMeta('gen_abcdefghijklmnopqrstuvwxyz', request, 'k1', 1),
+      status: 'completed',
+      startedAt: 2,
+      firstTokenAt: 3,
+      completedAt: 4,
+      cancelRequestedAt: 0,
+      producer: 'p1',
+      fence: 2,
+      lastOffset: 9,
+      tokens: 12,
+      finishReason: 'stop',
+      usage,
+    };
+    expect(hashToMeta(metaToHash(meta))).toEqual(meta);
+    expect(hashToMeta({})).toBeNull();
+  });
+});
