@@ -16,8 +16,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Access, Principal } from './access/access.js';
 import type { Limits } from './access/limits.js';
 import type { EdgeConfig } from './config.js';
+import { attachViewer } from './fanout/attach.js';
 import { CollectorSink } from './fanout/collector.js';
 import type { Hub } from './fanout/hub.js';
+import { startSse } from './fanout/sse-response.js';
 import { SseSink } from './fanout/sse-sink.js';
 
 export interface StreamDeps {
@@ -53,25 +55,6 @@ export async function cancelGeneration(req: FastifyRequest, deps: StreamDeps, id
   return { meta, requested };
 }
 
-/** The subject a stream is counted against per key; null for read-token and anonymous viewers. */
-export function keySubject(p: Principal): string | null {
-  return p.kind === 'key' ? p.name : null;
-}
-
-/**
- * Response headers of every SSE stream; X-Accel-Buffering stops any nginx from buffering it.
- * No Connection header: Node sets it from the request, and closes the socket after the end when
- * the client asked for `Connection: close` (a forced keep-alive would leave that socket open).
- */
-function sseHeaders(id: string): Record<string, string> {
-  return {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    'x-accel-buffering': 'no',
-    'x-generation-id': id,
-  };
-}
-
 /** A viewer's wire format: null means the format the generation was created with. */
 export type WireFormat = 'openai' | 'anthropic' | 'responses';
 
@@ -99,74 +82,53 @@ export async function streamSse(
   /** A stream slot the caller reserved already (accept()); null: take one here. Given back on every path. */
   reserved: (() => void) | null = null,
 ): Promise<void> {
-  const { hub, store, config } = deps;
-  let ch: Awaited<ReturnType<Hub['acquire']>>;
-  try {
-    ch = await hub.acquire(id);
-  } catch (err) {
-    reserved?.();
-    throw err instanceof NotFoundError ? generationNotFound() : err;
-  }
-  let release: () => void;
-  try {
-    if (!deps.access.canWatch(principal, { id, owner: ch.owner })) throw generationNotFound();
-    if ((format ?? ch.api) === 'responses') {
-      // ?from=<offset> on the generic route: everything of that event and before was seen.
-      if (startingAfter < 0 && from > 0) startingAfter = from * SEQUENCE_STRIDE + SEQUENCE_STRIDE - 1;
-      from = 0;
-      const seen = offsetOfSequence(startingAfter);
-      if (seen > ch.lastOffset) {
-        const last = (await store.getMeta(id))?.lastOffset ?? ch.lastOffset;
-        if (seen > last)
-          throw new InvalidRequestError(`starting_after ${startingAfter} is beyond the newest event of this response`, 'offset_out_of_range', { param: 'starting_after' });
+  const { store, config } = deps;
+  const attached = await attachViewer(deps, {
+    id,
+    principal,
+    ip: req.ip,
+    reserved,
+    notFound: generationNotFound,
+    gone: () => reply.raw.destroyed,
+    check: async (ch) => {
+      if ((format ?? ch.api) === 'responses') {
+        // ?from=<offset> on the generic route: everything of that event and before was seen.
+        if (startingAfter < 0 && from > 0) startingAfter = from * SEQUENCE_STRIDE + SEQUENCE_STRIDE - 1;
+        from = 0;
+        const seen = offsetOfSequence(startingAfter);
+        if (seen > ch.lastOffset) {
+          const last = (await store.getMeta(id))?.lastOffset ?? ch.lastOffset;
+          if (seen > last)
+            throw new InvalidRequestError(`starting_after ${startingAfter} is beyond the newest event of this response`, 'offset_out_of_range', { param: 'starting_after' });
+        }
       }
-    }
-    if (from > ch.lastOffset) {
-      // The channel may lag the store (another edge served this client further): ask the store.
-      const meta = await store.getMeta(id);
-      const last = meta?.lastOffset ?? ch.lastOffset;
-      if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'Last-Event-ID' });
-    }
-    release = reserved ?? deps.limits.openStream(keySubject(principal), req.ip);
-  } catch (err) {
-    // Nothing attached: give the channel and the slot back, or they would be held forever.
-    reserved?.();
-    hub.release(ch);
-    throw err;
-  }
-  reply.hijack();
-  const res = reply.raw;
-  // setHeader (not writeHead's argument) so the request log line can read the generation id.
-  for (const [k, v] of Object.entries(sseHeaders(id))) res.setHeader(k, v);
-  res.writeHead(200);
-  res.flushHeaders();
-  const wire = format ?? ch.api;
-  if (res.destroyed) {
-    // The client left while we awaited the store: its 'close' has fired already, so no sink
-    // would ever hear it. Give everything back now.
-    release();
-    hub.release(ch);
-    return;
-  }
-  if (ch.ended && from >= ch.lastOffset) {
-    release();
-    hub.release(ch);
-    res.end(wire === 'openai' ? AFTER_END_FRAME : '');
-    return;
-  }
-  const sink = new SseSink(res, ch, from, {
-    stallTimeoutMs: config.stallTimeoutMs,
-    includeUsage,
-    includeTimings,
-    format: wire,
-    startingAfter,
-    onClose: (s) => {
-      release();
-      hub.detach(ch, s);
+      if (from > ch.lastOffset) {
+        // The channel may lag the store (another edge served this client further): ask the store.
+        const meta = await store.getMeta(id);
+        const last = meta?.lastOffset ?? ch.lastOffset;
+        if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'Last-Event-ID' });
+      }
+      return true;
+    },
+    open: (ch, leave) => {
+      const wire = format ?? ch.api;
+      const res = startSse(reply, { contentType: 'text/event-stream; charset=utf-8', headers: { 'x-generation-id': id } });
+      if (ch.ended && from >= ch.lastOffset) {
+        res.end(wire === 'openai' ? AFTER_END_FRAME : '');
+        return null;
+      }
+      return new SseSink(res, ch, from, {
+        stallTimeoutMs: config.stallTimeoutMs,
+        includeUsage,
+        includeTimings,
+        format: wire,
+        startingAfter,
+        onClose: leave,
+      });
     },
   });
-  req.log.debug({ gen: id, from }, 'viewer attached');
-  hub.attach(ch, sink);
+  if (attached) req.log.debug({ gen: id, from }, 'viewer attached');
+  else if (!reply.sent) reply.hijack(); // the client left before the headers: nothing to answer
 }
 
 /** Wait for the generation to end and answer with the whole OpenAI response. */
@@ -180,25 +142,34 @@ export async function collectResponse(
   /** A stream slot the caller reserved already (accept()); null: take one here. */
   reserved: (() => void) | null = null,
 ): Promise<unknown> {
-  const release = reserved ?? deps.limits.openStream(keySubject(principal), req.ip);
-  const ch = await deps.hub.acquire(id).catch((err) => {
-    release();
-    throw err;
+  let collector: CollectorSink | null = null;
+  const onClose = () => collector?.abandon();
+  const attached = await attachViewer(deps, {
+    id,
+    principal,
+    ip: req.ip,
+    reserved,
+    notFound: generationNotFound,
+    gone: () => reply.raw.destroyed,
+    open: (_ch, leave) => {
+      collector = new CollectorSink();
+      // However the wait ends (the end event, a failure, the client leaving), the slot goes back.
+      collector.done.then(leave, leave);
+      reply.raw.once('close', onClose);
+      return collector;
+    },
   });
-  const sink = new CollectorSink();
-  const onClose = () => {
-    sink.abandon();
-    deps.hub.detach(ch, sink);
-  };
-  reply.raw.once('close', onClose);
-  deps.hub.attach(ch, sink);
+  if (!attached) {
+    // The client left while the channel loaded: there is nobody to answer.
+    reply.hijack();
+    return undefined;
+  }
+  const { ch, sink } = attached;
   let end: Awaited<CollectorSink['done']>;
   try {
     end = await sink.done;
   } finally {
-    release();
     reply.raw.off('close', onClose);
-    deps.hub.detach(ch, sink);
   }
   if (format === 'responses') {
     // A failed response is a Response object with status "failed", as OpenAI answers it.

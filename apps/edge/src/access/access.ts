@@ -7,6 +7,11 @@ import { isReadTokenShape, type ReadTokens } from './read-token.js';
 /** Who is asking: the name of a valid API key, a read token for one generation, or nobody. */
 export type Principal = { kind: 'key'; name: string } | { kind: 'read'; generation: string } | { kind: 'anonymous' };
 
+/** The subject a stream is counted against per key; null for read-token and anonymous viewers. */
+export function keySubject(p: Principal): string | null {
+  return p.kind === 'key' ? p.name : null;
+}
+
 export interface AccessOptions {
   /** False: no keys configured, everything is open (the embedded default). */
   enabled: boolean;

@@ -1,16 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import type { GenerationStore } from '@tokencast/engine';
-import { eventPayloads, type GenerationMeta, isGenerationId, isTerminalStatus, NotFoundError, type StoredEvent, type WireContext, wireContext } from '@tokencast/protocol';
+import { eventPayloads, type GenerationMeta, isGenerationId, isTerminalStatus, type StoredEvent, type WireContext, wireContext } from '@tokencast/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Access } from '../access/access.js';
+import type { Access, Principal } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
+import { attachViewer } from '../fanout/attach.js';
 import type { Channel } from '../fanout/channel.js';
 import type { Hub } from '../fanout/hub.js';
 import type { Entry, Sink } from '../fanout/sink.js';
-import { keySubject } from '../stream.js';
+import { drained, startSse } from '../fanout/sse-response.js';
 import type { DurableConfig } from './config.js';
 import { badRequest, DurableError } from './errors.js';
-import { drained, type LiveSet, startSse } from './live.js';
+import type { LiveSet } from './live.js';
 import { formatOffset, GENERATION_EPOCH, H, type OffsetParam, offsetQuery, responseCursor, sseControl, sseData } from './protocol.js';
 
 /**
@@ -72,10 +73,10 @@ export async function generationView(req: FastifyRequest, reply: FastifyReply, d
   if (live !== undefined && live !== 'long-poll' && live !== 'sse') throw badRequest('invalid_live', 'live must be long-poll or sse');
   if (live !== undefined && !o) throw badRequest('missing_offset', `live=${live} needs an offset (-1 for the start, now for the tail)`);
   const after = startAfter(o ?? { kind: 'start' }, meta);
-  if (live === 'sse') return sse(req, reply, deps, meta, after, keySubject(principal));
+  if (live === 'sse') return sse(req, reply, deps, meta, after, principal);
   const events = after < meta.lastOffset ? await readEvents(deps, id, after) : [];
   if (events.length > 0 || live === undefined || ended(meta)) return answer(req, reply, meta, after, events, live !== undefined);
-  return longPoll(req, reply, deps, meta, after, keySubject(principal));
+  return longPoll(req, reply, deps, meta, after, principal);
 }
 
 function startAfter(o: OffsetParam, meta: GenerationMeta): number {
@@ -121,38 +122,45 @@ function answer(req: FastifyRequest, reply: FastifyReply, meta: GenerationMeta, 
   reply.code(200).send(body(wireContext(meta), events));
 }
 
-async function acquire(deps: GenerationViewDeps, id: string): Promise<Channel> {
-  try {
-    return await deps.hub.acquire(id);
-  } catch (err) {
-    throw err instanceof NotFoundError ? notFound() : err;
-  }
-}
-
 /** Long-poll: the first events the hub pushes after `after`, or 204 after the timeout. */
-async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, key: string | null): Promise<void> {
-  const ch = await acquire(deps, meta.id);
-  const release = deps.limits?.openStream(key, req.ip) ?? (() => {});
+async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, principal: Principal): Promise<void> {
   let settle!: (events: StoredEvent[] | null) => void;
   const got = new Promise<StoredEvent[] | null>((resolve) => {
     settle = resolve;
   });
-  const sink = new WaitSink(after, (entries) => settle(entries.map((e) => e.ev)));
-  const timer = setTimeout(() => settle(null), deps.config.longPollMs);
   const onClose = () => settle(null);
-  reply.raw.once('close', onClose);
-  const unregister = deps.live.add(() => settle(null));
-  deps.hub.attach(ch, sink);
+  let timer: NodeJS.Timeout | undefined;
+  let unregister = () => {};
+  const attached = await attachViewer(deps, {
+    id: meta.id,
+    principal,
+    ip: req.ip,
+    notFound,
+    gone: () => reply.raw.destroyed,
+    open: (_ch, leave) => {
+      const sink = new WaitSink(after, (entries) => settle(entries.map((e) => e.ev)));
+      timer = setTimeout(() => settle(null), deps.config.longPollMs);
+      reply.raw.once('close', onClose);
+      unregister = deps.live.add(() => settle(null));
+      // However the wait ends (events, the timeout, the client leaving, the edge closing).
+      void got.then(() => {
+        sink.closed = true;
+        leave();
+      });
+      return sink;
+    },
+  });
+  if (!attached) {
+    reply.hijack(); // the client left while the channel loaded: nobody to answer
+    return;
+  }
   let events: StoredEvent[] | null;
   try {
     events = await got;
   } finally {
     clearTimeout(timer);
-    sink.closed = true;
-    deps.hub.detach(ch, sink);
     reply.raw.off('close', onClose);
     unregister();
-    release();
   }
   const fresh = (await deps.store.getMeta(meta.id)) ?? meta;
   answer(req, reply, fresh, after, events ?? [], true);
@@ -184,33 +192,33 @@ class WaitSink implements Sink {
   }
 }
 
-async function sse(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, key: string | null): Promise<void> {
-  const ch = await acquire(deps, meta.id);
-  let release: () => void;
-  try {
-    release = deps.limits?.openStream(key, req.ip) ?? (() => {});
-  } catch (err) {
-    deps.hub.release(ch);
-    throw err;
-  }
-  const res = startSse(reply, { 'x-generation-id': meta.id });
-  const sink = new ViewSseSink(req, res, ch, after, deps.config);
-  const unregister = deps.live.add(() => sink.end());
-  const endTimer = setTimeout(() => sink.end(), deps.config.sseMaxMs);
-  sink.onEnd = () => {
-    clearTimeout(endTimer);
-    unregister();
-    release();
-    deps.hub.detach(ch, sink);
-  };
-  if (ended(meta) && after >= meta.lastOffset) {
-    sink.closeAt(after);
-    deps.hub.release(ch);
-    return;
-  }
-  if (after >= ch.lastOffset && after >= meta.lastOffset)
-    res.write(sseControl({ streamNextOffset: formatOffset(GENERATION_EPOCH, after), streamCursor: responseCursor(req), upToDate: true }));
-  deps.hub.attach(ch, sink);
+async function sse(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, principal: Principal): Promise<void> {
+  const attached = await attachViewer(deps, {
+    id: meta.id,
+    principal,
+    ip: req.ip,
+    notFound,
+    gone: () => reply.raw.destroyed,
+    open: (ch, leave) => {
+      const res = startSse(reply, { contentType: 'text/event-stream', headers: { 'x-generation-id': meta.id } });
+      const sink = new ViewSseSink(req, res, ch, after, deps.config);
+      const unregister = deps.live.add(() => sink.end());
+      const endTimer = setTimeout(() => sink.end(), deps.config.sseMaxMs);
+      sink.onEnd = () => {
+        clearTimeout(endTimer);
+        unregister();
+        leave();
+      };
+      if (ended(meta) && after >= meta.lastOffset) {
+        sink.closeAt(after);
+        return null;
+      }
+      if (after >= ch.lastOffset && after >= meta.lastOffset)
+        res.write(sseControl({ streamNextOffset: formatOffset(GENERATION_EPOCH, after), streamCursor: responseCursor(req), upToDate: true }));
+      return sink;
+    },
+  });
+  if (!attached && !reply.sent) reply.hijack(); // the client left while the channel loaded: nobody to answer
 }
 
 /**

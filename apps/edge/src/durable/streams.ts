@@ -1,10 +1,11 @@
 import type { DurableAppendOutcome, DurableCreateSpec, DurableForkSpec, DurableInfo, DurablePayload, DurableReadOutcome, DurableStore } from '@tokencast/engine';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Limits } from '../access/limits.js';
+import { drained, startSse } from '../fanout/sse-response.js';
 import { Bell } from './bell.js';
 import type { DurableConfig } from './config.js';
 import { badRequest, conflict, DurableError, streamGone, streamNotFound } from './errors.js';
-import { drained, type LiveSet, startSse } from './live.js';
+import type { LiveSet } from './live.js';
 import {
   closeRequested,
   formatOffset,
@@ -444,7 +445,7 @@ async function sse(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, 
     throw err;
   }
   const textual = sseTextual(r.info.mediaType);
-  const res = startSse(reply, textual ? {} : { [H.sseEncoding]: 'base64' });
+  const res = startSse(reply, { contentType: 'text/event-stream', headers: textual ? {} : { [H.sseEncoding]: 'base64' } });
   let stop = false;
   const finish = () => {
     stop = true;

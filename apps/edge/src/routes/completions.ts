@@ -1,8 +1,8 @@
 import { type GenerationRequest, parseChatRequest, parseCompletionRequest, type RequestLimits } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from '../access/access.js';
+import { keySubject, type Principal } from '../access/access.js';
 import type { GenerationService } from '../service.js';
-import { collectResponse, keySubject, type StreamDeps, streamSse } from '../stream.js';
+import { collectResponse, type StreamDeps, streamSse } from '../stream.js';
 
 export interface SubmitDeps extends StreamDeps {
   service: GenerationService;

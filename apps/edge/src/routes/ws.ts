@@ -6,6 +6,7 @@ import type { WebSocket } from 'ws';
 import type { Access, Principal } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
 import type { EdgeConfig } from '../config.js';
+import { attachViewer } from '../fanout/attach.js';
 import type { Hub } from '../fanout/hub.js';
 import { WsSink } from '../fanout/ws-sink.js';
 
@@ -30,7 +31,7 @@ const FLOODED = 4029;
  * A client that reconnects resubscribes with from = the last offset it received, per generation.
  */
 export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void> {
-  const { hub, store, config, access, limits } = deps;
+  const { store, config, access } = deps;
   await app.register(websocket, {
     options: { maxPayload: config.wsMaxPayloadBytes },
     // Sockets are closed by our drain (reconnect hints first), then by the plugin.
@@ -90,47 +91,44 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
         // A subscription may carry its own read token (one socket, generations shared by different links).
         const principal = typeof token === 'string' && socketPrincipal.kind === 'anonymous' ? await access.identify(req, token) : socketPrincipal;
         access.requireAny(principal);
-        const ch = await hub.acquire(gen);
-        let release: () => void;
-        try {
-          if (!access.canWatch(principal, { id: gen, owner: ch.owner })) throw new NotFoundError('No generation with that id', 'generation_not_found');
-          if (socket.readyState !== socket.OPEN || subs.has(gen)) {
-            hub.release(ch);
-            return;
-          }
-          if (from > ch.lastOffset) {
-            // The channel may lag the store (another edge served this client further): ask it.
-            const last = (await store.getMeta(gen))?.lastOffset ?? ch.lastOffset;
-            if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'from' });
-          }
-          if (ch.ended && from >= ch.lastOffset) {
-            // Nothing left to send: end it now, as SSE does with [DONE], instead of holding a
-            // sink and a channel for a generation that will never write again.
-            hub.release(ch);
-            reply({ type: 'event', gen, offset: from, data: [], end: true });
-            return;
-          }
-          release = limits.openStream(principal.kind === 'key' ? principal.name : null, req.ip);
-        } catch (err) {
-          hub.release(ch); // nothing attached: give the channel back
-          throw err;
-        }
-        const sink = new WsSink(socket, ch, from, {
-          maxBufferedBytes: config.wsMaxBufferedBytes,
-          stallTimeoutMs: config.stallTimeoutMs,
-          onStall: () => {
-            socket.close(STALLED, 'stalled: resubscribe from your last offsets');
-            // A peer that reads nothing will not read the close frame either: cut it shortly after.
-            setTimeout(() => socket.terminate(), 1_000).unref();
+        await attachViewer(deps, {
+          id: gen,
+          principal,
+          ip: req.ip,
+          notFound: () => new NotFoundError('No generation with that id', 'generation_not_found'),
+          gone: () => socket.readyState !== socket.OPEN || subs.has(gen),
+          check: async (ch) => {
+            if (from > ch.lastOffset) {
+              // The channel may lag the store (another edge served this client further): ask it.
+              const last = (await store.getMeta(gen))?.lastOffset ?? ch.lastOffset;
+              if (from > last) throw new InvalidRequestError(`offset ${from} is beyond the newest event (${last})`, 'offset_out_of_range', { param: 'from' });
+            }
+            if (ch.ended && from >= ch.lastOffset) {
+              // Nothing left to send: end it now, as SSE does with [DONE], instead of holding a
+              // sink, a slot and a channel for a generation that will never write again.
+              reply({ type: 'event', gen, offset: from, data: [], end: true });
+              return false;
+            }
+            return true;
           },
-          onEnd: (s) => {
-            release();
-            subs.delete(gen);
-            hub.detach(ch, s);
+          open: (ch, leave) => {
+            const sink = new WsSink(socket, ch, from, {
+              maxBufferedBytes: config.wsMaxBufferedBytes,
+              stallTimeoutMs: config.stallTimeoutMs,
+              onStall: () => {
+                socket.close(STALLED, 'stalled: resubscribe from your last offsets');
+                // A peer that reads nothing will not read the close frame either: cut it shortly after.
+                setTimeout(() => socket.terminate(), 1_000).unref();
+              },
+              onEnd: () => {
+                subs.delete(gen);
+                leave();
+              },
+            });
+            subs.set(gen, sink);
+            return sink;
           },
         });
-        subs.set(gen, sink);
-        hub.attach(ch, sink);
       } catch (err) {
         const e = err instanceof NotFoundError ? new NotFoundError('No generation with that id', 'generation_not_found') : err;
         const known = e instanceof TokencastError;
