@@ -17,8 +17,6 @@ export interface RedisTailOptions {
 
 /** Streams named in one non-blocking XREAD (a sweep of thousands is split). */
 const KEYS_PER_READ = 1_000;
-/** Bell entries per blocking XREAD. */
-const BELL_COUNT = 1_000;
 
 /**
  * The live read path on one Redis, for every generation this process follows, on its own
@@ -26,9 +24,10 @@ const BELL_COUNT = 1_000;
  * generations followed (issue #13: a wake costs what has news).
  *
  * Every append call rings a doorbell, one stream (<prefix>:bell, append.lua) whose entries name
- * the generations written. The tail blocks on the bell alone (XREAD BLOCK naming one key), and
- * then reads, without blocking, only the followed streams the bell named, each from the last
- * offset delivered. So a quiet generation costs nothing per wake; 5 000 followed cost what 100 do.
+ * the generations written. The tail's one blocking XREAD names the bell and only the followed
+ * streams the bell named last time (each from the last offset delivered): it reads their news and
+ * the next rings in one round trip. So a quiet generation costs nothing per wake; 5 000 followed
+ * cost what 100 do.
  *
  * When it cannot trust the bell (at start, after a reconnect: Redis may have restarted; when the
  * bell's ids jump: it was trimmed past this reader, or recreated) it sweeps: reads the bell's
@@ -133,8 +132,10 @@ export class RedisTail implements Tail {
           this.bell = await this.bellTop();
           for (const id of this.cursors.ids()) this.dirty.add(id);
         }
-        if (this.dirty.size > 0) await this.readDirty();
-        else await this.waitBell();
+        // A sweep's thousands of streams go out in non-blocking parts; a wake's few ride along
+        // with the wait on the bell.
+        if (this.dirty.size > KEYS_PER_READ) await this.readDirty();
+        else await this.readAndWait();
       } catch {
         this.bell = null;
         if (!this.closed) await pause(200);
@@ -171,25 +172,48 @@ export class RedisTail implements Tail {
     }
   }
 
-  /** Waits on the bell; marks the followed generations it names as dirty. */
-  private async waitBell(): Promise<void> {
+  /**
+   * One blocking XREAD naming the bell and the dirty streams, each from its cursor: it answers at
+   * once when a dirty stream has news, else when the bell rings. So a wake costs one round trip
+   * (bell and news together), not a wait on the bell and then a read of what it named.
+   * Generations the bell names become dirty for the next call; a dirty stream that had nothing
+   * new is clean again (anything written to it later rings the bell).
+   */
+  private async readAndWait(): Promise<void> {
+    const ids = [...this.dirty].filter((id) => this.cursors.has(id));
+    this.dirty.clear();
     const from = this.bell ?? 0;
+    const args: (string | number)[] = ['COUNT', this.opts.count, 'BLOCK', this.opts.blockMs, 'STREAMS', this.keys.bell];
+    for (const id of ids) args.push(this.keys.events(id));
+    args.push(`0-${from}`);
+    for (const id of ids) args.push(offsetToEntryId(this.cursors.cursor(id) ?? 0));
     this.inflight = ++this.seq;
     let reply: XReadReply;
     try {
-      const read = () => this.conn.call('XREAD', 'COUNT', BELL_COUNT, 'BLOCK', this.opts.blockMs, 'STREAMS', this.keys.bell, `0-${from}`) as Promise<XReadReply>;
+      const read = () => this.conn.call('XREAD', ...args) as Promise<XReadReply>;
       reply = (await guardedRead(this.conn, read, this.opts.blockMs, this.opts.watchdogMarginMs)) as XReadReply;
+    } catch (err) {
+      for (const id of ids) this.dirty.add(id);
+      throw err;
     } finally {
       this.inflight = 0;
     }
-    const entries = reply?.[0]?.[1] ?? [];
-    if (entries.length === 0) {
-      // Quiet for a whole BLOCK (or woken by add()). A bell that went back (deleted, recreated)
-      // would never ring past our id: check, at one command per quiet BLOCK.
+    if (!reply) {
+      // Quiet for a whole BLOCK, woken by add(), or interrupted (the reconnect's sweep reads
+      // everything again). A bell that went back (deleted, recreated) would never ring past our
+      // id: check, at one command per quiet BLOCK.
       if (this.dirty.size === 0 && this.bell !== null && (await this.bellTop()) < this.bell) this.bell = null;
       return;
     }
-    for (const [entryId, fields] of entries) {
+    let bellEntries: [id: string, fields: string[]][] = [];
+    const news: NonNullable<XReadReply> = [];
+    for (const part of reply) {
+      if (part[0] === this.keys.bell) bellEntries = part[1];
+      else news.push(part);
+    }
+    // The news first: a bell gap below only forces a sweep, it must not drop what was read.
+    if (news.length > 0) deliverReply(this.cursors, this.keys, news, this.opts.count, (id) => this.dirty.add(id));
+    for (const [entryId, fields] of bellEntries) {
       const n = bellSeq(entryId);
       if (this.bell === null || n !== this.bell + 1) {
         // A gap: entries were trimmed before this reader saw them. Sweep.
@@ -197,8 +221,8 @@ export class RedisTail implements Tail {
         return;
       }
       this.bell = n;
-      const ids = fields[1] ?? '';
-      for (const id of ids.split(' ')) if (this.cursors.has(id)) this.dirty.add(id);
+      const named = fields[1] ?? '';
+      for (const id of named.split(' ')) if (this.cursors.has(id)) this.dirty.add(id);
     }
   }
 }
