@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import cors from '@fastify/cors';
 import type { Engine } from '@tokencast/engine';
 import { type RequestLimits, ServiceUnavailableError } from '@tokencast/protocol';
 import type { ModelRouting } from '@tokencast/runtime';
@@ -14,7 +15,7 @@ import { durableRoutes } from './durable/index.js';
 import { ALLOWED_HEADERS as DURABLE_ALLOWED_HEADERS, EXPOSED_HEADERS as DURABLE_EXPOSED_HEADERS } from './durable/protocol.js';
 import { Hub } from './fanout/hub.js';
 import { edgeMetrics, metricsRoutes, registerEdgeGauges } from './metrics.js';
-import corsPlugin from './plugins/cors.js';
+import { corsOptions } from './plugins/cors.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
 import jsonBodyPlugin from './plugins/json-body.js';
 import { completionRoutes } from './routes/completions.js';
@@ -128,7 +129,8 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
   });
   await app.register(errorsPlugin);
   await app.register(jsonBodyPlugin, { limit: config.bodyLimitBytes, maxDepth: config.maxJsonDepth });
-  await app.register(corsPlugin, { origins: config.corsOrigins, maxAgeSeconds: 600, allowHeaders: DURABLE_ALLOWED_HEADERS, exposeHeaders: DURABLE_EXPOSED_HEADERS });
+  const corsOpts = corsOptions({ origins: config.corsOrigins, maxAgeSeconds: 600, allowHeaders: DURABLE_ALLOWED_HEADERS, exposeHeaders: DURABLE_EXPOSED_HEADERS });
+  if (corsOpts) await app.register(cors, corsOpts);
   const streamDeps = { hub, store: engine.store, config, service, limits, requestLimits, access };
   await app.register(async (scope) => completionRoutes(scope, streamDeps));
   await app.register(async (scope) => generationRoutes(scope, streamDeps));

@@ -25,7 +25,7 @@ export const H = {
   sseEncoding: 'stream-sse-data-encoding',
 } as const;
 
-/** Response headers a browser script may read (CORS, plugins/cors.ts). */
+/** Response headers a browser script may read (CORS: plugins/cors.ts, @fastify/cors). */
 export const EXPOSED_HEADERS: readonly string[] = [
   H.nextOffset,
   H.cursor,
@@ -43,7 +43,7 @@ export const EXPOSED_HEADERS: readonly string[] = [
   'retry-after',
 ];
 
-/** Request headers a browser script may send (CORS preflight, plugins/cors.ts). */
+/** Request headers a browser script may send (CORS preflight: plugins/cors.ts, @fastify/cors). */
 export const ALLOWED_HEADERS: readonly string[] = [
   'authorization',
   'content-type',
