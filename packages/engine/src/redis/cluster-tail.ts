@@ -1,9 +1,8 @@
 import { offsetToEntryId } from '@tokencast/protocol';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import type { Tail, TailListener } from '../contracts.js';
-import { TailCursors } from '../tail-core.js';
-import { deliverReply, type XReadReply } from './contiguous.js';
+import type { TailListener } from '../contracts.js';
+import { BellTail, bellSeq, bellTop, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
 import { guardedRead, pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -53,14 +52,11 @@ export function bellShardOf(keys: Keys, id: string, bells: number): number {
  * read from that id, so nothing written before or after is missed. Slot moves and failovers are
  * ioredis' business (MOVED, slot map refresh); a read that fails is retried from the cursors.
  */
-export class ClusterTail implements Tail {
-  /** Where each followed generation is: the delivery core every tail shares. */
-  private readonly cursors: TailCursors;
-  private readonly dirty = new Set<string>();
+export class ClusterTail extends BellTail {
   private readonly shards: Shard[] = [];
   private readonly running: Promise<void>[] = [];
-  private closed = false;
-  private kick: (() => void) | null = null;
+  /** Wakes the read loop when a generation becomes dirty. */
+  private readonly kick = new Wakeup();
 
   constructor(
     /** For the reads of news (non-blocking), with auto-pipelining. */
@@ -71,7 +67,7 @@ export class ClusterTail implements Tail {
     onEvents: TailListener,
     private readonly opts: ClusterTailOptions,
   ) {
-    this.cursors = new TailCursors(onEvents);
+    super(onEvents);
     conn.on('error', () => {}); // reconnects by itself; errors surface as failed reads
     for (let k = 0; k < opts.bells; k++) {
       const shard = new Shard(k, keys.bellShard(k), openBlocking(`tail:bell:${k}`));
@@ -85,28 +81,18 @@ export class ClusterTail implements Tail {
     this.running.push(this.readLoop());
   }
 
-  get size(): number {
-    return this.cursors.size;
-  }
-
   add(id: string, afterOffset: number): void {
     if (this.closed) return;
     this.cursors.follow(id, afterOffset);
     this.markDirty(id);
-    for (const s of this.shards) s.wakeIdle();
-  }
-
-  remove(id: string): void {
-    // No wake: replies for ids no longer followed are dropped.
-    this.cursors.unfollow(id);
-    this.dirty.delete(id);
+    for (const s of this.shards) s.idle.wake();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.kick?.();
+    this.kick.wake();
     for (const s of this.shards) {
-      s.wakeIdle();
+      s.idle.wake();
       s.conn.disconnect(false);
     }
     this.conn.disconnect(false);
@@ -115,21 +101,21 @@ export class ClusterTail implements Tail {
 
   private markDirty(id: string): void {
     this.dirty.add(id);
-    this.kick?.();
+    this.kick.wake();
   }
 
   private async bellLoop(shard: Shard): Promise<void> {
     const conn = shard.conn as unknown as Redis; // guardedRead uses only what Redis and Cluster share
     while (!this.closed) {
       if (this.cursors.size === 0) {
-        await shard.idle();
+        await shard.idle.wait();
         continue;
       }
       try {
         if (shard.seq === null) {
-          const newest = await guardedRead(conn, () => conn.xrevrange(shard.key, '+', '-', 'COUNT', 1), 0, this.opts.watchdogMarginMs);
-          if (newest === null) throw new Error('interrupted');
-          shard.seq = newest[0] ? bellSeq(newest[0][0]) : 0;
+          const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
+          if (top === null) throw new Error('interrupted');
+          shard.seq = top;
           for (const id of this.cursors.ids()) if (bellShardOf(this.keys, id, this.opts.bells) === shard.k) this.markDirty(id);
           continue;
         }
@@ -140,8 +126,8 @@ export class ClusterTail implements Tail {
         if (entries.length === 0) {
           // Quiet for a whole BLOCK: a bell that went back (deleted, recreated) would never
           // ring past our id. Check, at one command per quiet BLOCK.
-          const newest = await guardedRead(conn, () => conn.xrevrange(shard.key, '+', '-', 'COUNT', 1), 0, this.opts.watchdogMarginMs);
-          if (newest !== null && (newest[0] ? bellSeq(newest[0][0]) : 0) < from) shard.seq = null;
+          const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
+          if (top !== null && top < from) shard.seq = null;
           continue;
         }
         for (const [entryId, fields] of entries) {
@@ -164,10 +150,7 @@ export class ClusterTail implements Tail {
   private async readLoop(): Promise<void> {
     while (!this.closed) {
       if (this.dirty.size === 0) {
-        await new Promise<void>((resolve) => {
-          this.kick = resolve;
-        });
-        this.kick = null;
+        await this.kick.wait();
         continue;
       }
       const bySlot = new Map<number, string[]>();
@@ -208,29 +191,12 @@ export class ClusterTail implements Tail {
 class Shard {
   /** n of the newest bell entry (0-n) handled; null: sweep first. */
   seq: number | null = null;
-  private waiting: (() => void) | null = null;
+  /** Wakes the shard's loop from its wait for a first followed generation. */
+  readonly idle = new Wakeup();
 
   constructor(
     readonly k: number,
     readonly key: string,
     readonly conn: Cluster,
   ) {}
-
-  idle(): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiting = () => {
-        this.waiting = null;
-        resolve();
-      };
-    });
-  }
-
-  wakeIdle(): void {
-    this.waiting?.();
-  }
-}
-
-/** The n of a bell entry id 0-n. */
-function bellSeq(entryId: string): number {
-  return Number(entryId.slice(entryId.indexOf('-') + 1));
 }

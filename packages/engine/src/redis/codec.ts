@@ -162,23 +162,9 @@ export function fieldsToEvent(offset: number, fields: readonly string[]): Stored
     case 'x':
       return { offset, kind: 'refusal', text: m.get('d') ?? '', tokens: intField(m.get('n'), 1), ms: msList(m.get('ms')), ...partFields(m) };
     case 'c':
-      return {
-        offset,
-        kind: 'tool_call',
-        ...toolPlace(m, true),
-        callId: m.get('id') ?? '',
-        name: m.get('nm') ?? '',
-        ms: Number(m.get('ms') ?? 0),
-      };
+      return { offset, kind: 'tool_call', ...toolPlace(m, true), callId: m.get('id') ?? '', name: m.get('nm') ?? '', ms: Number(m.get('ms') ?? 0) };
     case 'a':
-      return {
-        offset,
-        kind: 'tool_args',
-        ...toolPlace(m, false),
-        args: m.get('d') ?? '',
-        tokens: intField(m.get('n'), 1),
-        ms: msList(m.get('ms')),
-      };
+      return { offset, kind: 'tool_args', ...toolPlace(m, false), args: m.get('d') ?? '', tokens: intField(m.get('n'), 1), ms: msList(m.get('ms')) };
     case 'e': {
       const code = m.get('c');
       const ev: EndEvent = {

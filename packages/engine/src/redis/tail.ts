@@ -1,8 +1,7 @@
 import { offsetToEntryId } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
-import type { Tail, TailListener } from '../contracts.js';
-import { TailCursors } from '../tail-core.js';
-import { deliverReply, type XReadReply } from './contiguous.js';
+import type { TailListener } from '../contracts.js';
+import { BellTail, bellSeq, bellTop, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
 import { guardedRead, pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -40,18 +39,14 @@ const KEYS_PER_READ = 1_000;
  * a read that outlives BLOCK by the margin recycles the connection, and the tail reads again from
  * its cursors, never from `$`.
  */
-export class RedisTail implements Tail {
-  /** Where each followed generation is: the delivery core every tail shares. */
-  private readonly cursors: TailCursors;
-  /** Followed generations to read before the next wait: added ones and those the bell named. */
-  private readonly dirty = new Set<string>();
+export class RedisTail extends BellTail {
   /** n of the newest bell entry (0-n) handled; null: not trusted, sweep first. */
   private bell: number | null = null;
   private clientId: number | null = null;
   private inflight = 0; // sequence number of the blocking read in flight; 0 when none
   private seq = 0;
-  private closed = false;
-  private idle: (() => void) | null = null;
+  /** Wakes the loop from its wait for a first followed generation. */
+  private readonly idle = new Wakeup();
   private readonly done: Promise<void>;
 
   constructor(
@@ -61,7 +56,7 @@ export class RedisTail implements Tail {
     onEvents: TailListener,
     private readonly opts: RedisTailOptions,
   ) {
-    this.cursors = new TailCursors(onEvents);
+    super(onEvents);
     conn.on('ready', () => {
       // (Re)connected: Redis may be a restarted one whose bell starts over. Sweep.
       this.bell = null;
@@ -76,34 +71,21 @@ export class RedisTail implements Tail {
     this.done = this.loop();
   }
 
-  get size(): number {
-    return this.cursors.size;
-  }
-
   add(id: string, afterOffset: number): void {
     this.cursors.follow(id, afterOffset);
     this.dirty.add(id);
     this.wake();
   }
 
-  remove(id: string): void {
-    // No wake: replies for ids no longer followed are dropped.
-    this.cursors.unfollow(id);
-    this.dirty.delete(id);
-  }
-
   async close(): Promise<void> {
     this.closed = true;
-    this.idle?.();
+    this.idle.wake();
     this.conn.disconnect(false);
     await this.done;
   }
 
   private wake(): void {
-    if (this.idle) {
-      this.idle();
-      return;
-    }
+    if (this.idle.wake()) return;
     const seq = this.inflight;
     if (seq === 0 || this.clientId === null) return;
     this.unblock();
@@ -121,10 +103,7 @@ export class RedisTail implements Tail {
   private async loop(): Promise<void> {
     while (!this.closed) {
       if (this.cursors.size === 0) {
-        await new Promise<void>((resolve) => {
-          this.idle = resolve;
-        });
-        this.idle = null;
+        await this.idle.wait();
         continue;
       }
       try {
@@ -145,10 +124,9 @@ export class RedisTail implements Tail {
 
   /** n of the bell's newest entry; 0 when it has none. */
   private async bellTop(): Promise<number> {
-    const newest = await guardedRead(this.conn, () => this.conn.xrevrange(this.keys.bell, '+', '-', 'COUNT', 1), 0, this.opts.watchdogMarginMs);
-    if (newest === null) throw new Error('interrupted');
-    const id = newest[0]?.[0];
-    return id === undefined ? 0 : bellSeq(id);
+    const top = await bellTop(this.conn, this.keys.bell, this.opts.watchdogMarginMs);
+    if (top === null) throw new Error('interrupted');
+    return top;
   }
 
   /** Reads the dirty streams (without blocking), from their cursors. */
@@ -225,9 +203,4 @@ export class RedisTail implements Tail {
       for (const id of named.split(' ')) if (this.cursors.has(id)) this.dirty.add(id);
     }
   }
-}
-
-/** The n of a bell entry id 0-n. */
-function bellSeq(entryId: string): number {
-  return Number(entryId.slice(entryId.indexOf('-') + 1));
 }

@@ -1,0 +1,113 @@
+import { entryIdToOffset, type StoredEvent } from '@tokencast/protocol';
+import type { Redis } from 'ioredis';
+import type { Tail, TailListener } from '../contracts.js';
+import { TailCursors } from '../tail-core.js';
+import { fieldsToEvent } from './codec.js';
+import { guardedRead } from './guarded-read.js';
+import type { Keys } from './keys.js';
+
+/*
+ * What the two Redis tails share (tail.ts on one Redis, cluster-tail.ts on a Redis Cluster): both
+ * wait on doorbells, then read the streams the bells named and deliver them through TailCursors.
+ */
+
+export type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
+
+/**
+ * The events of one XREAD reply entry list that follow `cursor` without a gap (decoding stops at
+ * the first entry that does not): the stream-entry half of TailCursors.deliver.
+ */
+export function contiguousAfter(cursor: number, entries: readonly [id: string, fields: string[]][]): StoredEvent[] {
+  const events: StoredEvent[] = [];
+  let next = cursor + 1;
+  for (const [entryId, fields] of entries) {
+    const offset = entryIdToOffset(entryId);
+    if (offset !== next) break;
+    const ev = fieldsToEvent(offset, fields);
+    if (!ev) break;
+    events.push(ev);
+    next += 1;
+  }
+  return events;
+}
+
+/**
+ * Delivers an XREAD reply through the shared core (both Redis tails). Calls `more(id)` for a
+ * stream whose reply was a full batch of `count`, all delivered: there may be more to read.
+ */
+export function deliverReply(core: TailCursors, keys: Keys, reply: NonNullable<XReadReply>, count: number, more: (id: string) => void): void {
+  for (const [key, entries] of reply) {
+    const id = keys.idOfEvents(key);
+    if (id === null) continue;
+    const cursor = core.cursor(id);
+    if (cursor === undefined) continue; // removed while the read was in flight
+    const events = contiguousAfter(cursor, entries);
+    const delivered = core.deliver(id, events);
+    if (entries.length >= count && delivered === entries.length && core.has(id)) more(id);
+  }
+}
+
+/**
+ * What both Redis tails (tail.ts, cluster-tail.ts) keep: the delivery core's cursors, and the
+ * followed generations to read next (added ones and those a doorbell named).
+ */
+export abstract class BellTail implements Tail {
+  /** Where each followed generation is: the delivery core every tail shares. */
+  protected readonly cursors: TailCursors;
+  /** Followed generations to read before the next wait. */
+  protected readonly dirty = new Set<string>();
+  protected closed = false;
+
+  constructor(onEvents: TailListener) {
+    this.cursors = new TailCursors(onEvents);
+  }
+
+  get size(): number {
+    return this.cursors.size;
+  }
+
+  abstract add(id: string, afterOffset: number): void;
+
+  remove(id: string): void {
+    // No wake: replies for ids no longer followed are dropped.
+    this.cursors.unfollow(id);
+    this.dirty.delete(id);
+  }
+
+  abstract close(): Promise<void>;
+}
+
+/** A loop with nothing to do waits here until woken: one waiter, and the call that wakes it. */
+export class Wakeup {
+  private waiting: (() => void) | null = null;
+
+  /** Resolves at the next wake(). */
+  wait(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting = () => {
+        this.waiting = null;
+        resolve();
+      };
+    });
+  }
+
+  /** Wakes the waiter; false when none was waiting. */
+  wake(): boolean {
+    const waiting = this.waiting;
+    waiting?.();
+    return waiting !== null;
+  }
+}
+
+/** n of a doorbell's newest entry (0 when it has none); null when the read was interrupted (guardedRead). */
+export async function bellTop(conn: Redis, key: string, watchdogMarginMs: number): Promise<number | null> {
+  const newest = await guardedRead(conn, () => conn.xrevrange(key, '+', '-', 'COUNT', 1), 0, watchdogMarginMs);
+  if (newest === null) return null;
+  const id = newest[0]?.[0];
+  return id === undefined ? 0 : bellSeq(id);
+}
+
+/** The n of a bell entry id 0-n. */
+export function bellSeq(entryId: string): number {
+  return Number(entryId.slice(entryId.indexOf('-') + 1));
+}
