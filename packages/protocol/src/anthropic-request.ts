@@ -1,5 +1,5 @@
 import type { ChatMessage, ContentPart, GenerationRequest, RequestLimits, ToolCallRef, ToolChoice, ToolDefinition } from './requests.js';
-import { imageUrl, MAX_TOOLS, parseMetadata } from './tools.js';
+import { imageUrl, parseMetadata, parseToolArray } from './tools.js';
 import { bad, boundedJson, isObject, jsonSchemaObject, onlyKeys, optBoolean, optString, RequestSize, toolName } from './validate.js';
 
 /**
@@ -156,20 +156,12 @@ function assistantTurn(content: unknown, param: string, size: RequestSize): Chat
 }
 
 function parseTools(v: unknown, size: RequestSize): ToolDefinition[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) bad('tools must be an array', 'tools');
-  if (v.length > MAX_TOOLS) bad(`at most ${MAX_TOOLS} tools`, 'tools');
-  const names = new Set<string>();
-  return v.map((t, i): ToolDefinition => {
-    const at = `tools[${i}]`;
-    if (!isObject(t)) bad(`${at} must be an object`, at);
+  return parseToolArray(v, (t, at, unique) => {
     if (t.type !== undefined && t.type !== null && t.type !== 'custom')
       bad(`${at}.type ${JSON.stringify(t.type)}: server tools are not supported`, `${at}.type`, 'unsupported_value');
     onlyKeys(t, new Set(['type', 'name', 'description', 'input_schema', 'cache_control']), at);
     cacheControl(t, at);
-    const name = toolName(t.name, `${at}.name`);
-    if (names.has(name)) bad(`${at}.name: tool names must be unique (${name})`, `${at}.name`);
-    names.add(name);
+    const name = unique(toolName(t.name, `${at}.name`), `${at}.name`);
     size.add(name);
     const parameters = jsonSchemaObject(t.input_schema, `${at}.input_schema`);
     size.add(boundedJson(parameters, `${at}.input_schema`));

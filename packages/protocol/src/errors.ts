@@ -30,23 +30,23 @@ export class TokencastError extends Error {
   }
 }
 
-export class InvalidRequestError extends TokencastError {
-  constructor(message: string, code = 'invalid_request', opts: ErrorOptions = {}) {
-    super(400, 'invalid_request_error', code, message, opts);
-  }
+/**
+ * The base of an error class with a fixed status and type, and a code that defaults to
+ * `defaultCode` (Fastify's createError, as a class): constructed with (message, code?, opts?).
+ */
+function errorClass(statusCode: number, type: ErrorType, defaultCode: string) {
+  return class extends TokencastError {
+    constructor(message: string, code = defaultCode, opts: ErrorOptions = {}) {
+      super(statusCode, type, code, message, opts);
+    }
+  };
 }
 
-export class AuthenticationError extends TokencastError {
-  constructor(message: string, code = 'invalid_api_key', opts: ErrorOptions = {}) {
-    super(401, 'authentication_error', code, message, opts);
-  }
-}
+export class InvalidRequestError extends errorClass(400, 'invalid_request_error', 'invalid_request') {}
 
-export class PermissionError extends TokencastError {
-  constructor(message: string, code = 'forbidden', opts: ErrorOptions = {}) {
-    super(403, 'permission_error', code, message, opts);
-  }
-}
+export class AuthenticationError extends errorClass(401, 'authentication_error', 'invalid_api_key') {}
+
+export class PermissionError extends errorClass(403, 'permission_error', 'forbidden') {}
 
 /** A limit was reached; `retryAfter` (seconds) goes out as the Retry-After header. */
 export class RateLimitError extends TokencastError {
@@ -57,18 +57,10 @@ export class RateLimitError extends TokencastError {
   }
 }
 
-export class NotFoundError extends TokencastError {
-  constructor(message: string, code = 'not_found', opts: ErrorOptions = {}) {
-    super(404, 'not_found_error', code, message, opts);
-  }
-}
+export class NotFoundError extends errorClass(404, 'not_found_error', 'not_found') {}
 
 /** The offset asked for is older than what the stream still holds: never silently skipped. */
-export class GoneError extends TokencastError {
-  constructor(message: string, code = 'offset_gone', opts: ErrorOptions = {}) {
-    super(410, 'invalid_request_error', code, message, opts);
-  }
-}
+export class GoneError extends errorClass(410, 'invalid_request_error', 'offset_gone') {}
 
 export class PayloadTooLargeError extends TokencastError {
   constructor(message: string, opts: ErrorOptions = {}) {

@@ -363,12 +363,21 @@ function checkPromptSize(size: RequestSize, limits: RequestLimits, param: string
   if (size.chars > limits.maxPromptChars) bad(`the prompt is too long: ${size.chars} characters, at most ${limits.maxPromptChars}`, param, 'context_length_exceeded');
 }
 
-export function parseChatRequest(body: unknown, limits: RequestLimits): GenerationRequest {
+/**
+ * What both OpenAI bodies check first, in this order: a JSON object, its model, the field it cannot
+ * do without (`messages`, `prompt`: answered as `raw`), and only keys of `known`.
+ */
+function openAiBody(body: unknown, required: 'messages' | 'prompt', known: ReadonlySet<string>): { body: Record<string, unknown>; model: string; raw: unknown } {
   if (!isObject(body)) bad('the request body must be a JSON object', null, 'invalid_json');
   const model = parseModel(body);
-  const raw = body.messages;
-  if (raw === undefined) bad('you must provide a messages parameter', 'messages', 'missing_required_parameter');
-  onlyKeys(body, CHAT_KEYS, null, UNSUPPORTED);
+  const raw = body[required];
+  if (raw === undefined) bad(`you must provide a ${required} parameter`, required, 'missing_required_parameter');
+  onlyKeys(body, known, null, UNSUPPORTED);
+  return { body, model, raw };
+}
+
+export function parseChatRequest(input: unknown, limits: RequestLimits): GenerationRequest {
+  const { body, model, raw } = openAiBody(input, 'messages', CHAT_KEYS);
   if (!Array.isArray(raw) || raw.length === 0) bad('messages must be a non-empty array', 'messages');
   const size = new RequestSize();
   const messages = raw.map((m, i) => chatMessage(m, i, size, limits));
@@ -398,12 +407,8 @@ export function parseChatRequest(body: unknown, limits: RequestLimits): Generati
   return req;
 }
 
-export function parseCompletionRequest(body: unknown, limits: RequestLimits): GenerationRequest {
-  if (!isObject(body)) bad('the request body must be a JSON object', null, 'invalid_json');
-  const model = parseModel(body);
-  const raw = body.prompt;
-  if (raw === undefined) bad('you must provide a prompt parameter', 'prompt', 'missing_required_parameter');
-  onlyKeys(body, COMPLETION_KEYS, null, UNSUPPORTED);
+export function parseCompletionRequest(input: unknown, limits: RequestLimits): GenerationRequest {
+  const { body, model, raw } = openAiBody(input, 'prompt', COMPLETION_KEYS);
   let prompt: string;
   if (typeof raw === 'string') prompt = raw;
   else if (Array.isArray(raw) && raw.length === 1 && typeof raw[0] === 'string') prompt = raw[0];

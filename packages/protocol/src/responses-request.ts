@@ -1,6 +1,6 @@
 import type { ChatMessage, ContentPart, GenerationRequest, ReasoningEffort, RequestLimits } from './requests.js';
-import { imageUrl, MAX_TOOLS, parseMetadata } from './tools.js';
-import { bad, boundedJson, isObject, jsonSchemaObject, onlyKeys, optBoolean, optString, RequestSize, toolName } from './validate.js';
+import { describedSchema, imageUrl, parseMetadata, parseToolArray } from './tools.js';
+import { bad, isObject, onlyKeys, optBoolean, optString, RequestSize, toolName } from './validate.js';
 
 /**
  * POST /v1/responses (OpenAI Responses / Open Responses) → the normalised GenerationRequest.
@@ -196,33 +196,13 @@ function inputMessages(input: unknown, size: RequestSize, limits: RequestLimits)
 
 /** Responses tools are flat ({type, name, …}); only function tools can be carried. */
 function parseTools(raw: unknown, size: RequestSize): GenerationRequest['tools'] {
-  if (raw === undefined || raw === null) return undefined;
-  if (!Array.isArray(raw)) bad('tools must be an array', 'tools');
-  if (raw.length > MAX_TOOLS) bad(`at most ${MAX_TOOLS} tools`, 'tools');
-  const names = new Set<string>();
-  return raw.map((t, i) => {
-    const at = `tools[${i}]`;
-    if (!isObject(t)) bad(`${at} must be an object`, at);
+  return parseToolArray(raw, (t, at, unique) => {
     if (t.type !== 'function')
       bad(`${at}.type ${JSON.stringify(t.type)}: only function tools are supported (hosted tools run at OpenAI, not here)`, `${at}.type`, 'unsupported_value');
     onlyKeys(t, keys('type', 'name', 'description', 'parameters', 'strict'), at);
-    const name = toolName(t.name, `${at}.name`);
-    if (names.has(name)) bad(`${at}.name: tool names must be unique (${name})`, `${at}.name`);
-    names.add(name);
+    const name = unique(toolName(t.name, `${at}.name`), `${at}.name`);
     size.add(name);
-    const fn: NonNullable<GenerationRequest['tools']>[number]['function'] = { name };
-    const description = optString(t.description, `${at}.description`);
-    if (description !== undefined) {
-      fn.description = description;
-      size.add(description);
-    }
-    if (t.parameters !== undefined && t.parameters !== null) {
-      fn.parameters = jsonSchemaObject(t.parameters, `${at}.parameters`);
-      size.add(boundedJson(fn.parameters, `${at}.parameters`));
-    }
-    const strict = optBoolean(t.strict, `${at}.strict`);
-    if (strict !== undefined) fn.strict = strict;
-    return { type: 'function' as const, function: fn };
+    return { type: 'function', function: { name, ...describedSchema(t, at, 'parameters', size) } };
   });
 }
 
@@ -254,19 +234,9 @@ function parseText(raw: unknown, size: RequestSize): GenerationRequest['response
   }
   if (f.type !== 'json_schema') bad('text.format.type must be text, json_object or json_schema', 'text.format.type');
   onlyKeys(f, keys('type', 'name', 'schema', 'strict', 'description'), 'text.format');
-  const js: Extract<NonNullable<GenerationRequest['responseFormat']>, { type: 'json_schema' }>['json_schema'] = { name: toolName(f.name, 'text.format.name') };
-  size.add(js.name);
-  const description = optString(f.description, 'text.format.description');
-  if (description !== undefined) {
-    js.description = description;
-    size.add(description);
-  }
-  if (f.schema !== undefined && f.schema !== null) {
-    js.schema = jsonSchemaObject(f.schema, 'text.format.schema');
-    size.add(boundedJson(js.schema, 'text.format.schema'));
-  }
-  const strict = optBoolean(f.strict, 'text.format.strict');
-  if (strict !== undefined) js.strict = strict;
+  const name = toolName(f.name, 'text.format.name');
+  size.add(name);
+  const js: Extract<NonNullable<GenerationRequest['responseFormat']>, { type: 'json_schema' }>['json_schema'] = { name, ...describedSchema(f, 'text.format', 'schema', size) };
   return { type: 'json_schema', json_schema: js };
 }
 

@@ -98,38 +98,70 @@ export function userContentPart(p: unknown, param: string, size: RequestSize, li
 const FUNCTION_TOOL_KEYS = new Set(['type', 'function']);
 const FUNCTION_KEYS = new Set(['name', 'description', 'parameters', 'strict']);
 
-/** OpenAI's `tools`: function tools only (custom tools → 400). Schemas count toward the prompt. */
-export function parseTools(v: unknown, size: RequestSize): ToolDefinition[] | undefined {
+/**
+ * The `tools` array of any of the APIs: absent or null → undefined; else at most MAX_TOOLS
+ * objects, each read by `one` (given its param, `tools[i]`, and `unique`, which refuses a name
+ * given before and answers it).
+ */
+export function parseToolArray(
+  v: unknown,
+  one: (t: Record<string, unknown>, at: string, unique: (name: string, param: string) => string) => ToolDefinition,
+): ToolDefinition[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v)) bad('tools must be an array', 'tools');
   if (v.length > MAX_TOOLS) bad(`at most ${MAX_TOOLS} tools`, 'tools');
   const names = new Set<string>();
-  return v.map((t, i): ToolDefinition => {
-    const param = `tools[${i}]`;
-    if (!isObject(t)) bad(`${param} must be an object`, param);
+  const unique = (name: string, param: string): string => {
+    if (names.has(name)) bad(`${param}: tool names must be unique (${name})`, param);
+    names.add(name);
+    return name;
+  };
+  return v.map((t, i) => {
+    const at = `tools[${i}]`;
+    if (!isObject(t)) bad(`${at} must be an object`, at);
+    return one(t, at, unique);
+  });
+}
+
+/**
+ * A function tool's or a json_schema format's description, JSON schema (under `key`) and strict,
+ * each only when given; the description and the schema count toward the prompt.
+ */
+export function describedSchema<K extends 'parameters' | 'schema'>(
+  o: Record<string, unknown>,
+  at: string,
+  key: K,
+  size: RequestSize,
+): { description?: string; strict?: boolean } & { [P in K]?: Record<string, unknown> } {
+  const out: { description?: string; strict?: boolean } & { [P in K]?: Record<string, unknown> } = {};
+  const description = optString(o.description, `${at}.description`);
+  if (description !== undefined) {
+    out.description = description;
+    size.add(description);
+  }
+  const raw = o[key];
+  if (raw !== undefined && raw !== null) {
+    const schema = jsonSchemaObject(raw, `${at}.${key}`);
+    (out as Record<string, unknown>)[key] = schema;
+    size.add(boundedJson(schema, `${at}.${key}`));
+  }
+  const strict = optBoolean(o.strict, `${at}.strict`);
+  if (strict !== undefined) out.strict = strict;
+  return out;
+}
+
+/** OpenAI's `tools`: function tools only (custom tools → 400). Schemas count toward the prompt. */
+export function parseTools(v: unknown, size: RequestSize): ToolDefinition[] | undefined {
+  return parseToolArray(v, (t, param, unique) => {
     if (t.type !== 'function')
       bad(`${param}.type must be "function" (other tool types are not supported)`, `${param}.type`, t.type === 'custom' ? 'unsupported_value' : 'invalid_value');
     onlyKeys(t, FUNCTION_TOOL_KEYS, param);
     const f = t.function;
     if (!isObject(f)) bad(`${param}.function must be an object`, `${param}.function`);
     onlyKeys(f, FUNCTION_KEYS, `${param}.function`);
-    const name = toolName(f.name, `${param}.function.name`);
-    if (names.has(name)) bad(`${param}.function.name: tool names must be unique (${name})`, `${param}.function.name`);
-    names.add(name);
-    const fn: ToolDefinition['function'] = { name };
+    const name = unique(toolName(f.name, `${param}.function.name`), `${param}.function.name`);
     size.add(name);
-    const description = optString(f.description, `${param}.function.description`);
-    if (description !== undefined) {
-      fn.description = description;
-      size.add(description);
-    }
-    if (f.parameters !== undefined && f.parameters !== null) {
-      fn.parameters = jsonSchemaObject(f.parameters, `${param}.function.parameters`);
-      size.add(boundedJson(fn.parameters, `${param}.function.parameters`));
-    }
-    const strict = optBoolean(f.strict, `${param}.function.strict`);
-    if (strict !== undefined) fn.strict = strict;
-    return { type: 'function', function: fn };
+    return { type: 'function', function: { name, ...describedSchema(f, `${param}.function`, 'parameters', size) } };
   });
 }
 
@@ -166,19 +198,9 @@ export function parseResponseFormat(v: unknown, size: RequestSize): ResponseForm
   const js = v.json_schema;
   if (!isObject(js)) bad('response_format.json_schema must be an object', 'response_format.json_schema');
   onlyKeys(js, JSON_SCHEMA_KEYS, 'response_format.json_schema');
-  const out: Extract<ResponseFormat, { type: 'json_schema' }>['json_schema'] = { name: toolName(js.name, 'response_format.json_schema.name') };
-  size.add(out.name);
-  const description = optString(js.description, 'response_format.json_schema.description');
-  if (description !== undefined) {
-    out.description = description;
-    size.add(description);
-  }
-  if (js.schema !== undefined && js.schema !== null) {
-    out.schema = jsonSchemaObject(js.schema, 'response_format.json_schema.schema');
-    size.add(boundedJson(out.schema, 'response_format.json_schema.schema'));
-  }
-  const strict = optBoolean(js.strict, 'response_format.json_schema.strict');
-  if (strict !== undefined) out.strict = strict;
+  const name = toolName(js.name, 'response_format.json_schema.name');
+  size.add(name);
+  const out: Extract<ResponseFormat, { type: 'json_schema' }>['json_schema'] = { name, ...describedSchema(js, 'response_format.json_schema', 'schema', size) };
   return { type: 'json_schema', json_schema: out };
 }
 
