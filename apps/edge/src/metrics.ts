@@ -1,7 +1,7 @@
 import type { Engine } from '@tokencast/engine';
-import { metricsRegistry, registerQueueGauges } from '@tokencast/runtime';
+import { metricsRegistry, registerQueueGauges, scrapedGauge } from '@tokencast/runtime';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import type { Hub } from './fanout/hub.js';
 
 /**
@@ -24,34 +24,10 @@ let registered = false;
 export function registerEdgeGauges(hub: Hub, engine: Engine): void {
   if (registered) return;
   registered = true;
-  new Gauge({
-    name: 'tokencast_edge_viewers',
-    help: 'Open viewer streams (SSE responses, WebSocket subscriptions)',
-    collect() {
-      this.set(hub.sinkCount);
-    },
-  });
-  new Gauge({
-    name: 'tokencast_edge_channels',
-    help: 'Generations with a channel on this edge',
-    collect() {
-      this.set(hub.channelCount);
-    },
-  });
-  new Gauge({
-    name: 'tokencast_edge_followed_generations',
-    help: 'Generations followed live by this edge’s single reader',
-    collect() {
-      this.set(hub.followed);
-    },
-  });
-  new Gauge({
-    name: 'tokencast_edge_events_in',
-    help: 'Events received from the store by this edge (monotonic)',
-    collect() {
-      this.set(hub.eventsIn);
-    },
-  });
+  scrapedGauge('tokencast_edge_viewers', 'Open viewer streams (SSE responses, WebSocket subscriptions)', () => hub.sinkCount);
+  scrapedGauge('tokencast_edge_channels', 'Generations with a channel on this edge', () => hub.channelCount);
+  scrapedGauge('tokencast_edge_followed_generations', 'Generations followed live by this edge’s single reader', () => hub.followed);
+  scrapedGauge('tokencast_edge_events_in', 'Events received from the store by this edge (monotonic)', () => hub.eventsIn);
   registerQueueGauges(engine);
 }
 

@@ -1,7 +1,6 @@
 import { serveEdge } from '@tokencast/edge';
-import { ConfigError, createEngine } from '@tokencast/engine';
 import { createCatalog, Worker } from '@tokencast/producer';
-import { createLogger, errInfo, loadConfig } from '@tokencast/runtime';
+import { startProcess } from '@tokencast/runtime';
 import { embeddedConfig } from './config.js';
 
 /**
@@ -9,12 +8,7 @@ import { embeddedConfig } from './config.js';
  * the producer do not import each other). On the in-process memory engine when REDIS_URL is
  * unset; on Redis when it is set, where it can share the work with standalone edges and producers.
  */
-const config = loadConfig('tokencast', embeddedConfig);
-const log = createLogger('tokencast', config.process.logLevel);
-
-async function main(): Promise<void> {
-  const engine = createEngine(config.engine, 'tokencast:embedded');
-  for (const warning of await engine.preflight()) log.warn(warning);
+startProcess({ name: 'tokencast', read: embeddedConfig, engineName: () => 'tokencast:embedded', standalone: false }, async ({ config, log, engine }) => {
   // One routing table for both halves: MODELS_FILE was read once.
   const { routing } = config;
   const catalog = createCatalog(routing, config.producer.providers);
@@ -31,9 +25,4 @@ async function main(): Promise<void> {
     },
     closeAlso: () => catalog.close(),
   });
-}
-
-main().catch((err) => {
-  log.fatal({ err: errInfo(err) }, err instanceof ConfigError ? err.message : 'tokencast failed to start');
-  process.exit(1);
 });

@@ -1,22 +1,12 @@
 import { createServer } from 'node:http';
-import { ConfigError, createEngine } from '@tokencast/engine';
-import { createLogger, errInfo, loadConfig, metricsRegistry, onShutdown, registerQueueGauges } from '@tokencast/runtime';
+import { metricsRegistry, onShutdown, registerQueueGauges, startProcess } from '@tokencast/runtime';
 import { producerConfig } from './config.js';
 import { createCatalog } from './providers/catalog.js';
 import { Worker } from './worker.js';
 
 /** `npm run producer`: one producer process against REDIS_URL. */
-const config = loadConfig('producer', (env) => {
-  const c = producerConfig(env);
-  if (!c.engine.redisUrl) throw new ConfigError('REDIS_URL is not set: a standalone producer needs Redis (npm start runs everything in one process without it)');
-  return c;
-});
-const log = createLogger('producer', config.process.logLevel);
-
-async function main(): Promise<void> {
+startProcess({ name: 'producer', read: producerConfig, engineName: (c) => `tokencast:producer:${c.producer.worker.name}`, standalone: true }, async ({ config, log, engine }) => {
   const { worker: opts, providers, metricsPort } = config.producer;
-  const engine = createEngine(config.engine, `tokencast:producer:${opts.name}`);
-  for (const warning of await engine.preflight()) log.warn(warning);
   const catalog = createCatalog(config.routing, providers);
   // One worker per queue this producer takes from (PRODUCER_QUEUES, default: "default").
   const workers = opts.queues.map((queue) => new Worker(engine, catalog, log, { ...opts, queue }));
@@ -40,9 +30,4 @@ async function main(): Promise<void> {
     await catalog.close();
     await engine.close();
   });
-}
-
-main().catch((err) => {
-  log.fatal({ err: errInfo(err) }, err instanceof ConfigError ? err.message : 'producer failed to start');
-  process.exit(1);
 });

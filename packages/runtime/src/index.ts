@@ -30,6 +30,7 @@ export {
 } from './config/shared.js';
 export { errInfo } from './err-info.js';
 export { createLogger } from './logger.js';
-export { metricsRegistry, registerQueueGauges } from './metrics.js';
+export { metricsRegistry, registerQueueGauges, scrapedCounter, scrapedGauge } from './metrics.js';
 export { createRouting, type DefaultUpstream, type ModelRoute, ModelRouting, type RoutingSources, type UpstreamRoute } from './routing.js';
 export { onShutdown } from './shutdown.js';
+export { type StartOptions, startProcess } from './start.js';

@@ -8,42 +8,38 @@ import { Counter, Gauge, register } from 'prom-client';
  */
 export { register as metricsRegistry };
 
+/** A gauge read when scraped (no work on the hot path); `read` answering null leaves the value as it was. */
+export function scrapedGauge(name: string, help: string, read: () => number | null | Promise<number | null>): Gauge {
+  return new Gauge({
+    name,
+    help,
+    async collect() {
+      const v = await read();
+      if (v !== null) this.set(v);
+    },
+  });
+}
+
+/** A counter that shows, when scraped, a monotonic count kept elsewhere. */
+export function scrapedCounter(name: string, help: string, read: () => number): Counter {
+  return new Counter({
+    name,
+    help,
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
 let queueGauges = false;
 /** Queue depth and pending jobs, and Redis connection health, read from the engine when scraped. */
 export function registerQueueGauges(engine: Engine): void {
   if (queueGauges) return;
   queueGauges = true;
-  new Counter({
-    name: 'tokencast_redis_reconnects_total',
-    help: 'Reconnect attempts of this process’s Redis connections',
-    collect() {
-      this.reset();
-      this.inc(engine.health.reconnects);
-    },
-  });
-  new Counter({
-    name: 'tokencast_redis_connection_errors_total',
-    help: 'Connection errors of this process’s Redis connections',
-    collect() {
-      this.reset();
-      this.inc(engine.health.errors);
-    },
-  });
+  scrapedCounter('tokencast_redis_reconnects_total', 'Reconnect attempts of this process’s Redis connections', () => engine.health.reconnects);
+  scrapedCounter('tokencast_redis_connection_errors_total', 'Connection errors of this process’s Redis connections', () => engine.health.errors);
   const stats = async () => engine.queue.stats().catch(() => null);
-  new Gauge({
-    name: 'tokencast_queue_waiting',
-    help: 'Jobs waiting for a producer',
-    async collect() {
-      const s = await stats();
-      if (s) this.set(s.waiting);
-    },
-  });
-  new Gauge({
-    name: 'tokencast_queue_pending',
-    help: 'Jobs handed to a producer and not yet finished',
-    async collect() {
-      const s = await stats();
-      if (s) this.set(s.pending);
-    },
-  });
+  scrapedGauge('tokencast_queue_waiting', 'Jobs waiting for a producer', async () => (await stats())?.waiting ?? null);
+  scrapedGauge('tokencast_queue_pending', 'Jobs handed to a producer and not yet finished', async () => (await stats())?.pending ?? null);
 }

@@ -48,26 +48,18 @@ function bad(name: string, what: string, v: string): ConfigError {
 export function int(name: string, o: Doc & { default: number; min?: number; max?: number; unit?: string }): Option<number> {
   const min = o.min ?? 0;
   const max = o.max ?? Number.MAX_SAFE_INTEGER;
-  return {
-    env: name,
-    type: o.unit ? `integer, ${o.unit}` : 'integer',
-    shown: code(String(o.default)),
-    why: o.why,
-    ...(o.zero ? { zero: o.zero } : {}),
-    parse(env) {
-      const v = raw(env, name);
-      if (v === undefined) return o.default;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min || n > max) throw bad(name, `an integer between ${min} and ${max}`, v);
-      return n;
-    },
-  };
+  return numeric(name, o, 'integer', (n) => Number.isInteger(n) && n >= min && n <= max, `an integer between ${min} and ${max}`);
 }
 
 export function num(name: string, o: Doc & { default: number; min: number; unit?: string }): Option<number> {
+  return numeric(name, o, 'number', (n) => Number.isFinite(n) && n >= o.min, `a number ≥ ${o.min}`);
+}
+
+/** int and num: `ok` accepts a parsed value, `what` names the accepted values in the error. */
+function numeric(name: string, o: Doc & { default: number; unit?: string }, kind: string, ok: (n: number) => boolean, what: string): Option<number> {
   return {
     env: name,
-    type: o.unit ? `number, ${o.unit}` : 'number',
+    type: o.unit ? `${kind}, ${o.unit}` : kind,
     shown: code(String(o.default)),
     why: o.why,
     ...(o.zero ? { zero: o.zero } : {}),
@@ -75,7 +67,7 @@ export function num(name: string, o: Doc & { default: number; min: number; unit?
       const v = raw(env, name);
       if (v === undefined) return o.default;
       const n = Number(v);
-      if (!Number.isFinite(n) || n < o.min) throw bad(name, `a number ≥ ${o.min}`, v);
+      if (!ok(n)) throw bad(name, what, v);
       return n;
     },
   };
