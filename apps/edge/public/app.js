@@ -6,32 +6,37 @@ const $ = (id) => document.getElementById(id);
 const GAPS_SHOWN = 120;
 const SAVE_EVERY_MS = 150;
 
+/** Everything about the generation on screen, before there is one (the state resetView() returns to). */
+function freshView() {
+  return {
+    id: null,
+    token: null,
+    /** This tab submitted it (so it measures TTFT itself and keeps the form). */
+    owner: false,
+    offset: 0,
+    text: '',
+    /** The model's reasoning, its signature (null: none yet), a refusal, and the tool calls ({index, id, name, arguments}). */
+    reasoning: '',
+    signature: null,
+    refusal: '',
+    toolCalls: [],
+    count: 0,
+    gaps: [],
+    ttftMs: null,
+    reconnects: 0,
+    /** GET /v1/generations/:id timings, once the generation is over. */
+    serverTimings: null,
+    /** performance.now() of the submit (owner only), first and last token seen in this page load. */
+    t0: null,
+    firstAt: null,
+    lastAt: null,
+    tokensSinceLoad: 0,
+    abort: null,
+  };
+}
+
 /** Everything about the generation on screen; a snapshot of it survives a reload (sessionStorage). */
-const view = {
-  id: null,
-  token: null,
-  /** This tab submitted it (so it measures TTFT itself and keeps the form). */
-  owner: false,
-  offset: 0,
-  text: '',
-  /** The model's reasoning, its signature (null: none yet), a refusal, and the tool calls ({index, id, name, arguments}). */
-  reasoning: '',
-  signature: null,
-  refusal: '',
-  toolCalls: [],
-  count: 0,
-  gaps: [],
-  ttftMs: null,
-  reconnects: 0,
-  /** GET /v1/generations/:id timings, once the generation is over. */
-  serverTimings: null,
-  /** performance.now() of the submit (owner only), first and last token seen in this page load. */
-  t0: null,
-  firstAt: null,
-  lastAt: null,
-  tokensSinceLoad: 0,
-  abort: null,
-};
+const view = freshView();
 
 /**
  * The API key lives in this variable only, never in sessionStorage or localStorage: anything
@@ -174,27 +179,7 @@ function drawSpark(gaps) {
 
 function resetView() {
   view.abort?.abort();
-  Object.assign(view, {
-    id: null,
-    token: null,
-    owner: false,
-    offset: 0,
-    text: '',
-    reasoning: '',
-    signature: null,
-    refusal: '',
-    toolCalls: [],
-    count: 0,
-    gaps: [],
-    ttftMs: null,
-    reconnects: 0,
-    serverTimings: null,
-    t0: null,
-    firstAt: null,
-    lastAt: null,
-    tokensSinceLoad: 0,
-    abort: null,
-  });
+  Object.assign(view, freshView());
   $('output').textContent = '';
   $('output').hidden = false;
   $('reasoning').hidden = true;
