@@ -16,7 +16,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Access, Principal } from './access/access.js';
 import type { Limits } from './access/limits.js';
 import type { EdgeConfig } from './config.js';
-import { attachViewer } from './fanout/attach.js';
+import { attachHttpViewer } from './fanout/attach.js';
 import { CollectorSink } from './fanout/collector.js';
 import type { Hub } from './fanout/hub.js';
 import { startSse } from './fanout/sse-response.js';
@@ -83,13 +83,11 @@ export async function streamSse(
   reserved: (() => void) | null = null,
 ): Promise<void> {
   const { store, config } = deps;
-  const attached = await attachViewer(deps, {
+  const attached = await attachHttpViewer(deps, req, reply, {
     id,
     principal,
-    ip: req.ip,
     reserved,
     notFound: generationNotFound,
-    gone: () => reply.raw.destroyed,
     check: async (ch) => {
       if ((format ?? ch.api) === 'responses') {
         // ?from=<offset> on the generic route: everything of that event and before was seen.
@@ -128,7 +126,6 @@ export async function streamSse(
     },
   });
   if (attached) req.log.debug({ gen: id, from }, 'viewer attached');
-  else if (!reply.sent) reply.hijack(); // the client left before the headers: nothing to answer
 }
 
 /** Wait for the generation to end and answer with the whole OpenAI response. */
@@ -144,13 +141,11 @@ export async function collectResponse(
 ): Promise<unknown> {
   let collector: CollectorSink | null = null;
   const onClose = () => collector?.abandon();
-  const attached = await attachViewer(deps, {
+  const attached = await attachHttpViewer(deps, req, reply, {
     id,
     principal,
-    ip: req.ip,
     reserved,
     notFound: generationNotFound,
-    gone: () => reply.raw.destroyed,
     open: (_ch, leave) => {
       collector = new CollectorSink();
       // However the wait ends (the end event, a failure, the client leaving), the slot goes back.
@@ -159,11 +154,7 @@ export async function collectResponse(
       return collector;
     },
   });
-  if (!attached) {
-    // The client left while the channel loaded: there is nobody to answer.
-    reply.hijack();
-    return undefined;
-  }
+  if (!attached) return undefined; // the client left while the channel loaded: nobody to answer
   const { ch, sink } = attached;
   let end: Awaited<CollectorSink['done']>;
   try {

@@ -4,7 +4,7 @@ import { eventPayloads, type GenerationMeta, isGenerationId, isTerminalStatus, t
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Access, Principal } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
-import { attachViewer } from '../fanout/attach.js';
+import { attachHttpViewer } from '../fanout/attach.js';
 import type { Channel } from '../fanout/channel.js';
 import type { Hub } from '../fanout/hub.js';
 import type { Entry, Sink } from '../fanout/sink.js';
@@ -131,12 +131,10 @@ async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: Generati
   const onClose = () => settle(null);
   let timer: NodeJS.Timeout | undefined;
   let unregister = () => {};
-  const attached = await attachViewer(deps, {
+  const attached = await attachHttpViewer(deps, req, reply, {
     id: meta.id,
     principal,
-    ip: req.ip,
     notFound,
-    gone: () => reply.raw.destroyed,
     open: (_ch, leave) => {
       const sink = new WaitSink(after, (entries) => settle(entries.map((e) => e.ev)));
       timer = setTimeout(() => settle(null), deps.config.longPollMs);
@@ -150,10 +148,7 @@ async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: Generati
       return sink;
     },
   });
-  if (!attached) {
-    reply.hijack(); // the client left while the channel loaded: nobody to answer
-    return;
-  }
+  if (!attached) return; // the client left while the channel loaded: nobody to answer
   let events: StoredEvent[] | null;
   try {
     events = await got;
@@ -193,12 +188,10 @@ class WaitSink implements Sink {
 }
 
 async function sse(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, principal: Principal): Promise<void> {
-  const attached = await attachViewer(deps, {
+  await attachHttpViewer(deps, req, reply, {
     id: meta.id,
     principal,
-    ip: req.ip,
     notFound,
-    gone: () => reply.raw.destroyed,
     open: (ch, leave) => {
       const res = startSse(reply, { contentType: 'text/event-stream', headers: { 'x-generation-id': meta.id } });
       const sink = new ViewSseSink(req, res, ch, after, deps.config);
@@ -218,7 +211,6 @@ async function sse(req: FastifyRequest, reply: FastifyReply, deps: GenerationVie
       return sink;
     },
   });
-  if (!attached && !reply.sent) reply.hijack(); // the client left while the channel loaded: nobody to answer
 }
 
 /**

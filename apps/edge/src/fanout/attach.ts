@@ -1,4 +1,5 @@
 import { NotFoundError } from '@tokencast/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Access, keySubject, type Principal } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
 import type { Channel } from './channel.js';
@@ -96,4 +97,20 @@ export async function attachViewer<S extends Sink>(deps: AttachDeps, v: ViewerRe
   attached = true;
   hub.attach(ch, sink);
   return { ch, sink };
+}
+
+/**
+ * attachViewer for a viewer on an HTTP response (SSE, long-poll, a waiting completion): counted
+ * by the request's address, gone once the response is closed. When nothing was attached because
+ * the client left, the reply is hijacked (nobody to answer); otherwise the caller has answered.
+ */
+export async function attachHttpViewer<S extends Sink>(
+  deps: AttachDeps,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  v: Omit<ViewerRequest<S>, 'ip' | 'gone'>,
+): Promise<{ ch: Channel; sink: S } | null> {
+  const attached = await attachViewer(deps, { ...v, ip: req.ip, gone: () => reply.raw.destroyed });
+  if (!attached && !reply.sent) reply.hijack();
+  return attached;
 }
