@@ -18,14 +18,16 @@ import { edgeMetrics, metricsRoutes, registerEdgeGauges } from './metrics.js';
 import { corsOptions } from './plugins/cors.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
 import jsonBodyPlugin from './plugins/json-body.js';
-import { completionRoutes } from './routes/completions.js';
-import { debugRoutes } from './routes/debug.js';
-import { generationRoutes } from './routes/generations.js';
-import { healthRoutes } from './routes/health.js';
-import { messagesRoutes } from './routes/messages.js';
-import { pageRoutes } from './routes/page.js';
-import { responsesRoutes } from './routes/responses.js';
-import { wsRoutes } from './routes/ws.js';
+import { ajvOptions, validationError } from './plugins/schemas.js';
+import servicesPlugin from './plugins/services.js';
+import completionRoutes from './routes/completions.js';
+import debugRoutes from './routes/debug.js';
+import generationRoutes from './routes/generations.js';
+import healthRoutes from './routes/health.js';
+import messagesRoutes from './routes/messages.js';
+import pageRoutes from './routes/page.js';
+import responsesRoutes from './routes/responses.js';
+import wsRoutes from './routes/ws.js';
 import { GenerationService } from './service.js';
 
 export interface EdgeDeps {
@@ -73,6 +75,9 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
     // Errors raised before routing (malformed HTTP, over-long path ids) leave as OpenAI JSON too.
     clientErrorHandler,
     frameworkErrors,
+    // Route schemas (plugins/schemas.ts): their failures are the API's usual 400s.
+    ajv: ajvOptions,
+    schemaErrorFormatter: validationError,
   });
   // Slow-header (slowloris) clients are cut after headersTimeout; it must not exceed requestTimeout.
   app.server.headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
@@ -127,21 +132,32 @@ export async function buildEdge(deps: EdgeDeps): Promise<Edge> {
       );
     });
   });
+  await app.register(servicesPlugin, {
+    engine,
+    store: engine.store,
+    modelRouting: routing,
+    config,
+    hub,
+    access,
+    limits,
+    service,
+    requestLimits,
+    isDraining: () => draining,
+  });
   await app.register(errorsPlugin);
   await app.register(jsonBodyPlugin, { limit: config.bodyLimitBytes, maxDepth: config.maxJsonDepth });
   const corsOpts = corsOptions({ origins: config.corsOrigins, maxAgeSeconds: 600, allowHeaders: DURABLE_ALLOWED_HEADERS, exposeHeaders: DURABLE_EXPOSED_HEADERS });
   if (corsOpts) await app.register(cors, corsOpts);
-  const streamDeps = { hub, store: engine.store, config, service, limits, requestLimits, access };
-  await app.register(async (scope) => completionRoutes(scope, streamDeps));
-  await app.register(async (scope) => generationRoutes(scope, streamDeps));
-  await app.register(async (scope) => messagesRoutes(scope, streamDeps));
-  await app.register(async (scope) => responsesRoutes(scope, streamDeps));
-  await app.register(async (scope) => healthRoutes(scope, { engine, routing, isDraining: () => draining }));
-  await app.register(async (scope) => wsRoutes(scope, { hub, store: engine.store, config, access, limits }));
+  await app.register(completionRoutes);
+  await app.register(generationRoutes);
+  await app.register(messagesRoutes);
+  await app.register(responsesRoutes);
+  await app.register(healthRoutes);
+  await app.register(wsRoutes);
   await app.register(metricsRoutes);
   await app.register(pageRoutes);
-  if (config.debugStats) await app.register(async (scope) => debugRoutes(scope, { hub }));
-  await app.register(async (scope) => durableRoutes(scope, { engine, hub, access, limits, config: config.durable }));
+  if (config.debugStats) await app.register(debugRoutes);
+  await app.register(durableRoutes);
   // Revoking a key ends what it holds open (its streams, and those of the read tokens it issued)
   // within AUTH_CACHE_MS: the revocation list is read on a timer well inside that bound.
   access.onRevoked((revoked) => {

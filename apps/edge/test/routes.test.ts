@@ -1,5 +1,5 @@
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
-import { newGenerationId, queuedMeta } from '@tokencast/protocol';
+import { newGenerationId, parseChatRequest, parseCompletionRequest, parseMessagesRequest, parseResponsesRequest, queuedMeta, toErrorBody } from '@tokencast/protocol';
 import { createLogger, routingConfig } from '@tokencast/runtime';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -226,6 +226,50 @@ describe('resume offsets', () => {
     const atEnd = await edge.app.inject({ method: 'GET', url: `/v1/generations/${id}/events`, headers: { 'last-event-id': '4' } });
     expect(atEnd.statusCode).toBe(200);
     expect(atEnd.body).toBe('data: [DONE]\n\n');
+  });
+});
+
+describe('route schemas', () => {
+  it("a body that is not a JSON object is refused before any parsing, in the words of the parsers and in each API's shape", async () => {
+    const limits = { maxTokensCap: 1000, maxPromptChars: 1000, maxMediaBytes: 1000 };
+    const refusal = (parse: () => unknown) => {
+      try {
+        parse();
+      } catch (err) {
+        return toErrorBody(err).body.error;
+      }
+      throw new Error('the parser accepted a non-object body');
+    };
+    for (const [url, parse] of [
+      ['/v1/chat/completions', () => parseChatRequest([], limits)],
+      ['/v1/completions', () => parseCompletionRequest([], limits)],
+      ['/v1/generations', () => parseChatRequest([], limits)],
+      ['/v1/responses', () => parseResponsesRequest([], limits)],
+    ] as const) {
+      const err = expectError(await post(url, '[]'), 400, 'invalid_json', null);
+      expect(err).toEqual(refusal(parse));
+    }
+    const anthropic = await post('/v1/messages', 'null');
+    expect(anthropic.statusCode).toBe(400);
+    expect(anthropic.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: refusal(() => parseMessagesRequest(null, limits)).message } });
+  });
+
+  it("a query value outside its schema gets the hand-written checks' answer; a parameter given twice is a 400 naming it", async () => {
+    const id = await stored(3, true);
+    const events = (q: string) => edge.app.inject({ method: 'GET', url: `/v1/generations/${id}/events?${q}` });
+    expect(expectError(await events('format=xml'), 400, 'invalid_value', 'format').message).toBe('format must be "openai", "anthropic" or "responses"');
+    expect(expectError(await events('include_usage=1&include_usage=0'), 400, 'invalid_value', 'include_usage').message).toBe('give the include_usage parameter once');
+    expectError(await events('starting_after=1&starting_after=2'), 400, 'invalid_offset', 'starting_after');
+    // Lenient values stay lenient: an unknown include_usage is ignored, as before.
+    expect((await events('include_usage=maybe')).statusCode).toBe(200);
+    const retrieve = (q: string) => edge.app.inject({ method: 'GET', url: `/v1/responses/${id}?${q}` });
+    expect(expectError(await retrieve('stream=yes'), 400, 'invalid_value', 'stream').message).toBe('stream must be true or false');
+    expectError(await retrieve('include_obfuscation=1'), 400, 'invalid_value', 'include_obfuscation');
+    expect((await retrieve('stream=false&include_obfuscation=true')).statusCode).toBe(200);
+    // The Durable Streams endpoint answers in its own shape (its protocol headers on every answer).
+    const durable = await edge.app.inject({ method: 'GET', url: '/v1/stream/some-stream?offset=-1&offset=now' });
+    expect(expectError(durable, 400, 'invalid_offset', 'offset').message).toBe('give the offset parameter once');
+    expect(durable.headers['x-content-type-options']).toBe('nosniff');
   });
 });
 

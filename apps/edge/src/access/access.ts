@@ -53,7 +53,9 @@ export class Access {
     } else if (typeof apiKeyHeader === 'string' && apiKeyHeader.length > 0) {
       credential = apiKeyHeader.trim();
     } else {
-      const q = (req.query as Record<string, unknown> | undefined)?.token;
+      // Any route's query (routes declare `token` in their schema: plugins/schemas.ts tokenQueryParam).
+      const query: unknown = req.query;
+      const q = typeof query === 'object' && query !== null && 'token' in query ? query.token : undefined;
       if (typeof q === 'string' && q.length > 0) {
         if (!isReadTokenShape(q)) throw new AuthenticationError('?token= takes read tokens only: send API keys in the Authorization (or x-api-key) header', 'api_key_in_url');
         if (req.method !== 'GET' && req.method !== 'HEAD') throw new AuthenticationError('?token= is accepted on reads only', 'invalid_token');

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { GenerationStore } from '@tokencast/engine';
 import { eventPayloads, type GenerationMeta, isGenerationId, isTerminalStatus, type StoredEvent, type WireContext, wireContext } from '@tokencast/protocol';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { Access, Principal } from '../access/access.js';
 import type { Limits } from '../access/limits.js';
 import { attachHttpViewer } from '../fanout/attach.js';
@@ -12,7 +12,7 @@ import { drained, startSse } from '../fanout/sse-response.js';
 import type { DurableConfig } from './config.js';
 import { badRequest, DurableError } from './errors.js';
 import type { LiveSet } from './live.js';
-import { formatOffset, GENERATION_EPOCH, H, type OffsetParam, offsetQuery, responseCursor, sseControl, sseData } from './protocol.js';
+import { type DurableRequest, formatOffset, GENERATION_EPOCH, H, type OffsetParam, offsetQuery, responseCursor, sseControl, sseData } from './protocol.js';
 
 /**
  * Every generation, read-only, as an application/json durable stream at `<base>/generations/<id>`.
@@ -55,7 +55,7 @@ function ended(meta: GenerationMeta): boolean {
   return isTerminalStatus(meta.status);
 }
 
-export async function generationView(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, id: string): Promise<void> {
+export async function generationView(req: DurableRequest, reply: FastifyReply, deps: GenerationViewDeps, id: string): Promise<void> {
   if (!isGenerationId(id)) throw notFound();
   const principal = await deps.access.identify(req);
   deps.access.requireAny(principal);
@@ -68,7 +68,7 @@ export async function generationView(req: FastifyRequest, reply: FastifyReply, d
     reply.code(200).send();
     return;
   }
-  const live = (req.query as Record<string, unknown>).live;
+  const live = req.query.live;
   const o = offsetQuery(req);
   if (live !== undefined && live !== 'long-poll' && live !== 'sse') throw badRequest('invalid_live', 'live must be long-poll or sse');
   if (live !== undefined && !o) throw badRequest('missing_offset', `live=${live} needs an offset (-1 for the start, now for the tail)`);
@@ -101,7 +101,7 @@ async function readEvents(deps: GenerationViewDeps, id: string, after: number): 
   return events.slice(0, n);
 }
 
-function answer(req: FastifyRequest, reply: FastifyReply, meta: GenerationMeta, after: number, events: readonly StoredEvent[], live: boolean): void {
+function answer(req: DurableRequest, reply: FastifyReply, meta: GenerationMeta, after: number, events: readonly StoredEvent[], live: boolean): void {
   const last = events.length > 0 ? (events[events.length - 1] as StoredEvent).offset : after;
   const closed = ended(meta) && last >= meta.lastOffset;
   const upToDate = last >= meta.lastOffset;
@@ -123,7 +123,7 @@ function answer(req: FastifyRequest, reply: FastifyReply, meta: GenerationMeta, 
 }
 
 /** Long-poll: the first events the hub pushes after `after`, or 204 after the timeout. */
-async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, principal: Principal): Promise<void> {
+async function longPoll(req: DurableRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, principal: Principal): Promise<void> {
   let settle!: (events: StoredEvent[] | null) => void;
   const got = new Promise<StoredEvent[] | null>((resolve) => {
     settle = resolve;
@@ -187,7 +187,7 @@ class WaitSink implements Sink {
   }
 }
 
-async function sse(req: FastifyRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, principal: Principal): Promise<void> {
+async function sse(req: DurableRequest, reply: FastifyReply, deps: GenerationViewDeps, meta: GenerationMeta, after: number, principal: Principal): Promise<void> {
   await attachHttpViewer(deps, req, reply, {
     id: meta.id,
     principal,
@@ -225,7 +225,7 @@ class ViewSseSink implements Sink {
   private resume: (() => void) | null = null;
 
   constructor(
-    private readonly req: FastifyRequest,
+    private readonly req: DurableRequest,
     private readonly res: ServerResponse,
     private readonly ch: Channel,
     public cursor: number,

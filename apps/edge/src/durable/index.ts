@@ -1,2 +1,2 @@
 export { type DurableConfig, durableConfig, durableOptions } from './config.js';
-export { type DurableDeps, durableRoutes } from './routes.js';
+export { durableRoutes } from './routes.js';

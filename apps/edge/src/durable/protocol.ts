@@ -1,5 +1,6 @@
 import { type DurableEntry, type DurablePayload, type DurableProducer, jsonArrayElements, mediaTypeOf } from '@tokencast/engine';
 import type { FastifyRequest } from 'fastify';
+import { type FromSchema, tokenQueryParam } from '../plugins/schemas.js';
 import { badRequest } from './errors.js';
 
 /**
@@ -87,11 +88,31 @@ export function parseOffset(raw: string, what = 'offset'): OffsetParam {
   return seq === 0 ? { kind: 'start' } : { kind: 'at', epoch: m[1] as string, seq };
 }
 
-/** The `offset` query parameter; null when absent. Repeated or empty is a 400. */
-export function offsetQuery(req: FastifyRequest): OffsetParam | null {
-  const v = (req.query as Record<string, unknown>).offset;
+/**
+ * The query of every Durable Streams request. Each parameter is given at most once (a repeated
+ * one is a 400); values are checked where the protocol's order of checks puts them (an unknown
+ * stream is a 404 before a bad `live` is a 400, …).
+ */
+export const durableQuery = {
+  type: 'object',
+  properties: {
+    /** -1, now, or an offset this server returned. */
+    offset: { type: 'string', errorCode: 'invalid_offset', errorMessage: 'give the offset parameter once' },
+    /** long-poll or sse; absent: catch-up. */
+    live: { type: 'string', errorCode: 'invalid_live', errorMessage: 'live must be long-poll or sse' },
+    /** The Stream-Cursor a client echoes (PROTOCOL.md 8.1); anything else is ignored. */
+    cursor: { type: 'string' },
+    token: tokenQueryParam,
+  },
+} as const;
+
+/** A request of the Durable Streams endpoint, its query validated and typed by durableQuery. */
+export type DurableRequest = FastifyRequest & { readonly query: FromSchema<typeof durableQuery> };
+
+/** The `offset` query parameter; null when absent. Repeated (durableQuery) or empty is a 400. */
+export function offsetQuery(req: DurableRequest): OffsetParam | null {
+  const v = req.query.offset;
   if (v === undefined) return null;
-  if (typeof v !== 'string') throw badRequest('invalid_offset', 'give the offset parameter once');
   if (v === '') throw badRequest('invalid_offset', 'the offset parameter is empty');
   return parseOffset(v);
 }
@@ -151,10 +172,10 @@ export function closeRequested(req: FastifyRequest): boolean {
 const CURSOR_EPOCH_MS = Date.UTC(2024, 9, 9);
 const CURSOR_INTERVAL_MS = 20_000;
 
-export function responseCursor(req: FastifyRequest, now = Date.now()): string {
+export function responseCursor(req: DurableRequest, now = Date.now()): string {
   const interval = Math.floor((now - CURSOR_EPOCH_MS) / CURSOR_INTERVAL_MS);
-  const echoed = (req.query as Record<string, unknown>).cursor;
-  const c = typeof echoed === 'string' && /^\d{1,15}$/.test(echoed) ? Number(echoed) : -1;
+  const echoed = req.query.cursor;
+  const c = echoed !== undefined && /^\d{1,15}$/.test(echoed) ? Number(echoed) : -1;
   if (c >= interval) return String(c + 1 + Math.floor(Math.random() * 180));
   return String(interval);
 }

@@ -1,24 +1,14 @@
-import type { Engine } from '@tokencast/engine';
-import { AuthenticationError, type ErrorBody, PayloadTooLargeError, RateLimitError, ServiceUnavailableError, toErrorBody } from '@tokencast/protocol';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AuthenticationError, PayloadTooLargeError } from '@tokencast/protocol';
+import type { FastifyReply } from 'fastify';
 import type { Access } from '../access/access.js';
-import type { Limits } from '../access/limits.js';
-import type { Hub } from '../fanout/hub.js';
-import { translate } from '../plugins/errors.js';
 import { readLimited } from '../plugins/json-body.js';
+import { type FromSchema, type RoutePlugin, wildcardParams } from '../plugins/schemas.js';
 import type { DurableConfig } from './config.js';
-import { badRequest, DurableError } from './errors.js';
-import { generationView, generationWriteRefused } from './generations.js';
+import { badRequest } from './errors.js';
+import { type GenerationViewDeps, generationView, generationWriteRefused } from './generations.js';
 import { LiveSet } from './live.js';
+import { type DurableRequest, durableQuery } from './protocol.js';
 import { appendStream, createStream, deleteStream, headStream, readStream, type StreamsDeps, type Target } from './streams.js';
-
-export interface DurableDeps {
-  engine: Engine;
-  hub: Hub;
-  access: Access;
-  limits?: Limits;
-  config: DurableConfig;
-}
 
 /** Name prefix of the read-only generation views: `<base>/generations/<id>`. */
 const GENERATIONS = 'generations/';
@@ -39,13 +29,15 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
  *   HEAD    metadata; DELETE; OPTIONS (CORS preflight)
  *
  * plus every generation as a read-only stream at `<base>/generations/<id>` (generations.ts).
- * Register once per edge: `durableRoutes(scope, { engine, hub, access, limits, config })`.
+ * Reads the app's services (engine, hub, access, limits) and DURABLE_STREAMS_* (config.durable).
+ * Errors answer in the `durable` wire shape (plugins/errors.ts): our usual body, with the
+ * protocol's headers for the answer (see DurableError).
  */
-export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Promise<void> {
-  const config = deps.config;
+export const durableRoutes: RoutePlugin = async (app) => {
+  const config = app.config.durable;
   const live = new LiveSet();
-  const streams: StreamsDeps = { store: deps.engine.durable, config, live, ...(deps.limits ? { limits: deps.limits } : {}) };
-  const views = { hub: deps.hub, store: deps.engine.store, access: deps.access, config, live, ...(deps.limits ? { limits: deps.limits } : {}) };
+  const streams: StreamsDeps = { store: app.engine.durable, config, live, limits: app.limits };
+  const views: GenerationViewDeps = { hub: app.hub, store: app.store, access: app.access, config, live, limits: app.limits };
 
   // Bodies are the stream's bytes, whatever their type: one raw parser, the stream's own limit.
   app.removeAllContentTypeParsers();
@@ -64,37 +56,22 @@ export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Pr
     reply.header('content-security-policy', "default-src 'none'; sandbox; frame-ancestors 'none'");
   });
 
-  // Our usual error body, with the protocol's headers for the answer (see DurableError).
-  app.setErrorHandler((err, req, reply) => {
-    const known = translate(err);
-    if (!known) req.log.error({ err }, 'unhandled error');
-    if (err instanceof DurableError) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-    const { status, body } = toErrorBody(known ?? err);
-    const retryAfter = known instanceof ServiceUnavailableError || known instanceof RateLimitError ? known.retryAfter : null;
-    if (retryAfter !== null) reply.header('retry-after', String(retryAfter));
-    else if (status === 503) reply.header('retry-after', '1');
-    reply
-      .code(status)
-      .type('application/json')
-      .send(body satisfies ErrorBody);
-  });
-
-  const unsubscribe = deps.access.onRevoked((revoked) => live.finishOwnedBy(revoked));
+  const unsubscribe = app.access.onRevoked((revoked) => live.finishOwnedBy(revoked));
   app.addHook('preClose', async () => {
     unsubscribe();
     live.finishAll();
   });
 
-  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const name = (req.params as { '*'?: string })['*'] ?? '';
+  const handler = async (req: DurableRequest & { params: FromSchema<typeof wildcardParams> }, reply: FastifyReply) => {
+    const name = req.params['*'];
     // CORS preflights from allowed origins were answered by the CORS plugin (CORS_ORIGINS).
     if (req.method === 'OPTIONS') return reply.code(204).send();
     if (name.startsWith(GENERATIONS)) {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw generationWriteRefused();
       return generationView(req, reply, views, name.slice(GENERATIONS.length));
     }
-    const t = await target(req, deps, config, name);
-    if (req.method !== 'GET' && req.method !== 'HEAD') await deps.limits?.checkRate(t.key !== null ? `key:${t.key}` : `ip:${req.ip}`);
+    const t = await target(req, app.access, config, name);
+    if (req.method !== 'GET' && req.method !== 'HEAD') await app.limits.checkRate(t.key !== null ? `key:${t.key}` : `ip:${req.ip}`);
     switch (req.method) {
       case 'PUT':
         return createStream(req, reply, streams, t);
@@ -108,19 +85,26 @@ export async function durableRoutes(app: FastifyInstance, deps: DurableDeps): Pr
         return readStream(req, reply, streams, t);
     }
   };
-  app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS'], url: `${config.base}/*`, exposeHeadRoute: false, handler });
-}
+  app.route({
+    method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS'],
+    url: `${config.base}/*`,
+    exposeHeadRoute: false,
+    schema: { params: wildcardParams, querystring: durableQuery },
+    config: { wire: 'durable' },
+    handler,
+  });
+};
 
 /**
  * The stream a request names, in the caller's namespace: with API keys on, each key has its own
  * set of streams (another key's stream is simply not there); read tokens only open generations.
  */
-async function target(req: FastifyRequest, deps: DurableDeps, config: DurableConfig, raw: string): Promise<Target> {
+async function target(req: DurableRequest, access: Access, config: DurableConfig, raw: string): Promise<Target> {
   checkName(raw);
   let namespace = '';
   let key: string | null = null;
-  if (deps.access.enabled) {
-    const p = await deps.access.identify(req);
+  if (access.enabled) {
+    const p = await access.identify(req);
     if (p.kind !== 'key') throw new AuthenticationError('Durable Streams need an API key: send "Authorization: Bearer <key>"', 'missing_api_key');
     namespace = p.name + NAMESPACE_SEP;
     key = p.name;

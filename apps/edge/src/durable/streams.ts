@@ -1,5 +1,5 @@
 import type { DurableAppendOutcome, DurableCreateSpec, DurableForkSpec, DurableInfo, DurablePayload, DurableReadOutcome, DurableStore } from '@tokencast/engine';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { Limits } from '../access/limits.js';
 import { drained, startSse } from '../fanout/sse-response.js';
 import { Bell } from './bell.js';
@@ -8,6 +8,7 @@ import { badRequest, conflict, DurableError, streamGone, streamNotFound } from '
 import type { LiveSet } from './live.js';
 import {
   closeRequested,
+  type DurableRequest,
   formatOffset,
   H,
   header,
@@ -57,13 +58,13 @@ const READ_ENTRIES = 1_000;
 const STORE_OUTAGE_MS = 30_000;
 
 /** The body Fastify's buffer parser gave us; empty when there was none. */
-function body(req: FastifyRequest): Buffer {
+function body(req: DurableRequest): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
 
 // ---------------------------------------------------------------- create
 
-export async function createStream(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+export async function createStream(req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
   const ctHeader = header(req, 'content-type')?.trim() || undefined;
   const ttlRaw = header(req, H.ttl);
   const expRaw = header(req, H.expiresAt);
@@ -122,14 +123,14 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9
  * may come from X-Forwarded-* (TRUST_PROXY): each is used only when it is a valid value (http or
  * https; a host name or address with a port), else the connection's own are used.
  */
-function locationOf(req: FastifyRequest): string {
+function locationOf(req: DurableRequest): string {
   const proto = req.protocol === 'https' || req.protocol === 'http' ? req.protocol : 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http';
   const candidates = [req.host, req.headers.host, `${req.socket.localAddress?.includes(':') ? `[${req.socket.localAddress}]` : req.socket.localAddress}:${req.socket.localPort}`];
   const host = candidates.find((h): h is string => typeof h === 'string' && HOST.test(h)) ?? 'localhost';
   return `${proto}://${host}${req.url.split('?')[0]}`;
 }
 
-function parseFork(req: FastifyRequest, t: Target): DurableForkSpec | null {
+function parseFork(req: DurableRequest, t: Target): DurableForkSpec | null {
   const from = header(req, H.forkedFrom);
   const offsetRaw = header(req, H.forkOffset);
   const subRaw = header(req, H.forkSubOffset);
@@ -184,7 +185,7 @@ function describe(reply: FastifyReply, info: DurableInfo, seq: number): void {
 
 // ---------------------------------------------------------------- head, delete
 
-export async function headStream(_req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+export async function headStream(_req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
   const out = await deps.store.head(t.name);
   if (out.kind === 'missing') throw streamNotFound();
   if (out.kind === 'gone') throw streamGone();
@@ -196,7 +197,7 @@ export async function headStream(_req: FastifyRequest, reply: FastifyReply, deps
   reply.code(200).send();
 }
 
-export async function deleteStream(_req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+export async function deleteStream(_req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
   const out = await deps.store.delete(t.name);
   if (out === 'missing') throw streamNotFound();
   if (out === 'gone') throw streamGone();
@@ -205,7 +206,7 @@ export async function deleteStream(_req: FastifyRequest, reply: FastifyReply, de
 
 // ---------------------------------------------------------------- append
 
-export async function appendStream(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+export async function appendStream(req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
   const raw = body(req);
   const close = closeRequested(req);
   const producer = parseProducer(req);
@@ -318,8 +319,8 @@ function lastSeq(r: OkRead): number {
   return last ? last.seq : r.after;
 }
 
-export async function readStream(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
-  const live = (req.query as Record<string, unknown>).live;
+export async function readStream(req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
+  const live = req.query.live;
   const offset = offsetQuery(req);
   if (live === undefined) return catchUp(req, reply, deps, t, offset ?? { kind: 'start' });
   if (live !== 'long-poll' && live !== 'sse') throw badRequest('invalid_live', 'live must be long-poll or sse');
@@ -328,7 +329,7 @@ export async function readStream(req: FastifyRequest, reply: FastifyReply, deps:
   return sse(req, reply, deps, t, offset);
 }
 
-async function catchUp(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
+async function catchUp(req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
   const r = await firstRead(deps, t, o);
   if (o.kind === 'now') {
     describe(reply, r.info, r.after);
@@ -340,7 +341,7 @@ async function catchUp(req: FastifyRequest, reply: FastifyReply, deps: StreamsDe
 }
 
 /** A 200 with entries (possibly none): the body, offsets, up-to-date and closure, ETag and caching. */
-function sendEntries(req: FastifyRequest, reply: FastifyReply, r: OkRead, live: boolean): void {
+function sendEntries(req: DurableRequest, reply: FastifyReply, r: OkRead, live: boolean): void {
   const last = lastSeq(r);
   const upToDate = last === r.info.tail;
   describe(reply, r.info, last);
@@ -358,7 +359,7 @@ function sendEntries(req: FastifyRequest, reply: FastifyReply, r: OkRead, live: 
 }
 
 /** 204 "nothing new (yet)": the offset to come back with, up-to-date, and closure. */
-function sendNothing(req: FastifyRequest, reply: FastifyReply, info: DurableInfo, seq: number): void {
+function sendNothing(req: DurableRequest, reply: FastifyReply, info: DurableInfo, seq: number): void {
   reply.header(H.nextOffset, formatOffset(info.epoch, seq));
   reply.header(H.upToDate, 'true');
   reply.header(H.cursor, responseCursor(req));
@@ -367,7 +368,7 @@ function sendNothing(req: FastifyRequest, reply: FastifyReply, info: DurableInfo
   reply.code(204).send();
 }
 
-async function longPoll(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
+async function longPoll(req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
   const { config } = deps;
   const deadline = Date.now() + config.longPollMs;
   let r = await firstRead(deps, t, o);
@@ -430,7 +431,7 @@ function sharedRead(deps: StreamsDeps, t: Target, after: number, notBefore: numb
   return entry.read;
 }
 
-async function sse(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
+async function sse(req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target, o: OffsetParam): Promise<void> {
   const { config } = deps;
   const bell = new Bell(deps.store, t.name);
   let release = () => {};
@@ -518,7 +519,7 @@ async function sse(req: FastifyRequest, reply: FastifyReply, deps: StreamsDeps, 
   }
 }
 
-function controlFor(req: FastifyRequest, info: DurableInfo, seq: number): string {
+function controlFor(req: DurableRequest, info: DurableInfo, seq: number): string {
   const next = formatOffset(info.epoch, seq);
   const atTail = seq === info.tail;
   if (info.closed && atTail) return sseControl({ streamNextOffset: next, streamClosed: true, upToDate: true });

@@ -12,12 +12,14 @@ import {
 } from '@tokencast/protocol';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { DurableError } from '../durable/errors.js';
 import { generationNotFound } from '../stream.js';
 
 /**
- * One error path for the whole edge: every failure leaves as OpenAI-style JSON with the right
- * status. Fastify's own errors (bad JSON, body too large, wrong content type) are translated to
- * our typed errors first; anything unknown is a 500 whose details go to the log, not the client.
+ * One error path for the whole edge: every failure leaves as JSON in its route's wire shape with
+ * the right status. Fastify's own errors (bad JSON, body too large, wrong content type) are
+ * translated to our typed errors first (schema validation failures already are: schemas.ts);
+ * anything unknown is a 500 whose details go to the log, not the client.
  */
 export function translate(err: unknown): TokencastError | null {
   if (err instanceof TokencastError) return err;
@@ -44,27 +46,71 @@ export function translate(err: unknown): TokencastError | null {
 }
 
 /** Retry-After for every refusal a client should retry (429, 503), whatever the error body's shape. */
-export function setRetryAfter(reply: FastifyReply, known: TokencastError | null, status: number): void {
+function setRetryAfter(reply: FastifyReply, known: TokencastError | null, status: number): void {
   const retryAfter = known instanceof ServiceUnavailableError || known instanceof RateLimitError ? known.retryAfter : null;
   if (retryAfter !== null) reply.header('retry-after', String(retryAfter));
   else if (status === 503 || status === 429) reply.header('retry-after', '1');
+}
+
+/**
+ * The error shapes the edge answers in, one per API it speaks; a route names its own in its
+ * config (`config: { wire: 'anthropic' }`), every other route answers in the OpenAI shape.
+ *   openai     {"error":{"message","type","param","code"}}
+ *   anthropic  {"type":"error","error":{"type","message"}}: Anthropic SDKs read it as their own
+ *   durable    the OpenAI body, with the protocol headers the Durable Streams answer asks for
+ *              (Stream-Closed and Stream-Next-Offset on a 409, Producer-Epoch on a 403, …)
+ */
+export type Wire = 'openai' | 'anthropic' | 'durable';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The error shape of this route's answers; absent: openai. */
+    wire?: Wire;
+  }
+}
+
+/** Anthropic's error `type` for each status we answer with. */
+function anthropicErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'overloaded_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
+/** One serializer per wire shape: the body (and any headers) of an error answer. */
+const serializers: Record<Wire, (body: ErrorBody, status: number, known: TokencastError | null, reply: FastifyReply) => unknown> = {
+  openai: (body) => body,
+  anthropic: (body, status) => ({ type: 'error', error: { type: anthropicErrorType(status), message: body.error.message } }),
+  durable: (body, _status, known, reply) => {
+    if (known instanceof DurableError) reply.headers(known.headers);
+    return body;
+  },
+};
+
+/** Sends `err` in the route's wire shape with the right status (and Retry-After when retryable). */
+function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+  const known = translate(err);
+  if (!known) req.log.error({ err }, 'unhandled error');
+  else if (known.statusCode >= 500) req.log.warn({ code: known.code, error: known.message }, 'request failed');
+  const { status, body } = toErrorBody(known ?? err);
+  setRetryAfter(reply, known, status);
+  const wire = req.routeOptions.config.wire ?? 'openai';
+  reply
+    .code(status)
+    .type('application/json')
+    .send(serializers[wire](body, status, known, reply));
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   // JSON is the only body the API takes. Fastify also parses text/plain by default, which would
   // hand the routes a string (a confusing 400) instead of the 415 the protocol promises.
   app.removeContentTypeParser('text/plain');
-  app.setErrorHandler((err, req, reply) => {
-    const known = translate(err);
-    if (!known) req.log.error({ err }, 'unhandled error');
-    else if (known.statusCode >= 500) req.log.warn({ code: known.code, error: known.message }, 'request failed');
-    const { status, body } = toErrorBody(known ?? err);
-    setRetryAfter(reply, known, status);
-    reply
-      .code(status)
-      .type('application/json')
-      .send(body satisfies ErrorBody);
-  });
+  // The one error handler: every route's errors, in the shape its config names (Wire).
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((req, reply) => {
     const body: ErrorBody = { error: { message: `Unknown route ${req.method} ${req.url.split('?')[0]}`, type: 'invalid_request_error', param: null, code: 'unknown_route' } };
     reply.code(404).send(body);

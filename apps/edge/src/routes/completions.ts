@@ -1,14 +1,19 @@
 import { type GenerationRequest, parseChatRequest, parseCompletionRequest, type RequestLimits } from '@tokencast/protocol';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { keySubject, type Principal } from '../access/access.js';
+import type { RoutePlugin } from '../plugins/schemas.js';
 import type { GenerationService } from '../service.js';
 import { collectResponse, type StreamDeps, streamSse } from '../stream.js';
 
-export interface SubmitDeps extends StreamDeps {
-  service: GenerationService;
-  limits: StreamDeps['limits'];
-  requestLimits: RequestLimits;
-}
+/** What a creating route works with: the app's decorated services (plugins/services.ts). */
+export type SubmitDeps = StreamDeps & Pick<FastifyInstance, 'service' | 'requestLimits'>;
+
+/**
+ * The body of every creating route: a JSON object (`null`, arrays and scalars are refused here,
+ * in the parsers' own words). Its fields are checked by the protocol package's parsers, the one
+ * source of truth for what each API accepts and of the messages that name what is wrong.
+ */
+export const objectBody = { type: 'object', errorCode: 'invalid_json', errorMessage: 'the request body must be a JSON object' } as const;
 
 /**
  * A route's body parser. `principal`: the authenticated caller, for parsers that read what the
@@ -45,13 +50,18 @@ export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: Reque
 }
 
 /** POST /v1/chat/completions and POST /v1/completions: OpenAI-compatible, streaming or not. */
-export async function completionRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
-  const handle = async (req: FastifyRequest, reply: FastifyReply, parse: typeof parseChatRequest) => {
-    const { principal, request, meta, slot } = await accept(req, deps, parse);
-    reply.header('x-generation-id', meta.id);
-    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, null, null, -1, slot);
-    return collectResponse(req, reply, deps, principal, meta.id, 'openai', slot);
-  };
-  app.post('/v1/chat/completions', (req, reply) => handle(req, reply, parseChatRequest));
-  app.post('/v1/completions', (req, reply) => handle(req, reply, parseCompletionRequest));
-}
+const completionRoutes: RoutePlugin = async (app) => {
+  for (const [url, parse] of [
+    ['/v1/chat/completions', parseChatRequest],
+    ['/v1/completions', parseCompletionRequest],
+  ] as const) {
+    app.post(url, { schema: { body: objectBody } }, async (req, reply) => {
+      const { principal, request, meta, slot } = await accept(req, app, parse);
+      reply.header('x-generation-id', meta.id);
+      if (request.stream) return streamSse(req, reply, app, principal, meta.id, 0, null, null, null, -1, slot);
+      return collectResponse(req, reply, app, principal, meta.id, 'openai', slot);
+    });
+  }
+};
+
+export default completionRoutes;

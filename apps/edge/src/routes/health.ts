@@ -1,27 +1,19 @@
-import type { Engine } from '@tokencast/engine';
 import { ServiceUnavailableError } from '@tokencast/protocol';
-import type { ModelRouting } from '@tokencast/runtime';
-import type { FastifyInstance } from 'fastify';
-
-export interface HealthDeps {
-  engine: Engine;
-  routing: ModelRouting;
-  /** True while the edge drains before exit: readiness fails so balancers stop sending traffic. */
-  isDraining: () => boolean;
-}
+import type { RoutePlugin } from '../plugins/schemas.js';
 
 /** How long /readyz waits for the store to answer, ms. */
 const READY_TIMEOUT_MS = 1_000;
 
-export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
+/** Liveness, readiness (false while draining or when the store does not answer) and the model list. */
+const healthRoutes: RoutePlugin = async (app) => {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async () => {
-    if (deps.isDraining()) throw new ServiceUnavailableError('the edge is draining', 'draining', 1);
+    if (app.isDraining()) throw new ServiceUnavailableError('the edge is draining', 'draining', 1);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        deps.engine.ping(),
+        app.engine.ping(),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS);
         }),
@@ -31,11 +23,13 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
     } finally {
       clearTimeout(timer);
     }
-    return { status: 'ready', engine: deps.engine.kind };
+    return { status: 'ready', engine: app.engine.kind };
   });
 
   app.get('/v1/models', async () => ({
     object: 'list',
-    data: deps.routing.names().map((id) => ({ id, object: 'model', created: 0, owned_by: 'tokencast' })),
+    data: app.modelRouting.names().map((id) => ({ id, object: 'model', created: 0, owned_by: 'tokencast' })),
   }));
-}
+};
+
+export default healthRoutes;

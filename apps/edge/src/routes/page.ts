@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '@tokencast/protocol';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
+import { type RoutePlugin, wildcardParams } from '../plugins/schemas.js';
 
 /**
  * The live page at `/`: plain static files from apps/edge/public, plus the browser build of
@@ -97,7 +98,7 @@ function send(reply: FastifyReply, asset: Asset, extra: Record<string, string> =
   return reply.send(asset.body);
 }
 
-export async function pageRoutes(app: FastifyInstance): Promise<void> {
+const pageRoutes: RoutePlugin = async (app) => {
   const assets = new Map<string, Asset>();
   loadDir(PUBLIC_DIR, assets, '');
   const sdk = sdkLocations();
@@ -113,10 +114,11 @@ export async function pageRoutes(app: FastifyInstance): Promise<void> {
   const csp = contentSecurityPolicy(index.body.toString('utf8'));
 
   app.get('/', (_req, reply) => send(reply, index, { 'content-security-policy': csp, 'x-frame-options': 'DENY' }));
-  app.get('/assets/*', (req, reply) => {
-    const name = (req.params as { '*': string })['*'];
-    const asset = assets.get(name);
+  app.get('/assets/*', { schema: { params: wildcardParams } }, (req, reply) => {
+    const asset = assets.get(req.params['*']);
     if (!asset) throw new NotFoundError('no such asset');
     return send(reply, asset);
   });
-}
+};
+
+export default pageRoutes;

@@ -5,6 +5,7 @@ import {
   type GenerationMeta,
   generationIdOfResponse,
   InvalidRequestError,
+  isObject,
   isTerminalStatus,
   NotFoundError,
   type PreviousTurn,
@@ -15,10 +16,11 @@ import {
   responseObject,
   responsesContext,
 } from '@tokencast/protocol';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../access/access.js';
+import { idParams, offsetQueryParam, type RoutePlugin, tokenQueryParam } from '../plugins/schemas.js';
 import { cancelGeneration, collectResponse, generationNotFound, streamSse, visibleGeneration } from '../stream.js';
-import { accept, type SubmitDeps } from './completions.js';
+import { accept, objectBody, type SubmitDeps } from './completions.js';
 
 /** Most events read to build a Response object or a previous turn (a generation's whole log, in practice). */
 const EVENTS_LIMIT = 100_000;
@@ -26,8 +28,8 @@ const EVENTS_LIMIT = 100_000;
 const CANCEL_WAIT_MS = 3_000;
 
 /** The generation behind a :id path parameter (resp_… or gen_…); the same 404 for anything else. */
-function idParam(req: FastifyRequest): string {
-  const id = generationIdOfResponse((req.params as { id?: unknown }).id);
+function idParam(raw: string): string {
+  const id = generationIdOfResponse(raw);
   if (!id) throw responseNotFound();
   return id;
 }
@@ -112,20 +114,28 @@ async function resolveReferences(deps: SubmitDeps, principal: Principal, input: 
   return out;
 }
 
-/** Optional boolean query flag: absent → null; "true"/"false" only. */
-function flag(req: FastifyRequest, name: string): boolean | null {
-  const v = (req.query as Record<string, unknown>)[name];
-  if (v === undefined) return null;
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw new InvalidRequestError(`${name} must be true or false`, 'invalid_value', { param: name });
-}
+/** An optional boolean query flag: "true" or "false" only (Ajv turns them into booleans). */
+const flag = <N extends string>(name: N) => ({ type: 'boolean', errorMessage: `${name} must be true or false` }) as const;
 
-/** The sequence number a resuming Responses client has seen: ?starting_after, or Last-Event-ID; -1 when none. */
-export function startingAfter(req: FastifyRequest): number {
+/** GET /v1/responses/:id?stream&starting_after&include_obfuscation&token */
+const retrieveQuery = {
+  type: 'object',
+  properties: {
+    stream: flag('stream'),
+    starting_after: offsetQueryParam('starting_after'),
+    // Obfuscation padding is never added here; the flag is accepted so SDK calls stay valid.
+    include_obfuscation: flag('include_obfuscation'),
+    token: tokenQueryParam,
+  },
+} as const;
+
+/**
+ * The sequence number a resuming Responses client has seen: ?starting_after (`raw`), or
+ * Last-Event-ID; -1 when none.
+ */
+export function startingAfter(req: FastifyRequest, raw: string | undefined): number {
   const header = req.headers['last-event-id'];
-  const raw = (req.query as Record<string, unknown>).starting_after;
-  if (raw !== undefined) return parseOffset(typeof raw === 'string' ? raw : '', 'starting_after');
+  if (raw !== undefined) return parseOffset(raw, 'starting_after');
   if (header !== undefined) return parseOffset(Array.isArray(header) ? (header[0] ?? '') : header, 'Last-Event-ID');
   return -1;
 }
@@ -136,70 +146,69 @@ export function startingAfter(req: FastifyRequest): number {
  * resumed after any sequence_number), cancel and delete. A Response id is `resp_` + the
  * generation id's random part; the generation id itself is accepted wherever a Response id is.
  */
-export async function responsesRoutes(app: FastifyInstance, deps: SubmitDeps): Promise<void> {
+const responsesRoutes: RoutePlugin = async (app) => {
   const parse = async (body: unknown, limits: RequestLimits, principal: Principal) => {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return parseResponsesRequest(body, limits);
-    const b = body as Record<string, unknown>;
-    const previous = typeof b.previous_response_id === 'string' ? await previousTurn(deps, principal, b.previous_response_id) : null;
-    const input = Array.isArray(b.input) ? await resolveReferences(deps, principal, b.input) : b.input;
+    if (!isObject(body)) return parseResponsesRequest(body, limits);
+    const b = body;
+    const previous = typeof b.previous_response_id === 'string' ? await previousTurn(app, principal, b.previous_response_id) : null;
+    const input = Array.isArray(b.input) ? await resolveReferences(app, principal, b.input) : b.input;
     return parseResponsesRequest({ ...b, input }, limits, previous);
   };
 
-  app.post('/v1/responses', async (req, reply) => {
-    const body = req.body as Record<string, unknown> | null;
+  app.post('/v1/responses', { schema: { body: objectBody } }, async (req, reply) => {
     // A background response that is not streamed needs no stream slot: nobody waits on it.
-    const watches = !(body?.background === true && body.stream !== true);
-    const { principal, request, meta, slot } = await accept(req, deps, parse, watches);
+    const watches = !(req.body.background === true && req.body.stream !== true);
+    const { principal, request, meta, slot } = await accept(req, app, parse, watches);
     reply.header('x-generation-id', meta.id);
-    if (request.stream) return streamSse(req, reply, deps, principal, meta.id, 0, null, 'responses', null, -1, slot);
+    if (request.stream) return streamSse(req, reply, app, principal, meta.id, 0, null, 'responses', null, -1, slot);
     if (request.responses?.background) return responseObject(responsesContext(meta), meta.status, []);
-    return collectResponse(req, reply, deps, principal, meta.id, 'responses', slot);
+    return collectResponse(req, reply, app, principal, meta.id, 'responses', slot);
   });
 
-  app.get('/v1/responses/:id', async (req, reply) => {
-    const id = idParam(req);
-    const stream = flag(req, 'stream') === true;
-    const after = startingAfter(req);
-    // Obfuscation padding is never added here; the flag is accepted so SDK calls stay valid.
-    flag(req, 'include_obfuscation');
-    const { principal, meta } = await visibleGeneration(req, deps, id).catch((err) => {
+  app.get('/v1/responses/:id', { schema: { params: idParams, querystring: retrieveQuery } }, async (req, reply) => {
+    const id = idParam(req.params.id);
+    const stream = req.query.stream === true;
+    const after = startingAfter(req, req.query.starting_after);
+    const { principal, meta } = await visibleGeneration(req, app, id).catch((err) => {
       throw err instanceof NotFoundError ? responseNotFound() : err;
     });
     if (!stored(meta)) throw responseNotFound();
     reply.header('x-generation-id', id);
-    if (stream) return streamSse(req, reply, deps, principal, id, 0, null, 'responses', null, after);
-    const events = await deps.store.readEvents(id, 0, EVENTS_LIMIT);
+    if (stream) return streamSse(req, reply, app, principal, id, 0, null, 'responses', null, after);
+    const events = await app.store.readEvents(id, 0, EVENTS_LIMIT);
     return responseObject(responsesContext(meta), meta.status, events);
   });
 
-  app.post('/v1/responses/:id/cancel', async (req, reply) => {
-    const id = idParam(req);
-    await cancelGeneration(req, deps, id).catch((err) => {
+  app.post('/v1/responses/:id/cancel', { schema: { params: idParams } }, async (req, reply) => {
+    const id = idParam(req.params.id);
+    await cancelGeneration(req, app, id).catch((err) => {
       throw err instanceof NotFoundError ? responseNotFound() : err;
     });
     // The producer ends the generation within milliseconds: answer with its cancelled state.
-    let meta = await deps.store.getMeta(id);
+    let meta = await app.store.getMeta(id);
     const deadline = Date.now() + CANCEL_WAIT_MS;
     while (meta && !isTerminalStatus(meta.status) && Date.now() < deadline) {
       await sleep(25);
-      meta = await deps.store.getMeta(id);
+      meta = await app.store.getMeta(id);
     }
     if (!meta) throw responseNotFound();
     reply.header('x-generation-id', id);
-    const events = await deps.store.readEvents(id, 0, EVENTS_LIMIT);
+    const events = await app.store.readEvents(id, 0, EVENTS_LIMIT);
     return responseObject(responsesContext(meta), meta.status, events);
   });
 
-  app.delete('/v1/responses/:id', async (req, reply) => {
-    const id = idParam(req);
-    await cancelGeneration(req, deps, id).catch((err) => {
+  app.delete('/v1/responses/:id', { schema: { params: idParams } }, async (req, reply) => {
+    const id = idParam(req.params.id);
+    await cancelGeneration(req, app, id).catch((err) => {
       throw err instanceof NotFoundError ? responseNotFound() : err;
     });
     // Cancelled first (a running model stops), then forgotten: viewers still attached are ended
     // by their edge's liveness check, and the id answers 404 from now on.
-    if (!(await deps.store.delete(id))) throw generationNotFound();
+    if (!(await app.store.delete(id))) throw generationNotFound();
     req.log.info({ gen: id }, 'response deleted');
     reply.header('x-generation-id', id);
     return { id: responseIdOf(id), object: 'response', deleted: true };
   });
-}
+};
+
+export default responsesRoutes;

@@ -1,23 +1,11 @@
 import websocket from '@fastify/websocket';
-import type { GenerationStore } from '@tokencast/engine';
 import { InvalidRequestError, isGenerationId, NotFoundError, parseOffset, TokencastError } from '@tokencast/protocol';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import type { Access, Principal } from '../access/access.js';
-import type { Limits } from '../access/limits.js';
-import type { EdgeConfig } from '../config.js';
+import type { Principal } from '../access/access.js';
 import { attachViewer } from '../fanout/attach.js';
-import type { Hub } from '../fanout/hub.js';
 import { WsSink } from '../fanout/ws-sink.js';
-
-export interface WsDeps {
-  hub: Hub;
-  /** For offsets past what this edge's channel has seen (another edge served the client further). */
-  store: GenerationStore;
-  config: EdgeConfig;
-  access: Access;
-  limits: Limits;
-}
+import { type RoutePlugin, tokenQueryParam } from '../plugins/schemas.js';
 
 /** Close codes: 4008 stalled (resume from your offsets), 4029 too many messages, 1009 too large (ws). */
 const STALLED = 4008;
@@ -30,8 +18,8 @@ const FLOODED = 4029;
  *   ← {"type":"error","gen"?,"code","message","retryable"}   ← {"type":"reconnect","gen","retry_ms","offset"}
  * A client that reconnects resubscribes with from = the last offset it received, per generation.
  */
-export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void> {
-  const { store, config, access } = deps;
+const wsRoutes: RoutePlugin = async (app) => {
+  const { store, config, access } = app;
   await app.register(websocket, {
     options: { maxPayload: config.wsMaxPayloadBytes },
     // Sockets are closed by our drain (reconnect hints first), then by the plugin.
@@ -60,7 +48,8 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
     principals.set(req, await access.identify(req));
   };
 
-  app.get('/v1/ws', { websocket: true, preValidation }, (socket, req) => {
+  const querystring = { type: 'object', properties: { token: tokenQueryParam } } as const;
+  app.get('/v1/ws', { websocket: true, preValidation, schema: { querystring } }, (socket, req) => {
     const socketPrincipal = principals.get(req) ?? ({ kind: 'anonymous' } as Principal);
     sockets.add(socket);
     alive.set(socket, true);
@@ -91,7 +80,7 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
         // A subscription may carry its own read token (one socket, generations shared by different links).
         const principal = typeof token === 'string' && socketPrincipal.kind === 'anonymous' ? await access.identify(req, token) : socketPrincipal;
         access.requireAny(principal);
-        await attachViewer(deps, {
+        await attachViewer(app, {
           id: gen,
           principal,
           ip: req.ip,
@@ -169,7 +158,9 @@ export async function wsRoutes(app: FastifyInstance, deps: WsDeps): Promise<void
     });
     socket.on('error', () => {}); // a peer that vanishes uncleanly; 'close' follows
   });
-}
+};
+
+export default wsRoutes;
 
 function checkOrigin(req: FastifyRequest, allowed: string[]): void {
   const origin = req.headers.origin;
