@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Tail, TailListener } from '../contracts.js';
 import { TailCursors } from '../tail-core.js';
 import { fieldsToEvent } from './codec.js';
-import { guardedRead } from './guarded-read.js';
+import { guardedRead, pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
 /*
@@ -75,6 +75,26 @@ export abstract class BellTail implements Tail {
   }
 
   abstract close(): Promise<void>;
+
+  /**
+   * A tail's loop: `step` again and again until closed, waiting on `idle` while nothing is
+   * followed. A step that throws calls `onError` (which makes the next step sweep), then the
+   * loop pauses `pauseMs` before the next.
+   */
+  protected async whileFollowing(idle: Wakeup, step: () => Promise<void>, onError: () => void, pauseMs: number): Promise<void> {
+    while (!this.closed) {
+      if (this.cursors.size === 0) {
+        await idle.wait();
+        continue;
+      }
+      try {
+        await step();
+      } catch {
+        onError();
+        if (!this.closed) await pause(pauseMs);
+      }
+    }
+  }
 }
 
 /** A loop with nothing to do waits here until woken: one waiter, and the call that wakes it. */

@@ -76,7 +76,10 @@ export class ClusterTail extends BellTail {
         shard.seq = null; // (re)connected: sweep
       });
       this.shards.push(shard);
-      this.running.push(this.bellLoop(shard));
+      const sweep = () => {
+        shard.seq = null;
+      };
+      this.running.push(this.whileFollowing(shard.idle, () => this.bellStep(shard), sweep, ERROR_PAUSE_MS));
     }
     this.running.push(this.readLoop());
   }
@@ -104,45 +107,35 @@ export class ClusterTail extends BellTail {
     this.kick.wake();
   }
 
-  private async bellLoop(shard: Shard): Promise<void> {
+  /** One turn of a shard's loop: a sweep when the shard is not trusted, else a wait on its bell. */
+  private async bellStep(shard: Shard): Promise<void> {
     const conn = shard.conn as unknown as Redis; // guardedRead uses only what Redis and Cluster share
-    while (!this.closed) {
-      if (this.cursors.size === 0) {
-        await shard.idle.wait();
-        continue;
+    if (shard.seq === null) {
+      const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
+      if (top === null) throw new Error('interrupted');
+      shard.seq = top;
+      for (const id of this.cursors.ids()) if (bellShardOf(this.keys, id, this.opts.bells) === shard.k) this.markDirty(id);
+      return;
+    }
+    const from = shard.seq;
+    const read = () => conn.call('XREAD', 'COUNT', BELL_COUNT, 'BLOCK', this.opts.blockMs, 'STREAMS', shard.key, `0-${from}`) as Promise<XReadReply>;
+    const reply = (await guardedRead(conn, read, this.opts.blockMs, this.opts.watchdogMarginMs)) as XReadReply;
+    const entries = reply?.[0]?.[1] ?? [];
+    if (entries.length === 0) {
+      // Quiet for a whole BLOCK: a bell that went back (deleted, recreated) would never
+      // ring past our id. Check, at one command per quiet BLOCK.
+      const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
+      if (top !== null && top < from) shard.seq = null;
+      return;
+    }
+    for (const [entryId, fields] of entries) {
+      const n = bellSeq(entryId);
+      if (shard.seq === null || n !== shard.seq + 1) {
+        shard.seq = null; // a gap: trimmed before this reader saw it
+        return;
       }
-      try {
-        if (shard.seq === null) {
-          const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
-          if (top === null) throw new Error('interrupted');
-          shard.seq = top;
-          for (const id of this.cursors.ids()) if (bellShardOf(this.keys, id, this.opts.bells) === shard.k) this.markDirty(id);
-          continue;
-        }
-        const from = shard.seq;
-        const read = () => conn.call('XREAD', 'COUNT', BELL_COUNT, 'BLOCK', this.opts.blockMs, 'STREAMS', shard.key, `0-${from}`) as Promise<XReadReply>;
-        const reply = (await guardedRead(conn, read, this.opts.blockMs, this.opts.watchdogMarginMs)) as XReadReply;
-        const entries = reply?.[0]?.[1] ?? [];
-        if (entries.length === 0) {
-          // Quiet for a whole BLOCK: a bell that went back (deleted, recreated) would never
-          // ring past our id. Check, at one command per quiet BLOCK.
-          const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
-          if (top !== null && top < from) shard.seq = null;
-          continue;
-        }
-        for (const [entryId, fields] of entries) {
-          const n = bellSeq(entryId);
-          if (shard.seq === null || n !== shard.seq + 1) {
-            shard.seq = null; // a gap: trimmed before this reader saw it
-            break;
-          }
-          shard.seq = n;
-          for (const id of (fields[1] ?? '').split(' ')) if (this.cursors.has(id)) this.markDirty(id);
-        }
-      } catch {
-        shard.seq = null;
-        if (!this.closed) await pause(ERROR_PAUSE_MS);
-      }
+      shard.seq = n;
+      for (const id of (fields[1] ?? '').split(' ')) if (this.cursors.has(id)) this.markDirty(id);
     }
   }
 

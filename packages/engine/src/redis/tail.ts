@@ -2,7 +2,7 @@ import { offsetToEntryId } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
 import { BellTail, bellSeq, bellTop, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
-import { guardedRead, pause } from './guarded-read.js';
+import { guardedRead } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
 export interface RedisTailOptions {
@@ -68,7 +68,14 @@ export class RedisTail extends BellTail {
       );
     });
     conn.on('error', () => {}); // reconnects by itself; errors surface as interrupted reads
-    this.done = this.loop();
+    this.done = this.whileFollowing(
+      this.idle,
+      () => this.step(),
+      () => {
+        this.bell = null;
+      },
+      200,
+    );
   }
 
   add(id: string, afterOffset: number): void {
@@ -100,26 +107,16 @@ export class RedisTail extends BellTail {
     if (this.clientId !== null) this.cmd.client('UNBLOCK', this.clientId).catch(() => {});
   }
 
-  private async loop(): Promise<void> {
-    while (!this.closed) {
-      if (this.cursors.size === 0) {
-        await this.idle.wait();
-        continue;
-      }
-      try {
-        if (this.bell === null) {
-          this.bell = await this.bellTop();
-          for (const id of this.cursors.ids()) this.dirty.add(id);
-        }
-        // A sweep's thousands of streams go out in non-blocking parts; a wake's few ride along
-        // with the wait on the bell.
-        if (this.dirty.size > KEYS_PER_READ) await this.readDirty();
-        else await this.readAndWait();
-      } catch {
-        this.bell = null;
-        if (!this.closed) await pause(200);
-      }
+  /** One turn of the loop: a sweep first when the bell is not trusted, then a read. */
+  private async step(): Promise<void> {
+    if (this.bell === null) {
+      this.bell = await this.bellTop();
+      for (const id of this.cursors.ids()) this.dirty.add(id);
     }
+    // A sweep's thousands of streams go out in non-blocking parts; a wake's few ride along
+    // with the wait on the bell.
+    if (this.dirty.size > KEYS_PER_READ) await this.readDirty();
+    else await this.readAndWait();
   }
 
   /** n of the bell's newest entry; 0 when it has none. */
