@@ -1,17 +1,10 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
-import { freePort } from './redis.js';
-import { waitFor } from './wait.js';
-
-const run = promisify(execFile);
+import { startClusterNodes } from '../../bench/src/redis-cluster.js';
 
 /**
  * A real Redis Cluster for tests: `masters` redis-server processes with cluster mode on, joined
- * by `redis-cli --cluster create` (no replicas), on free ports (client and bus) in a temp dir.
+ * by `redis-cli --cluster create` (no replicas), on free ports (client and bus) in a temp dir,
+ * started as the bench starts its own (bench/src/redis-cluster.ts).
  */
 export interface TestRedisCluster {
   /** Every node's URL, comma-separated: the REDIS_URL tokencast takes in cluster mode. */
@@ -35,34 +28,18 @@ interface Shard {
   ranges: [number, number][];
 }
 
-function binary(name: string): string {
-  try {
-    return execFileSync('which', [name], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error(`No ${name} for the Redis Cluster tests: install it (apt-get install -y redis-server redis-tools).`);
-  }
-}
-
 export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> {
-  const server = binary('redis-server');
-  const cli = binary('redis-cli');
-  const dir = mkdtempSync(join(tmpdir(), 'tokencast-redis-cluster-'));
-  const procs: ChildProcess[] = [];
+  const started = await startClusterNodes({
+    masters,
+    args: ['--cluster-node-timeout', '3000'],
+    missing: (name) => `No ${name} for the Redis Cluster tests: install it (apt-get install -y redis-server redis-tools).`,
+    dirPrefix: 'tokencast-redis-cluster-',
+  });
+  const { ports } = started;
   const clients: { disconnect(): void }[] = [];
-  const ports: number[] = [];
   const stop = async () => {
     for (const c of clients.splice(0)) c.disconnect();
-    await Promise.all(
-      procs.splice(0).map(
-        (p) =>
-          new Promise<void>((resolve) => {
-            if (p.exitCode !== null || p.signalCode !== null) return resolve();
-            p.once('exit', () => resolve());
-            p.kill('SIGKILL');
-          }),
-      ),
-    );
-    rmSync(dir, { recursive: true, force: true });
+    await started.stop();
   };
   const node = (port: number) => {
     const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
@@ -70,51 +47,6 @@ export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> 
     clients.push(c);
     return c;
   };
-
-  try {
-    for (let i = 0; i < masters; i++) {
-      const port = await freePort();
-      // The bus port defaults to port + 10000, which may be taken or out of range: pick it too.
-      const busPort = await freePort();
-      ports.push(port);
-      const args = [
-        '--port',
-        String(port),
-        '--cluster-port',
-        String(busPort),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        `nodes-${port}.conf`,
-        '--cluster-node-timeout',
-        '3000',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ];
-      const p = spawn(server, args, { stdio: 'ignore' });
-      p.on('error', () => {});
-      procs.push(p);
-    }
-    for (const port of ports) await waitFor(`redis-server on port ${port} to start`, () => ping(port));
-    await run(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
-    // Every node must agree before a test runs: state ok, all nodes known, every slot served.
-    for (const port of ports) {
-      await waitFor(`cluster node ${port} to reach cluster_state:ok`, async () => {
-        // A node still starting refuses the connection: that is "not yet".
-        const info = await oneShot(port, (c) => c.cluster('INFO')).catch(() => '');
-        return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info) && /cluster_slots_ok:16384\b/.test(info);
-      });
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 
   const admin = node(ports[0] as number);
   const shards = async (): Promise<Shard[]> => {
@@ -160,23 +92,4 @@ function pairs(flat: unknown[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) o[String(flat[i])] = flat[i + 1];
   return o;
-}
-
-async function oneShot<T>(port: number, f: (c: Redis) => Promise<T>): Promise<T> {
-  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return await f(c);
-  } finally {
-    c.disconnect();
-  }
-}
-
-async function ping(port: number): Promise<boolean> {
-  try {
-    return (await oneShot(port, (c) => c.ping())) === 'PONG';
-  } catch {
-    return false;
-  }
 }
