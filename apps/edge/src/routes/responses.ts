@@ -79,17 +79,17 @@ const ITEM_ID = /^(msg|fc|rs)_([a-z2-7]{26})_(\d{1,6})$/;
  * resolve, and only for a caller who may see that generation; anything else is a 404 naming it.
  */
 async function resolveReferences(deps: SubmitDeps, principal: Principal, input: readonly unknown[]): Promise<unknown[]> {
-  const refs = input.filter((it) => typeof it === 'object' && it !== null && (it as Record<string, unknown>).type === 'item_reference').length;
+  const refs = input.filter((it) => isObject(it) && it.type === 'item_reference').length;
   if (refs === 0) return [...input];
   if (refs > MAX_REFERENCES) throw new InvalidRequestError(`at most ${MAX_REFERENCES} item references in one request`, 'invalid_value', { param: 'input' });
   const parts = new Map<string, ReturnType<typeof accumulateParts>>();
   const out: unknown[] = [];
   for (const [i, item] of input.entries()) {
-    const it = item as Record<string, unknown> | null;
-    if (typeof it !== 'object' || it === null || it.type !== 'item_reference') {
+    if (!isObject(item) || item.type !== 'item_reference') {
       out.push(item);
       continue;
     }
+    const it = item;
     const notFound = () => new NotFoundError(`Item with id '${String(it.id)}' not found.`, 'item_not_found', { param: `input[${i}].id` });
     const m = typeof it.id === 'string' ? ITEM_ID.exec(it.id) : null;
     if (!m) throw notFound();

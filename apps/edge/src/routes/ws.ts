@@ -1,5 +1,5 @@
 import websocket from '@fastify/websocket';
-import { InvalidRequestError, isGenerationId, NotFoundError, parseOffset, TokencastError } from '@tokencast/protocol';
+import { InvalidRequestError, isGenerationId, isObject, NotFoundError, parseOffset, TokencastError } from '@tokencast/protocol';
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Principal } from '../access/access.js';
@@ -138,14 +138,15 @@ const wsRoutes: RoutePlugin = async (app) => {
         socket.close(FLOODED, 'too many messages');
         return;
       }
-      let msg: { type?: unknown; gen?: unknown; from?: unknown; token?: unknown };
+      let parsed: unknown;
       try {
-        if (isBinary) throw new Error('binary');
-        msg = JSON.parse(raw.toString()) as typeof msg;
-        if (typeof msg !== 'object' || msg === null) throw new Error('not an object');
-      } catch {
+        parsed = isBinary ? null : JSON.parse(raw.toString());
+      } catch {}
+      if (typeof parsed !== 'object' || parsed === null) {
         return reply({ type: 'error', code: 'invalid_message', message: 'send JSON text messages: {"type":"subscribe","gen":"gen_…","from":0}', retryable: false });
       }
+      // An array has no fields: its type is not subscribe or unsubscribe.
+      const msg = isObject(parsed) ? parsed : {};
       if (msg.type === 'subscribe') void subscribe(msg.gen, msg.from, msg.token);
       else if (msg.type === 'unsubscribe') {
         if (typeof msg.gen === 'string') subs.get(msg.gen)?.close();
