@@ -7,7 +7,7 @@ import { type RedisServer, startRedisServer } from '../support/redis.js';
 /**
  * Issue #14, item 2 (the full-Redis half): with maxmemory reached under noeviction, the write
  * that hits it fails with a clear 507 storage_full, and everything already stored stays readable.
- * Durable Streams get a default lifetime (per-key count and byte quotas are not done yet).
+ * Durable Streams get a default lifetime; per-key count and byte quotas: test/durable/quota.test.ts.
  */
 let redis: RedisServer;
 let edge: Proc;

@@ -18,7 +18,10 @@
   ARGV[8]  count         JSON messages in the entry ("0" in bytes mode)
   ARGV[9]  data
   ARGV[10] bell          pub/sub channel rung after a write: <prefix>:ds:{b}:bell
-  Returns: {outcome, epoch, tail, closed (0/1), a, b} with outcome one of
+  ARGV[11] refuse        "1": the owner's quota refused the entry (durable-quota-reserve.lua):
+                         run every check, but where the entry would be written answer "quota"
+                         and write nothing
+  Returns: {outcome, epoch, tail, closed (0/1), a, b} with outcome one of quota,
     appended (a, b: producer epoch and seq, or "" without a producer), duplicate (a: epoch,
     b: highest seq accepted), missing, gone, closed, content_type, stream_seq,
     stale_epoch (a: current epoch), epoch_seq, seq_gap (a: expected, b: received).
@@ -74,6 +77,8 @@ local function less(a, b)
   return #a < #b
 end
 if ARGV[3] ~= '' and m[5] and not less(m[5], ARGV[3]) then return {'stream_seq', ep, tail, cl} end
+
+if ARGV[7] == '1' and ARGV[11] == '1' then return {'quota', ep, tail, cl} end
 
 local fields = {}
 if ARGV[7] == '1' then

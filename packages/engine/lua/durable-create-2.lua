@@ -16,8 +16,9 @@
   ARGV[9]  fseq          seq of the source the fork was taken at, "" when not a fork
   ARGV[10] fsub          fork sub-offset ("0": none)
   ARGV[11] now           epoch ms
-  ARGV[12] count         entries that follow, stored at seqs 1 … count
-  ARGV[13…] per entry: data, then its JSON message count ("0" in bytes mode)
+  ARGV[12] qo            owner whose quota ledger counts the stream (durable-quota-*.lua); "" for none
+  ARGV[13] count         entries that follow, stored at seqs 1 … count
+  ARGV[14…] per entry: data, then its JSON message count ("0" in bytes mode)
   Returns: {"created"}; {"exists", <meta as HGETALL>} when a live stream holds the name;
            {"soft_deleted"} when a soft-deleted one does (the caller may collect it and retry).
 ]]
@@ -27,8 +28,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 -- A log left by a stream whose meta vanished first (expiry is per key) must not leak into this one.
 redis.call('DEL', KEYS[2])
-local count = tonumber(ARGV[12])
-local j = 13
+local count = tonumber(ARGV[13])
+local j = 14
 for seq = 1, count do
   redis.call('XADD', KEYS[2], '0-' .. seq, 'd', ARGV[j], 'n', ARGV[j + 1])
   j = j + 2
@@ -36,6 +37,7 @@ end
 local fields = {'ct', ARGV[1], 'mt', ARGV[2], 'js', ARGV[3], 'ep', ARGV[4], 'tail', count, 'cl', ARGV[7], 'fsub', ARGV[10], 'at', ARGV[11]}
 if ARGV[5] ~= '' then table.insert(fields, 'ttl') table.insert(fields, ARGV[5]) end
 if ARGV[6] ~= '' then table.insert(fields, 'exp') table.insert(fields, ARGV[6]) end
+if ARGV[12] ~= '' then table.insert(fields, 'qo') table.insert(fields, ARGV[12]) end
 if ARGV[8] ~= '' then
   table.insert(fields, 'from') table.insert(fields, ARGV[8])
   table.insert(fields, 'fseq') table.insert(fields, ARGV[9])

@@ -10,10 +10,10 @@
   KEYS[4]  forks set     <prefix>:ds:{b}:forks
   ARGV[1]  bell          pub/sub channel rung so waiting readers notice
   Returns: {"missing"}; {"gone"} (already soft-deleted); {"soft"};
-           {"deleted", source} (source: "" or the stream this one was forked from, whose
-           reference the caller must release).
+           {"deleted", source, owner} (source: "" or the stream this one was forked from, whose
+           reference the caller must release; owner: "" or whose quota ledger counted it).
 ]]
-local m = redis.call('HMGET', KEYS[1], 'sd', 'from')
+local m = redis.call('HMGET', KEYS[1], 'sd', 'from', 'qo')
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 if m[1] == '1' then return {'gone'} end
 if redis.call('SCARD', KEYS[4]) > 0 then
@@ -23,4 +23,4 @@ if redis.call('SCARD', KEYS[4]) > 0 then
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('PUBLISH', ARGV[1], 'deleted')
-return {'deleted', m[2] or ''}
+return {'deleted', m[2] or '', m[3] or ''}

@@ -9,12 +9,13 @@
   ARGV[1]  fork          name of the fork; "" to only collect a soft-deleted source whose forks
                          set the caller already pruned
   ARGV[2]  bell          the source's pub/sub channel
-  Returns: {"kept"}; {"deleted", source} (source: "" or the stream the removed one was forked
-           from: the caller releases that reference next, up the chain).
+  Returns: {"kept"}; {"deleted", source, owner} (source: "" or the stream the removed one was
+           forked from: the caller releases that reference next, up the chain; owner: "" or whose
+           quota ledger counted the removed one).
 ]]
 if ARGV[1] ~= '' then redis.call('SREM', KEYS[4], ARGV[1]) end
-local m = redis.call('HMGET', KEYS[1], 'sd', 'from')
+local m = redis.call('HMGET', KEYS[1], 'sd', 'from', 'qo')
 if m[1] ~= '1' or redis.call('SCARD', KEYS[4]) > 0 then return {'kept'} end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('PUBLISH', ARGV[2], 'deleted')
-return {'deleted', m[2] or ''}
+return {'deleted', m[2] or '', m[3] or ''}

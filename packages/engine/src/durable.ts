@@ -80,6 +80,31 @@ export interface DurableForkSpec {
   subOffset: number;
 }
 
+/**
+ * Per-owner storage limits a write is checked against (issue #14.2), atomically with the write:
+ * a burst of concurrent creates admits exactly up to the limit. The owner (an API key's name) has
+ * a ledger of its live streams and their bytes; expired and deleted streams give their share back.
+ */
+export interface DurableQuota {
+  /** Whose ledger the stream counts in (an API key's name); never empty. */
+  owner: string;
+  /** Most live streams the owner may have; 0: unlimited (still counted). */
+  maxStreams: number;
+  /** Most entry bytes (data as appended, forks counting what they copy) over the owner's live streams; 0: unlimited (still counted). */
+  maxBytes: number;
+}
+
+/** A write the owner's quota refused: nothing was written. `used` is the count or bytes before it. */
+export interface DurableQuotaRefusal {
+  kind: 'quota';
+  /** Which limit: `streams` (maxStreams) or `bytes` (maxBytes). */
+  limit: 'streams' | 'bytes';
+  /** The limit that refused it. */
+  max: number;
+  /** What the owner had when it was refused (streams, or bytes). */
+  used: number;
+}
+
 export interface DurableCreateSpec {
   contentType: string;
   /** Empty for a fork that inherits its source's content type. */
@@ -91,6 +116,8 @@ export interface DurableCreateSpec {
   /** Initial body; null or empty: none. */
   initial: DurablePayload | null;
   fork: DurableForkSpec | null;
+  /** Count the stream (and its bytes) against this; null: not counted (no API key). */
+  quota?: DurableQuota | null;
 }
 
 export type DurableCreateOutcome =
@@ -107,7 +134,9 @@ export type DurableCreateOutcome =
   /** Fork only: the content type differs from the source's (409). */
   | { kind: 'source_content_type' }
   /** Fork only: the offset or sub-offset is not a position of the source (400). */
-  | { kind: 'bad_fork_offset'; message: string };
+  | { kind: 'bad_fork_offset'; message: string }
+  /** The owner is at a limit: nothing was created (a live stream at the name is reported as `exists` instead). */
+  | DurableQuotaRefusal;
 
 export interface DurableProducer {
   id: string;
@@ -123,6 +152,8 @@ export interface DurableAppendSpec {
   /** Stream-Seq: must be byte-wise greater than the last one given on this stream. */
   streamSeq: string | null;
   producer: DurableProducer | null;
+  /** Count the payload's bytes against this; null: not counted (no API key). */
+  quota?: DurableQuota | null;
 }
 
 /** `streamEpoch`: the stream's DurableInfo.epoch, for the offsets in the answer. */
@@ -140,7 +171,9 @@ export type DurableAppendOutcome =
   | { kind: 'stale_epoch'; streamEpoch: string; tail: number; epoch: number }
   /** A new epoch must start at seq 0. */
   | { kind: 'epoch_seq'; streamEpoch: string; tail: number }
-  | { kind: 'seq_gap'; streamEpoch: string; tail: number; expected: number; received: number };
+  | { kind: 'seq_gap'; streamEpoch: string; tail: number; expected: number; received: number }
+  /** Every other check passed but the payload would take the owner past maxBytes: nothing written. */
+  | DurableQuotaRefusal;
 
 export type DurableReadOutcome =
   | { kind: 'missing' }
@@ -181,7 +214,11 @@ export interface DurableStore {
   read(name: string, after: number, opts: DurableReadOptions): Promise<DurableReadOutcome>;
   /** Validation (producer, Stream-Seq, closure, content type) and the write, atomically. */
   append(name: string, spec: DurableAppendSpec): Promise<DurableAppendOutcome>;
-  delete(name: string): Promise<DurableDeleteOutcome>;
+  /**
+   * The stream gives its quota share back to the owner it was created for; `quota` names one
+   * more ledger to settle it in (a stream that predates its owner's ledger; null: none).
+   */
+  delete(name: string, quota?: DurableQuota | null): Promise<DurableDeleteOutcome>;
   /**
    * Ring `bell` whenever the stream may have changed (an append, a close, a delete), and also
    * whenever a ring may have been missed (the store's connection came back). Rings carry no

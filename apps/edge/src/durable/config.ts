@@ -36,6 +36,17 @@ export const durableOptions = {
     why: "the `Stream-TTL` (sliding: reads and writes renew it) of a stream created without `Stream-TTL` or `Stream-Expires-At` (forks inherit their source's), so forgotten streams do not fill Redis",
     zero: '0: such streams never expire',
   }),
+  maxStreamsPerKey: int('DURABLE_STREAMS_MAX_PER_KEY', {
+    default: 1_000,
+    why: 'most live Durable Streams an API key may hold (created, not yet deleted or expired; forks count); one more PUT gets 507 `quota_exceeded`. Streams created without keys (auth off) are not counted',
+    zero: '0: unlimited',
+  }),
+  maxBytesPerKey: int('DURABLE_STREAMS_MAX_BYTES_PER_KEY', {
+    default: 268_435_456,
+    unit: 'bytes',
+    why: "most entry bytes over an API key's live Durable Streams (bodies as stored; a fork counts what it copies); the append or PUT that would pass it gets 507 `quota_exceeded` and writes nothing",
+    zero: '0: unlimited',
+  }),
 } as const;
 
 export interface DurableConfig {
@@ -55,6 +66,10 @@ export interface DurableConfig {
   recheckMs: number;
   /** Stream-TTL given to a stream created without TTL or expiry (not forks), s; 0: none. */
   defaultTtlSeconds: number;
+  /** Most live streams per API key; 0: unlimited. Not applied without keys. */
+  maxStreamsPerKey: number;
+  /** Most entry bytes over an API key's live streams; 0: unlimited. Not applied without keys. */
+  maxBytesPerKey: number;
 }
 
 export function durableConfig(env: Env, heartbeatMs: number): DurableConfig {

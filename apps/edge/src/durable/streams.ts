@@ -1,10 +1,10 @@
-import type { DurableAppendOutcome, DurableCreateSpec, DurableForkSpec, DurableInfo, DurablePayload, DurableReadOutcome, DurableStore } from '@tokencast/engine';
+import type { DurableAppendOutcome, DurableCreateSpec, DurableForkSpec, DurableInfo, DurablePayload, DurableQuota, DurableReadOutcome, DurableStore } from '@tokencast/engine';
 import type { FastifyReply } from 'fastify';
 import type { Limits } from '../access/limits.js';
 import { drained, startSse } from '../fanout/sse-response.js';
 import { Bell } from './bell.js';
 import type { DurableConfig } from './config.js';
-import { badRequest, conflict, DurableError, streamGone, streamNotFound } from './errors.js';
+import { badRequest, conflict, DurableError, quotaExceeded, streamGone, streamNotFound } from './errors.js';
 import type { LiveSet } from './live.js';
 import {
   closeRequested,
@@ -62,6 +62,17 @@ function body(req: DurableRequest): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
 
+/**
+ * The key's storage quota (issue #14.2), or null: streams created without keys (auth off) are not
+ * counted (there are no tenants to keep apart; the default TTL and Redis's maxmemory bound them),
+ * nor are any when both limits are 0.
+ */
+function quotaOf(deps: StreamsDeps, t: Target): DurableQuota | null {
+  const { maxStreamsPerKey: maxStreams, maxBytesPerKey: maxBytes } = deps.config;
+  if (t.key === null || (maxStreams === 0 && maxBytes === 0)) return null;
+  return { owner: t.key, maxStreams, maxBytes };
+}
+
 // ---------------------------------------------------------------- create
 
 export async function createStream(req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
@@ -89,7 +100,7 @@ export async function createStream(req: DurableRequest, reply: FastifyReply, dep
   }
   const json = mediaType === 'application/json';
   const initial: DurablePayload | null = raw.length === 0 ? null : json ? jsonPayload(raw) : { data: raw, count: 0 };
-  const spec: DurableCreateSpec = { contentType, mediaType, json, ttlSeconds, expiresAt, closed, initial, fork };
+  const spec: DurableCreateSpec = { contentType, mediaType, json, ttlSeconds, expiresAt, closed, initial, fork, quota: quotaOf(deps, t) };
   const out = await deps.store.create(t.name, spec);
   switch (out.kind) {
     case 'created':
@@ -112,6 +123,8 @@ export async function createStream(req: DurableRequest, reply: FastifyReply, dep
       throw conflict('content_type_mismatch', 'a fork must have its source stream’s content type');
     case 'bad_fork_offset':
       throw badRequest('invalid_fork_offset', out.message);
+    case 'quota':
+      throw quotaExceeded(out);
   }
 }
 
@@ -198,7 +211,7 @@ export async function headStream(_req: DurableRequest, reply: FastifyReply, deps
 }
 
 export async function deleteStream(_req: DurableRequest, reply: FastifyReply, deps: StreamsDeps, t: Target): Promise<void> {
-  const out = await deps.store.delete(t.name);
+  const out = await deps.store.delete(t.name, quotaOf(deps, t));
   if (out === 'missing') throw streamNotFound();
   if (out === 'gone') throw streamGone();
   reply.code(204).send();
@@ -223,7 +236,7 @@ export async function appendStream(req: DurableRequest, reply: FastifyReply, dep
     // The request's type decides how to parse; the engine checks it is the stream's, atomically.
     payload = mediaType === 'application/json' ? await jsonAppend(raw, deps, t) : { data: raw, count: 0 };
   }
-  const out = await deps.store.append(t.name, { mediaType, payload, close, streamSeq: seqRaw ?? null, producer });
+  const out = await deps.store.append(t.name, { mediaType, payload, close, streamSeq: seqRaw ?? null, producer, quota: quotaOf(deps, t) });
   answerAppend(reply, out, payload !== null);
 }
 
@@ -259,6 +272,8 @@ function answerAppend(reply: FastifyReply, out: DurableAppendOutcome, withData: 
       throw new DurableError(403, 'stale_producer_epoch', 'a newer epoch of this producer has written since', { [H.producerEpoch]: String(out.epoch) });
     case 'epoch_seq':
       throw badRequest('invalid_producer', 'a new producer epoch must start at Producer-Seq 0');
+    case 'quota':
+      throw quotaExceeded(out);
     case 'seq_gap':
       throw conflict('producer_seq_gap', `expected Producer-Seq ${out.expected}`, { [H.expectedSeq]: String(out.expected), [H.receivedSeq]: String(out.received) });
   }

@@ -8,6 +8,8 @@ import {
   type DurableEntry,
   type DurableHeadOutcome,
   type DurableInfo,
+  type DurableQuota,
+  type DurableQuotaRefusal,
   type DurableReadOptions,
   type DurableReadOutcome,
   type DurableStore,
@@ -32,10 +34,16 @@ interface Stream {
   forks: Set<string>;
   /** Epoch ms at which it disappears; 0: never. */
   deadline: number;
+  /** Whose quota it counts in; null: nobody's (created without a key). */
+  owner: string | null;
+  /** Entry bytes it holds (what its quota share is). */
+  bytes: number;
 }
 
 export class MemoryDurableStore implements DurableStore {
   private readonly streams = new Map<string, Stream>();
+  /** Owner → names of the streams it created (some may be gone: usage() prunes them). */
+  private readonly owned = new Map<string, Set<string>>();
   private readonly bells = new EventEmitter();
   private readonly sweep: NodeJS.Timeout;
 
@@ -93,9 +101,15 @@ export class MemoryDurableStore implements DurableStore {
         expiresAt = src.info.expiresAt;
       }
       forkSeq = seq;
-      src.forks.add(name);
     }
     if (spec.initial && spec.initial.data.length > 0) entries.push({ seq: entries.length + 1, data: Buffer.from(spec.initial.data), count: spec.initial.count });
+    const bytes = entries.reduce((n, e) => n + e.data.length, 0);
+    const quota = spec.quota ?? null;
+    if (quota) {
+      const refused = this.refusal(quota, 1, bytes);
+      if (refused) return refused;
+    }
+    if (fork) this.live(fork.source)?.forks.add(name);
     const info: DurableInfo = {
       contentType,
       mediaType,
@@ -111,8 +125,9 @@ export class MemoryDurableStore implements DurableStore {
       forkSubOffset: fork ? fork.subOffset : 0,
       createdAt: now,
     };
-    const s: Stream = { info, entries, producers: new Map(), streamSeq: null, forks: new Set(), deadline: 0 };
+    const s: Stream = { info, entries, producers: new Map(), streamSeq: null, forks: new Set(), deadline: 0, owner: null, bytes };
     this.streams.set(name, s);
+    if (quota) this.own(quota.owner, name, s);
     this.refresh(s);
     return { kind: 'created', info: { ...info } };
   }
@@ -172,7 +187,13 @@ export class MemoryDurableStore implements DurableStore {
     if (spec.streamSeq !== null && s.streamSeq !== null && Buffer.compare(Buffer.from(spec.streamSeq), Buffer.from(s.streamSeq)) <= 0) {
       return { kind: 'stream_seq', streamEpoch, tail };
     }
+    if (spec.payload && spec.quota) {
+      const refused = this.refusal(spec.quota, 0, spec.payload.data.length);
+      if (refused) return refused;
+      if (s.owner === null) this.own(spec.quota.owner, name, s);
+    }
     if (spec.payload) {
+      s.bytes += spec.payload.data.length;
       info.tail += 1;
       s.entries.push({ seq: info.tail, data: Buffer.from(spec.payload.data), count: spec.payload.count });
     }
@@ -201,6 +222,45 @@ export class MemoryDurableStore implements DurableStore {
   watch(name: string, bell: () => void): DurableWatch {
     this.bells.on(name, bell);
     return { ready: Promise.resolve(), close: () => this.bells.off(name, bell) };
+  }
+
+  /**
+   * The refusal of a write that adds `streams` streams and `bytes` bytes to the owner's live
+   * ones, or null when it fits. Same rule as durable-quota-reserve.lua; no await between this
+   * check and the write that follows it, so a burst cannot pass it together.
+   */
+  private refusal(quota: DurableQuota, streams: number, bytes: number): DurableQuotaRefusal | null {
+    const used = this.usage(quota.owner);
+    if (streams > 0 && quota.maxStreams > 0 && used.streams + streams > quota.maxStreams) return { kind: 'quota', limit: 'streams', max: quota.maxStreams, used: used.streams };
+    if (bytes > 0 && quota.maxBytes > 0 && used.bytes + bytes > quota.maxBytes) return { kind: 'quota', limit: 'bytes', max: quota.maxBytes, used: used.bytes };
+    return null;
+  }
+
+  /** The owner's live streams (soft-deleted ones included: they still hold their entries) and their bytes. */
+  private usage(owner: string): { streams: number; bytes: number } {
+    const names = this.owned.get(owner);
+    let streams = 0;
+    let bytes = 0;
+    for (const n of names ?? []) {
+      const s = this.live(n);
+      if (!s || s.owner !== owner) {
+        names?.delete(n);
+        continue;
+      }
+      streams++;
+      bytes += s.bytes;
+    }
+    return { streams, bytes };
+  }
+
+  private own(owner: string, name: string, s: Stream): void {
+    s.owner = owner;
+    let names = this.owned.get(owner);
+    if (!names) {
+      names = new Set();
+      this.owned.set(owner, names);
+    }
+    names.add(name);
   }
 
   /** The stream, or null once it expired (then it is dropped, as Redis drops expired keys). */

@@ -9,6 +9,8 @@ import {
   type DurableHeadOutcome,
   type DurableInfo,
   type DurablePayload,
+  type DurableQuota,
+  type DurableQuotaRefusal,
   type DurableReadOptions,
   type DurableReadOutcome,
   type DurableStore,
@@ -37,9 +39,38 @@ import { type ScriptArg as Arg, type ScriptReply as Reply, type ScriptedRedis, w
  * Taking and releasing that reference are separate steps from creating and deleting the fork (two
  * slots); the forks set is pruned of names that are no longer its forks before every delete, so a
  * reference left by a crash between the steps cannot pin a source forever.
+ *
+ * Quotas (issue #14.2): an owner's ledger (its streams and their bytes) lives on the owner's own
+ * slot, so on a Cluster no script can update it with the stream. A write therefore reserves its
+ * room first (durable-quota-reserve.lua: check and reserve in one step, so a burst admits exactly
+ * up to the limit), writes, and finishes (durable-quota-finish.lua: bytes not written go back).
+ * Deleted and expired streams are settled out of the ledger by comparing with the stream
+ * (durable-quota-settle.lua): right after a DELETE, and lazily for entries whose expiry passed,
+ * when a reservation would otherwise be refused.
  */
 /** How long a new watcher waits for its SUBSCRIBE to be confirmed before reading anyway, ms. */
 const SUBSCRIBE_WAIT_MS = 2_000;
+/**
+ * How long a quota reservation holds without its finish (durable-quota-reserve.lua): longer than
+ * any one write takes; after it, an edge that died mid-write no longer holds the owner's room.
+ */
+const QUOTA_LEASE_MS = 60_000;
+/** Reservation attempts when a refusal may be lifted by settling entries whose streams are gone. */
+const QUOTA_ATTEMPTS = 3;
+
+/** Room reserved in an owner's ledger for one write, to be finished with what the write saw. */
+interface Held {
+  quota: DurableQuota;
+  name: string;
+  version: string;
+  bytes: number;
+}
+
+/** What a write saw of its stream, for durable-quota-finish.lua. */
+type Seen = { state: 'created'; pttl: number } | { state: 'live' | 'gone' | 'unknown' };
+
+/** Reserves a write's bytes (and, for a create, the stream) before it happens: a refusal, or null. */
+type Meter = (bytes: number) => Promise<DurableQuotaRefusal | null>;
 
 export class RedisDurableStore implements DurableStore {
   private readonly cmd: ScriptedRedis;
@@ -65,14 +96,48 @@ export class RedisDurableStore implements DurableStore {
   }
 
   async create(name: string, spec: DurableCreateSpec): Promise<DurableCreateOutcome> {
-    if (spec.fork) return this.createFork(name, spec);
-    const entries: DurablePayload[] = spec.initial && spec.initial.data.length > 0 ? [spec.initial] : [];
-    const out = await this.runCreate(name, spec, newEpoch(), spec.ttlSeconds, spec.expiresAt, null, entries);
-    if (out.kind === 'soft_deleted' && (await this.collect(name))) return this.create(name, spec);
+    const quota = spec.quota ?? null;
+    if (!quota) return this.createUnmetered(name, spec, async () => null);
+    let held: Held | null = null;
+    const meter: Meter = async (bytes) => {
+      const r = await this.reserve(quota, name, true, bytes);
+      if ('kind' in r) return r;
+      held = r;
+      return null;
+    };
+    let out: DurableCreateOutcome;
+    try {
+      out = await this.createUnmetered(name, spec, meter);
+    } catch (err) {
+      if (held) await this.finish(held, 0, { state: 'unknown' }).catch(() => {});
+      throw err;
+    }
+    if (out.kind === 'quota') {
+      // A retried PUT of a stream that exists is answered as usual, limit or not.
+      const h = await this.head(name);
+      if (h.kind === 'ok') return { kind: 'exists', info: h.info };
+      if (h.kind === 'gone') return { kind: 'soft_deleted' };
+      return out;
+    }
+    const h = held as Held | null;
+    if (h) {
+      if (out.kind === 'created') await this.finish(h, h.bytes, { state: 'created', pttl: pttlOf(out.info) });
+      else await this.finish(h, 0, { state: out.kind === 'exists' || out.kind === 'soft_deleted' ? 'live' : 'unknown' });
+    }
     return out;
   }
 
-  private async createFork(name: string, spec: DurableCreateSpec): Promise<DurableCreateOutcome> {
+  private async createUnmetered(name: string, spec: DurableCreateSpec, meter: Meter): Promise<DurableCreateOutcome> {
+    if (spec.fork) return this.createFork(name, spec, meter);
+    const entries: DurablePayload[] = spec.initial && spec.initial.data.length > 0 ? [spec.initial] : [];
+    const refused = await meter(bytesOf(entries));
+    if (refused) return refused;
+    const out = await this.runCreate(name, spec, newEpoch(), spec.ttlSeconds, spec.expiresAt, null, entries);
+    if (out.kind === 'soft_deleted' && (await this.collect(name))) return this.createUnmetered(name, spec, async () => null);
+    return out;
+  }
+
+  private async createFork(name: string, spec: DurableCreateSpec, meter: Meter): Promise<DurableCreateOutcome> {
     const fork = spec.fork as NonNullable<DurableCreateSpec['fork']>;
     // The name is checked first: an existing stream must not take a reference on the source.
     const current = await this.head(name);
@@ -104,6 +169,11 @@ export class RedisDurableStore implements DurableStore {
       const own: DurableCreateSpec = inherit ? { ...spec, contentType: src.contentType, mediaType: src.mediaType, json: src.json } : spec;
       const ttl = spec.ttlSeconds === null && spec.expiresAt === null ? src.ttlSeconds : spec.ttlSeconds;
       const exp = spec.ttlSeconds === null && spec.expiresAt === null ? src.expiresAt : spec.expiresAt;
+      const refused = await meter(bytesOf(payloads));
+      if (refused) {
+        await this.release(fork.source, name);
+        return refused;
+      }
       out = await this.runCreate(name, own, src.epoch, ttl, exp, { source: fork.source, seq, sub: fork.subOffset }, payloads);
     } catch (err) {
       await this.release(fork.source, name).catch(() => {});
@@ -138,6 +208,7 @@ export class RedisDurableStore implements DurableStore {
       fork ? fork.seq : '',
       fork ? fork.sub : 0,
       Date.now(),
+      spec.quota?.owner ?? '',
       entries.length,
     ];
     for (const e of entries) args.push(e.data, e.count);
@@ -181,6 +252,28 @@ export class RedisDurableStore implements DurableStore {
   }
 
   async append(name: string, spec: DurableAppendSpec): Promise<DurableAppendOutcome> {
+    const quota = spec.quota ?? null;
+    const bytes = spec.payload ? spec.payload.data.length : 0;
+    if (!quota || bytes === 0) return this.appendUnmetered(name, spec, false);
+    const r = await this.reserve(quota, name, false, bytes);
+    // Refused: the other checks still decide first (a producer's retry of a write it already
+    // made is a duplicate, not a refusal), so the script runs with nothing to write.
+    if ('kind' in r) {
+      const out = await this.appendUnmetered(name, spec, true);
+      return out.kind === 'quota' ? r : out;
+    }
+    let out: DurableAppendOutcome;
+    try {
+      out = await this.appendUnmetered(name, spec, false);
+    } catch (err) {
+      await this.finish(r, 0, { state: 'unknown' }).catch(() => {});
+      throw err;
+    }
+    await this.finish(r, out.kind === 'appended' ? bytes : 0, { state: out.kind === 'missing' ? 'gone' : 'live' });
+    return out;
+  }
+
+  private async appendUnmetered(name: string, spec: DurableAppendSpec, refuse: boolean): Promise<DurableAppendOutcome> {
     const p = spec.producer;
     const r = await this.cmd.tcDurableAppend(
       ...this.streamKeys(name),
@@ -194,6 +287,7 @@ export class RedisDurableStore implements DurableStore {
       spec.payload ? spec.payload.count : 0,
       spec.payload ? spec.payload.data : '',
       this.keys.durableBell(name),
+      refuse ? '1' : '0',
     );
     const kind = String(r[0]);
     const streamEpoch = String(r[1]);
@@ -208,6 +302,9 @@ export class RedisDurableStore implements DurableStore {
         return { kind, streamEpoch, tail, closed, epoch: a ?? 0, lastSeq: b ?? 0 };
       case 'missing':
         return { kind };
+      case 'quota':
+        // Only asked for with `refuse`; append() answers with the reservation's refusal.
+        return { kind, limit: 'bytes', max: 0, used: 0 };
       case 'gone':
         return (await this.collect(name)) ? { kind: 'missing' } : { kind };
       case 'closed':
@@ -224,11 +321,13 @@ export class RedisDurableStore implements DurableStore {
     }
   }
 
-  async delete(name: string): Promise<DurableDeleteOutcome> {
+  async delete(name: string, quota?: DurableQuota | null): Promise<DurableDeleteOutcome> {
     await this.prune(name);
-    const [kind, source] = await this.cmd.tcDurableDelete(...this.streamKeys(name), this.keys.durableBell(name));
+    const [kind, source, owner] = await this.cmd.tcDurableDelete(...this.streamKeys(name), this.keys.durableBell(name));
     if (kind === 'gone') return (await this.collect(name)) ? 'missing' : 'gone';
     if (kind === 'deleted') {
+      // The stream gives its share back now (and so do soft-deleted ancestors release() removes).
+      await this.settleGone(owner || quota?.owner || '', name);
       if (source) await this.release(source, name);
       return 'deleted';
     }
@@ -307,8 +406,9 @@ export class RedisDurableStore implements DurableStore {
   /** Remove a soft-deleted stream whose forks are all gone; true when it is (now) gone. */
   private async collect(name: string): Promise<boolean> {
     await this.prune(name);
-    const [kind, source] = await this.cmd.tcDurableRelease(...this.streamKeys(name), '', this.keys.durableBell(name));
+    const [kind, source, owner] = await this.cmd.tcDurableRelease(...this.streamKeys(name), '', this.keys.durableBell(name));
     if (kind !== 'deleted') return false;
+    await this.settleGone(owner ?? '', name);
     if (source) await this.release(source, name);
     return true;
   }
@@ -318,12 +418,84 @@ export class RedisDurableStore implements DurableStore {
     let src = source;
     let child = fork;
     for (;;) {
-      const [kind, next] = await this.cmd.tcDurableRelease(...this.streamKeys(src), child, this.keys.durableBell(src));
+      const [kind, next, owner] = await this.cmd.tcDurableRelease(...this.streamKeys(src), child, this.keys.durableBell(src));
+      if (kind === 'deleted') await this.settleGone(owner ?? '', src);
       if (kind !== 'deleted' || !next) return;
       child = src;
       src = next;
     }
   }
+
+  /**
+   * A stream was just removed: its owner's ledger gets its share back now. Best effort: the
+   * removal stands whatever happens here (an entry left behind is settled once it is due).
+   */
+  private async settleGone(owner: string, name: string): Promise<void> {
+    if (owner !== '') await this.settle(owner, name).catch(() => {});
+  }
+
+  /**
+   * Reserve a write's room in the owner's ledger (durable-quota-reserve.lua). When refused while
+   * entries are due for a re-check (their streams may have expired), settle those and try again.
+   */
+  private async reserve(quota: DurableQuota, name: string, creates: boolean, bytes: number): Promise<Held | DurableQuotaRefusal> {
+    const due = this.keys.durableQuotaDue(quota.owner);
+    const ledger = this.keys.durableQuotaLedger(quota.owner);
+    for (let attempt = 1; ; attempt++) {
+      const [kind, value, dueNames] = await this.cmd.tcDurableQuotaReserve(due, ledger, name, creates ? '1' : '0', bytes, quota.maxStreams, quota.maxBytes, QUOTA_LEASE_MS);
+      if (kind === 'ok') return { quota, name, version: String(value), bytes };
+      const refusal: DurableQuotaRefusal = {
+        kind: 'quota',
+        limit: kind === 'streams' ? 'streams' : 'bytes',
+        max: kind === 'streams' ? quota.maxStreams : quota.maxBytes,
+        used: Number(value),
+      };
+      if (attempt >= QUOTA_ATTEMPTS || !dueNames || dueNames.length === 0) return refusal;
+      const settled = await Promise.all(dueNames.map((n) => this.settle(quota.owner, n)));
+      if (!settled.includes('removed')) return refusal;
+    }
+  }
+
+  /** Tell the ledger how a reserved write went: `written` of its bytes were stored. */
+  private async finish(held: Held, written: number, seen: Seen): Promise<void> {
+    const { owner } = held.quota;
+    const pttl = seen.state === 'created' ? seen.pttl : -1;
+    await this.cmd.tcDurableQuotaFinish(
+      this.keys.durableQuotaDue(owner),
+      this.keys.durableQuotaLedger(owner),
+      held.name,
+      held.version,
+      held.bytes - written,
+      seen.state,
+      pttl,
+      written,
+    );
+  }
+
+  /**
+   * Compare a ledger entry with its stream (durable-quota-settle.lua): the version is read
+   * before the stream's PTTL, so a write that reserved the name in between makes this a no-op.
+   */
+  private async settle(owner: string, name: string): Promise<string> {
+    const ledger = this.keys.durableQuotaLedger(owner);
+    const raw = await this.cmd.hget(ledger, name);
+    if (raw === null) return 'absent';
+    const version = raw.split(':')[1] ?? '';
+    const pttl = await this.cmd.pttl(this.keys.durableMeta(name));
+    return this.cmd.tcDurableQuotaSettle(this.keys.durableQuotaDue(owner), ledger, name, version, pttl);
+  }
+}
+
+/** Entry bytes of the payloads a create writes. */
+function bytesOf(payloads: readonly DurablePayload[]): number {
+  return payloads.reduce((n, p) => n + p.data.length, 0);
+}
+
+/** Ms until a new stream expires, for its ledger entry; -1: never. */
+function pttlOf(info: DurableInfo): number {
+  if (info.ttlSeconds !== null) return info.ttlSeconds * 1000;
+  if (info.expiresAt !== null) return Math.max(info.expiresAt - Date.now(), 0);
+  return -1;
 }
 
 function str(b: Reply | undefined): string {

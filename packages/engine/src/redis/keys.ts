@@ -26,6 +26,10 @@ import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
  *   <prefix>:ds:{<b>}:prod   hash    producer id → "epoch:lastSeq"
  *   <prefix>:ds:{<b>}:forks  set     names of the forks taken from the stream
  *   <prefix>:ds:{<b>}:bell   pubsub  channel: rung after every change of the stream
+ * and per owner (an API key; o = base64url of its name), the quota ledger (durable-quota-*.lua),
+ * on a slot of its own:
+ *   <prefix>:dsq:{<o>}:due   zset    stream name → when its entry is re-checked against the stream (ms)
+ *   <prefix>:dsq:{<o>}:ent   hash    stream name → "bytes:version:pending:leaseEnd"; "" → total bytes
  */
 export const PRODUCER_GROUP = 'producers';
 
@@ -90,6 +94,16 @@ export class Keys {
 
   durableBell(name: string): string {
     return `${this.prefix}:ds:{${durableTag(name)}}:bell`;
+  }
+
+  /** An owner's quota ledger: the names it holds, by re-check time (durable-quota-reserve.lua). */
+  durableQuotaDue(owner: string): string {
+    return `${this.prefix}:dsq:{${durableTag(owner)}}:due`;
+  }
+
+  /** An owner's quota ledger: each name's bytes and reservations, and the total. */
+  durableQuotaLedger(owner: string): string {
+    return `${this.prefix}:dsq:{${durableTag(owner)}}:ent`;
   }
 
   /** Doorbell shard k of a Redis Cluster (its own hash tag: each shard is a slot of its own). */

@@ -56,6 +56,9 @@ export interface ScriptedRedis extends Redis {
   tcDurableForkSourceBuffer(...args: Arg[]): Promise<Reply[]>;
   tcDurableDelete(...args: Arg[]): Promise<string[]>;
   tcDurableRelease(...args: Arg[]): Promise<string[]>;
+  tcDurableQuotaReserve(...args: Arg[]): Promise<[string, string | number, string[]?]>;
+  tcDurableQuotaFinish(...args: Arg[]): Promise<string>;
+  tcDurableQuotaSettle(...args: Arg[]): Promise<string>;
 }
 
 /** Defines every script on the connection (once: later calls are no-ops) and returns it typed. */
