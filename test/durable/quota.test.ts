@@ -150,8 +150,13 @@ function quotaSuite(engine: string, start: () => Promise<Setup>): void {
     });
 
     it('#14.2 0 means unlimited, and streams created without an API key are not counted', async () => {
+      // The same writes that the limited edge refuses (the control) …
+      expect((await put(edge, 'gina', 'control', 'x'.repeat(MAX_BYTES))).status).toBe(201);
+      expect((await post(edge, 'gina', 'control', 'x')).status).toBe(507);
+      // … pass where both limits are 0, and where there are no keys.
       for (let i = 0; i < MAX_STREAMS + 3; i++) expect((await put(s.unlimited, 'gina', `n${i}`, 'x'.repeat(MAX_BYTES))).status).toBe(201);
       expect((await post(s.unlimited, 'gina', 'n0', 'x'.repeat(MAX_BYTES))).status).toBe(204);
+      expect((await put(s.unlimited, 'gina', 'many', 'x'.repeat(MAX_BYTES))).status).toBe(201);
       for (let i = 0; i < MAX_STREAMS + 3; i++) expect((await put(s.anonymous, null, `anon${i}`, 'x'.repeat(MAX_BYTES))).status).toBe(201);
       expect((await post(s.anonymous, null, 'anon0', 'x'.repeat(MAX_BYTES))).status).toBe(204);
     });
