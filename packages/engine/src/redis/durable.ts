@@ -98,18 +98,19 @@ export class RedisDurableStore implements DurableStore {
   async create(name: string, spec: DurableCreateSpec): Promise<DurableCreateOutcome> {
     const quota = spec.quota ?? null;
     if (!quota) return this.createUnmetered(name, spec, async () => null);
-    let held: Held | null = null;
+    // Set by the meter once the reservation is made (a fork reserves only after its source answered).
+    const slot: { held: Held | null } = { held: null };
     const meter: Meter = async (bytes) => {
       const r = await this.reserve(quota, name, true, bytes);
       if ('kind' in r) return r;
-      held = r;
+      slot.held = r;
       return null;
     };
     let out: DurableCreateOutcome;
     try {
       out = await this.createUnmetered(name, spec, meter);
     } catch (err) {
-      if (held) await this.finish(held, 0, { state: 'unknown' }).catch(() => {});
+      if (slot.held) await this.finishQuietly(slot.held, 0, { state: 'unknown' });
       throw err;
     }
     if (out.kind === 'quota') {
@@ -119,10 +120,10 @@ export class RedisDurableStore implements DurableStore {
       if (h.kind === 'gone') return { kind: 'soft_deleted' };
       return out;
     }
-    const h = held as Held | null;
-    if (h) {
-      if (out.kind === 'created') await this.finish(h, h.bytes, { state: 'created', pttl: pttlOf(out.info) });
-      else await this.finish(h, 0, { state: out.kind === 'exists' || out.kind === 'soft_deleted' ? 'live' : 'unknown' });
+    const held = slot.held;
+    if (held) {
+      if (out.kind === 'created') await this.finishQuietly(held, held.bytes, { state: 'created', pttl: pttlOf(out.info) });
+      else await this.finishQuietly(held, 0, { state: out.kind === 'exists' || out.kind === 'soft_deleted' ? 'live' : 'unknown' });
     }
     return out;
   }
@@ -266,10 +267,10 @@ export class RedisDurableStore implements DurableStore {
     try {
       out = await this.appendUnmetered(name, spec, false);
     } catch (err) {
-      await this.finish(r, 0, { state: 'unknown' }).catch(() => {});
+      await this.finishQuietly(r, 0, { state: 'unknown' });
       throw err;
     }
-    await this.finish(r, out.kind === 'appended' ? bytes : 0, { state: out.kind === 'missing' ? 'gone' : 'live' });
+    await this.finishQuietly(r, out.kind === 'appended' ? bytes : 0, { state: out.kind === 'missing' ? 'gone' : 'live' });
     return out;
   }
 
@@ -456,7 +457,15 @@ export class RedisDurableStore implements DurableStore {
     }
   }
 
-  /** Tell the ledger how a reserved write went: `written` of its bytes were stored. */
+  /**
+   * Tell the ledger how a reserved write went: `written` of its bytes were stored. Never fails the
+   * write, which stands either way: a finish that is lost leaves the reservation to its lease,
+   * after which the entry is settled against the stream.
+   */
+  private async finishQuietly(held: Held, written: number, seen: Seen): Promise<void> {
+    await this.finish(held, written, seen).catch(() => {});
+  }
+
   private async finish(held: Held, written: number, seen: Seen): Promise<void> {
     const { owner } = held.quota;
     const pttl = seen.state === 'created' ? seen.pttl : -1;
