@@ -107,5 +107,8 @@ export function offsetQueryParam<N extends string>(name: N) {
   return { type: 'string', errorCode: 'invalid_offset', errorMessage: `${name} must be a non-negative decimal event offset` } as const;
 }
 
+/** Last-Event-ID of a resuming viewer (Node joins a repeated one into one value, which parseOffset refuses). */
+export const resumeHeaders = { type: 'object', properties: { 'last-event-id': { type: 'string' } } } as const;
+
 /** ?token=: a read token on a read (Access.identify checks it; API keys there are refused with api_key_in_url). */
 export const tokenQueryParam = { description: 'a read token (GET and HEAD only)' } as const;

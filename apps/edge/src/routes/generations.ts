@@ -1,6 +1,5 @@
 import { describeGeneration, eventsPath, isGenerationId, isTerminalStatus, parseChatRequest, parseCompletionRequest, parseOffset, type RequestLimits } from '@tokencast/protocol';
-import type { FastifyRequest } from 'fastify';
-import { idParams, offsetQueryParam, type RoutePlugin, tokenQueryParam } from '../plugins/schemas.js';
+import { idParams, offsetQueryParam, type RoutePlugin, resumeHeaders, tokenQueryParam } from '../plugins/schemas.js';
 import { cancelGeneration, generationNotFound, streamSse, visibleGeneration } from '../stream.js';
 import { accept, objectBody } from './completions.js';
 import { startingAfter } from './responses.js';
@@ -34,12 +33,8 @@ const eventsQuery = {
 } as const;
 
 /** The offset a viewer resumes after: Last-Event-ID (a reconnecting EventSource) wins over ?from. */
-function resumeOffset(req: FastifyRequest, from: string | undefined): number {
-  const header = req.headers['last-event-id'];
-  if (header !== undefined) {
-    if (Array.isArray(header)) return parseOffset(header[0] ?? '', 'Last-Event-ID');
-    return parseOffset(header, 'Last-Event-ID');
-  }
+function resumeOffset(lastEventId: string | undefined, from: string | undefined): number {
+  if (lastEventId !== undefined) return parseOffset(lastEventId, 'Last-Event-ID');
   if (from === undefined) return 0;
   return parseOffset(from, 'from');
 }
@@ -80,14 +75,15 @@ const generationRoutes: RoutePlugin = async (app) => {
     return describeGeneration(meta, tokenMs);
   });
 
-  app.get('/v1/generations/:id/events', { schema: { params: idParams, querystring: eventsQuery } }, async (req, reply) => {
+  app.get('/v1/generations/:id/events', { schema: { params: idParams, querystring: eventsQuery, headers: resumeHeaders } }, async (req, reply) => {
     const id = idParam(req.params.id);
     const { query } = req;
-    const from = resumeOffset(req, query.from);
+    const lastEventId = req.headers['last-event-id'];
+    const from = resumeOffset(lastEventId, query.from);
     const principal = await app.access.identify(req);
     app.access.requireAny(principal);
     // Responses viewers resume by sequence number (?starting_after, or Last-Event-ID: their ids are sequence numbers).
-    const after = startingAfter(req, query.starting_after);
+    const after = startingAfter(query.starting_after, lastEventId);
     await streamSse(req, reply, app, principal, id, from, boolParam(query.include_usage), query.format ?? null, boolParam(query.include_timings), after);
   });
 

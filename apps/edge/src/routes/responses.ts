@@ -16,9 +16,8 @@ import {
   responseObject,
   responsesContext,
 } from '@tokencast/protocol';
-import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../access/access.js';
-import { idParams, offsetQueryParam, type RoutePlugin, tokenQueryParam } from '../plugins/schemas.js';
+import { idParams, offsetQueryParam, type RoutePlugin, resumeHeaders, tokenQueryParam } from '../plugins/schemas.js';
 import { cancelGeneration, collectResponse, generationNotFound, streamSse, visibleGeneration } from '../stream.js';
 import { accept, objectBody, type SubmitDeps } from './completions.js';
 
@@ -129,14 +128,10 @@ const retrieveQuery = {
   },
 } as const;
 
-/**
- * The sequence number a resuming Responses client has seen: ?starting_after (`raw`), or
- * Last-Event-ID; -1 when none.
- */
-export function startingAfter(req: FastifyRequest, raw: string | undefined): number {
-  const header = req.headers['last-event-id'];
+/** The sequence number a resuming Responses client has seen: ?starting_after, or Last-Event-ID; -1 when none. */
+export function startingAfter(raw: string | undefined, lastEventId: string | undefined): number {
   if (raw !== undefined) return parseOffset(raw, 'starting_after');
-  if (header !== undefined) return parseOffset(Array.isArray(header) ? (header[0] ?? '') : header, 'Last-Event-ID');
+  if (lastEventId !== undefined) return parseOffset(lastEventId, 'Last-Event-ID');
   return -1;
 }
 
@@ -165,10 +160,10 @@ const responsesRoutes: RoutePlugin = async (app) => {
     return collectResponse(req, reply, app, principal, meta.id, 'responses', slot);
   });
 
-  app.get('/v1/responses/:id', { schema: { params: idParams, querystring: retrieveQuery } }, async (req, reply) => {
+  app.get('/v1/responses/:id', { schema: { params: idParams, querystring: retrieveQuery, headers: resumeHeaders } }, async (req, reply) => {
     const id = idParam(req.params.id);
     const stream = req.query.stream === true;
-    const after = startingAfter(req, req.query.starting_after);
+    const after = startingAfter(req.query.starting_after, req.headers['last-event-id']);
     const { principal, meta } = await visibleGeneration(req, app, id).catch((err) => {
       throw err instanceof NotFoundError ? responseNotFound() : err;
     });
