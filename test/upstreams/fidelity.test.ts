@@ -329,6 +329,117 @@ describe('upstream fidelity, end to end', () => {
     expect(got.finish).toBe('tool_use');
   });
 
+  describe('Anthropic cache_control breakpoints', () => {
+    const eph = { type: 'ephemeral' };
+    const hour = { type: 'ephemeral', ttl: '1h' };
+    /** A /v1/messages body with a breakpoint at every place Anthropic takes one. */
+    const cachedBody = (model: string) => ({
+      model,
+      max_tokens: 4000,
+      stream: true,
+      system: [
+        { type: 'text', text: 'Long standing rules.', cache_control: hour },
+        { type: 'text', text: ' Be brief.' },
+      ],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Weather and time where this was taken?', cache_control: eph },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_B64 }, cache_control: eph },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Locating.', cache_control: eph },
+            { type: 'tool_use', id: 'toolu_00', name: 'locate', input: { photo: 1 }, cache_control: eph },
+          ],
+        },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_00', content: [{ type: 'text', text: 'Paris', cache_control: eph }], cache_control: eph }] },
+      ],
+      tools: [
+        { name: 'get_weather', description: 'Weather for a city', input_schema: SCHEMA },
+        { name: 'get_time', input_schema: { type: 'object', properties: { tz: { type: 'string' } } }, cache_control: hour },
+      ],
+    });
+
+    it('reach an Anthropic upstream exactly where the caller put them; cache tokens come back in Anthropic usage', async () => {
+      const res = await post('/v1/messages', cachedBody('claude-standin'));
+      const got = fromAnthropic(await sse(res));
+      expect(got.text).toBe(WANT.text);
+      const sent = claude.requests.at(-1);
+      expect(sent?.path).toBe('/v1/messages');
+      expect(sent?.body.system).toEqual([
+        { type: 'text', text: 'Long standing rules.', cache_control: hour },
+        { type: 'text', text: ' Be brief.' },
+      ]);
+      expect(sent?.body.messages).toEqual([
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Weather and time where this was taken?', cache_control: eph },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_B64 }, cache_control: eph },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Locating.', cache_control: eph },
+            { type: 'tool_use', id: 'toolu_00', name: 'locate', input: { photo: 1 }, cache_control: eph },
+          ],
+        },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_00', content: [{ type: 'text', text: 'Paris', cache_control: eph }], cache_control: eph }] },
+      ]);
+      expect(sent?.body.tools).toEqual([
+        { name: 'get_weather', description: 'Weather for a city', input_schema: SCHEMA },
+        { name: 'get_time', input_schema: { type: 'object', properties: { tz: { type: 'string' } } }, cache_control: hour },
+      ]);
+      // The stand-in reports 200 of its 230 prompt tokens read from the cache.
+      expect(got.usage).toMatchObject({ cache_read_input_tokens: 200, output_tokens: 61 });
+    });
+
+    it('are left out for OpenAI-compatible and Responses upstreams (a caching hint they have no field for), the rest of the request intact', async () => {
+      for (const [model, upstream] of [
+        ['gpt-standin', gpt],
+        ['responses-standin', responses],
+      ] as const) {
+        const got = fromAnthropic(await sse(await post('/v1/messages', cachedBody(model))));
+        expect(got.text).toBe(WANT.text);
+        const sent = upstream.requests.at(-1);
+        expect(JSON.stringify(sent?.body)).not.toContain('cache_control');
+        if (model === 'gpt-standin') {
+          const messages = sent?.body.messages as Record<string, unknown>[];
+          // Text-only content is a string again, as before markers were kept.
+          expect(messages[0]).toEqual({ role: 'system', content: 'Long standing rules. Be brief.' });
+          expect(messages[1]).toEqual({
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Weather and time where this was taken?' },
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_B64}` } },
+            ],
+          });
+          expect(messages[2]).toMatchObject({ role: 'assistant', content: 'Locating.', tool_calls: [{ id: 'toolu_00', type: 'function', function: { name: 'locate' } }] });
+          expect(messages[3]).toEqual({ role: 'tool', tool_call_id: 'toolu_00', content: 'Paris' });
+          expect(sent?.body.tools).toEqual([
+            { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', parameters: SCHEMA } },
+            { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } },
+          ]);
+        } else {
+          expect(sent?.body).toMatchObject({
+            input: [
+              { type: 'message', role: 'system' },
+              { type: 'message', role: 'user' },
+              { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Locating.' }] },
+              { type: 'function_call', call_id: 'toolu_00', name: 'locate' },
+              { type: 'function_call_output', call_id: 'toolu_00', output: 'Paris' },
+            ],
+          });
+        }
+      }
+    });
+  });
+
   it('what an Anthropic upstream cannot carry is a 400 unsupported_by_upstream, and nothing reaches the upstream', async () => {
     const before = claude.requests.length;
     const res = await post('/v1/chat/completions', { model: 'claude-standin', logprobs: true, messages: [{ role: 'user', content: 'hi' }] });

@@ -1,4 +1,4 @@
-import type { ChatMessage, ContentPart, GenerationRequest, RequestLimits, ToolCallRef, ToolChoice, ToolDefinition } from './requests.js';
+import type { CacheControl, ChatMessage, ContentPart, GenerationRequest, RequestLimits, ToolCallRef, ToolChoice, ToolDefinition } from './requests.js';
 import { imageUrl, parseMetadata, parseToolArray } from './tools.js';
 import { bad, boundedJson, isObject, jsonSchemaObject, onlyKeys, optBoolean, optString, RequestSize, toolName } from './validate.js';
 
@@ -6,7 +6,9 @@ import { bad, boundedJson, isObject, jsonSchemaObject, onlyKeys, optBoolean, opt
  * POST /v1/messages body → the normalised request (OpenAI chat shape). Tool uses become an
  * assistant's tool_calls, tool results become `tool` messages, image blocks image_url parts and
  * thinking blocks the assistant message's reasoning, so any upstream gets the whole conversation.
- * `cache_control` markers are accepted and not forwarded (a caching hint, not content).
+ * `cache_control` markers are kept where the caller put them (system and message blocks, tool_use,
+ * tool_result, tools) and sent as given to Anthropic upstreams; a block that carries one stays a
+ * part of its own instead of being joined into a string.
  */
 
 const TOP_KEYS = new Set([
@@ -31,56 +33,76 @@ const TOP_UNSUPPORTED: Record<string, string> = {
   context_management: 'context management is not supported',
 };
 
-function cacheControl(block: Record<string, unknown>, param: string): void {
+/** A block's cache_control, checked; undefined when absent. */
+function cacheControl(block: Record<string, unknown>, param: string): CacheControl | undefined {
   const cc = block.cache_control;
-  if (cc === undefined || cc === null) return;
-  if (!isObject(cc) || cc.type !== 'ephemeral') bad(`${param}.cache_control must be {"type":"ephemeral"}`, `${param}.cache_control`);
+  if (cc === undefined || cc === null) return undefined;
+  const at = `${param}.cache_control`;
+  if (!isObject(cc) || cc.type !== 'ephemeral') bad(`${at} must be {"type":"ephemeral"}`, at);
+  onlyKeys(cc, new Set(['type', 'ttl']), at);
+  if (cc.ttl === undefined || cc.ttl === null) return { type: 'ephemeral' };
+  if (cc.ttl !== '5m' && cc.ttl !== '1h') bad(`${at}.ttl must be "5m" or "1h"`, `${at}.ttl`);
+  return { type: 'ephemeral', ttl: cc.ttl };
 }
 
-function textBlock(b: Record<string, unknown>, param: string, size: RequestSize): string {
+/** `cc` as an optional field: spread into a part so that an absent marker adds no key. */
+function cached(cc: CacheControl | undefined): { cache_control?: CacheControl } {
+  return cc === undefined ? {} : { cache_control: cc };
+}
+
+function textBlock(b: Record<string, unknown>, param: string, size: RequestSize): ContentPart {
   onlyKeys(b, new Set(['type', 'text', 'cache_control', 'citations']), param);
-  cacheControl(b, param);
+  const cc = cacheControl(b, param);
   if (typeof b.text !== 'string') bad(`${param}.text must be a string`, `${param}.text`);
   if (Array.isArray(b.citations) && b.citations.length > 0) bad(`${param}.citations are not supported`, `${param}.citations`, 'unsupported_value');
   size.add(b.text);
-  return b.text;
+  return { type: 'text', text: b.text, ...cached(cc) };
+}
+
+/**
+ * Parts as the normal form keeps them: text-only parts joined into a string, unless one carries
+ * a cache_control marker (a breakpoint sits after a given block, so the blocks stay apart).
+ */
+function joined(parts: ContentPart[]): string | ContentPart[] {
+  if (parts.some((p) => p.type !== 'text' || p.cache_control !== undefined)) return parts;
+  return parts.map((p) => (p as { text: string }).text).join('');
 }
 
 /** A string, or an array of text blocks (system prompts and tool results). */
-function textBlocks(content: unknown, param: string, size: RequestSize): string {
+function textBlocks(content: unknown, param: string, size: RequestSize): string | ContentPart[] {
   if (typeof content === 'string') {
     size.add(content);
     return content;
   }
   if (!Array.isArray(content)) return bad(`${param} must be a string or an array of text blocks`, param);
-  return content
-    .map((b, i) => {
+  return joined(
+    content.map((b, i) => {
       if (!isObject(b) || b.type !== 'text') {
         const what = isObject(b) && b.type === 'image' ? 'image blocks are not supported here' : 'must be a text block';
         return bad(`${param}[${i}] ${what}`, `${param}[${i}]`, isObject(b) && b.type === 'image' ? 'unsupported_value' : 'invalid_value');
       }
       return textBlock(b, `${param}[${i}]`, size);
-    })
-    .join('');
+    }),
+  );
 }
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
 
 function imageBlock(b: Record<string, unknown>, param: string, size: RequestSize, limits: RequestLimits): ContentPart {
   onlyKeys(b, new Set(['type', 'source', 'cache_control']), param);
-  cacheControl(b, param);
+  const cc = cached(cacheControl(b, param));
   const src = b.source;
   if (!isObject(src)) bad(`${param}.source must be an object`, `${param}.source`);
   if (src.type === 'url') {
     onlyKeys(src, new Set(['type', 'url']), `${param}.source`);
-    return { type: 'image_url', image_url: { url: imageUrl(src.url, `${param}.source.url`, size, limits) } };
+    return { type: 'image_url', image_url: { url: imageUrl(src.url, `${param}.source.url`, size, limits) }, ...cc };
   }
   if (src.type !== 'base64') bad(`${param}.source.type must be base64 or url`, `${param}.source.type`, src.type === 'file' ? 'unsupported_value' : 'invalid_value');
   onlyKeys(src, new Set(['type', 'media_type', 'data']), `${param}.source`);
   if (typeof src.media_type !== 'string' || !IMAGE_TYPES.has(src.media_type))
     bad(`${param}.source.media_type must be image/jpeg, image/png, image/gif or image/webp`, `${param}.source.media_type`);
   if (typeof src.data !== 'string') bad(`${param}.source.data must be base64`, `${param}.source.data`);
-  return { type: 'image_url', image_url: { url: imageUrl(`data:${src.media_type};base64,${src.data}`, `${param}.source.data`, size, limits) } };
+  return { type: 'image_url', image_url: { url: imageUrl(`data:${src.media_type};base64,${src.data}`, `${param}.source.data`, size, limits) }, ...cc };
 }
 
 function userTurn(content: unknown, param: string, size: RequestSize, limits: RequestLimits): ChatMessage[] {
@@ -94,21 +116,21 @@ function userTurn(content: unknown, param: string, size: RequestSize, limits: Re
   content.forEach((b, i) => {
     const at = `${param}[${i}]`;
     if (!isObject(b)) bad(`${at} must be a content block`, at);
-    if (b.type === 'text') parts.push({ type: 'text', text: textBlock(b, at, size) });
+    if (b.type === 'text') parts.push(textBlock(b, at, size));
     else if (b.type === 'image') parts.push(imageBlock(b, at, size, limits));
     else if (b.type === 'tool_result') {
       onlyKeys(b, new Set(['type', 'tool_use_id', 'content', 'is_error', 'cache_control']), at);
-      cacheControl(b, at);
+      const cc = cacheControl(b, at);
       if (typeof b.tool_use_id !== 'string' || b.tool_use_id.length === 0 || b.tool_use_id.length > 256) bad(`${at}.tool_use_id must be a tool_use id`, `${at}.tool_use_id`);
       size.add(b.tool_use_id);
       const msg: ChatMessage = { role: 'tool', tool_call_id: b.tool_use_id, content: b.content === undefined ? '' : textBlocks(b.content, `${at}.content`, size) };
       if (optBoolean(b.is_error, `${at}.is_error`)) msg.tool_error = true;
+      if (cc !== undefined) msg.cache_control = cc;
       tools.push(msg);
     } else bad(`${at}.type ${JSON.stringify(b.type)} is not supported in a user message (text, image, tool_result)`, `${at}.type`, 'unsupported_value');
   });
   if (parts.length === 0) return tools;
-  const text = parts.every((p) => p.type === 'text');
-  return [...tools, { role: 'user', content: text ? parts.map((p) => (p as { text: string }).text).join('') : parts }];
+  return [...tools, { role: 'user', content: joined(parts) }];
 }
 
 function assistantTurn(content: unknown, param: string, size: RequestSize): ChatMessage {
@@ -118,15 +140,15 @@ function assistantTurn(content: unknown, param: string, size: RequestSize): Chat
   }
   if (!Array.isArray(content)) return bad(`${param} must be a string or an array of content blocks`, param);
   const msg: ChatMessage = { role: 'assistant', content: '' };
-  let text = '';
+  const text: ContentPart[] = [];
   const calls: ToolCallRef[] = [];
   content.forEach((b, i) => {
     const at = `${param}[${i}]`;
     if (!isObject(b)) bad(`${at} must be a content block`, at);
-    if (b.type === 'text') text += textBlock(b, at, size);
+    if (b.type === 'text') text.push(textBlock(b, at, size));
     else if (b.type === 'tool_use') {
       onlyKeys(b, new Set(['type', 'id', 'name', 'input', 'cache_control']), at);
-      cacheControl(b, at);
+      const cc = cached(cacheControl(b, at));
       if (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 256) bad(`${at}.id must be a non-empty string`, `${at}.id`);
       const name = toolName(b.name, `${at}.name`);
       if (!isObject(b.input)) bad(`${at}.input must be an object`, `${at}.input`);
@@ -134,7 +156,7 @@ function assistantTurn(content: unknown, param: string, size: RequestSize): Chat
       size.add(b.id);
       size.add(name);
       size.add(args);
-      calls.push({ id: b.id, type: 'function', function: { name, arguments: args } });
+      calls.push({ id: b.id, type: 'function', function: { name, arguments: args }, ...cc });
     } else if (b.type === 'thinking' || b.type === 'redacted_thinking') {
       if (msg.reasoning) bad(`${at}: only one thinking block per assistant message is supported`, at, 'unsupported_value');
       if (b.type === 'thinking') {
@@ -150,7 +172,7 @@ function assistantTurn(content: unknown, param: string, size: RequestSize): Chat
       }
     } else bad(`${at}.type ${JSON.stringify(b.type)} is not supported in an assistant message (text, tool_use, thinking)`, `${at}.type`, 'unsupported_value');
   });
-  msg.content = text;
+  msg.content = joined(text);
   if (calls.length > 0) msg.tool_calls = calls;
   return msg;
 }
@@ -160,7 +182,7 @@ function parseTools(v: unknown, size: RequestSize): ToolDefinition[] | undefined
     if (t.type !== undefined && t.type !== null && t.type !== 'custom')
       bad(`${at}.type ${JSON.stringify(t.type)}: server tools are not supported`, `${at}.type`, 'unsupported_value');
     onlyKeys(t, new Set(['type', 'name', 'description', 'input_schema', 'cache_control']), at);
-    cacheControl(t, at);
+    const cc = cached(cacheControl(t, at));
     const name = unique(toolName(t.name, `${at}.name`), `${at}.name`);
     size.add(name);
     const parameters = jsonSchemaObject(t.input_schema, `${at}.input_schema`);
@@ -171,7 +193,7 @@ function parseTools(v: unknown, size: RequestSize): ToolDefinition[] | undefined
       fn.description = description;
       size.add(description);
     }
-    return { type: 'function', function: fn };
+    return { type: 'function', function: fn, ...cc };
   });
 }
 

@@ -7,11 +7,25 @@ import { bad, isObject, onlyKeys, optBoolean, optString, RequestSize, toolName }
  */
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
-/** A content part of a user message (OpenAI's shapes; the Anthropic parser translates into them). */
+/**
+ * An Anthropic prompt-caching breakpoint, as the caller sent it on a block or tool: the prefix up
+ * to and including it is cached. `ttl` absent: Anthropic's default (5 minutes). Only Anthropic
+ * upstreams read it; the others are sent the request without it (a billing hint, not content:
+ * OpenAI-style APIs cache prefixes on their own; docs/PROTOCOL.md, "What each upstream reads").
+ */
+export interface CacheControl {
+  type: 'ephemeral';
+  ttl?: '5m' | '1h';
+}
+
+/**
+ * A content part of a message (OpenAI's shapes; the Anthropic parser translates into them).
+ * `cache_control`: only from /v1/messages, on text and image blocks.
+ */
 export type ContentPart =
-  | { type: 'text'; text: string }
+  | { type: 'text'; text: string; cache_control?: CacheControl }
   /** url: an http(s) URL or a base64 data URL (within the media cap). */
-  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
+  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' }; cache_control?: CacheControl }
   /** data: base64 audio. */
   | { type: 'input_audio'; input_audio: { data: string; format: 'wav' | 'mp3' } };
 
@@ -21,11 +35,16 @@ export interface ToolCallRef {
   type: 'function';
   /** arguments: the JSON text exactly as the model produced it. */
   function: { name: string; arguments: string };
+  /** The tool_use block's caching breakpoint (/v1/messages only). */
+  cache_control?: CacheControl;
 }
 
 export interface ChatMessage {
   role: ChatRole;
-  /** A string, or parts when the message has images or audio (text-only parts are joined into a string). */
+  /**
+   * A string, or parts when the message has images or audio, or a part carries cache_control
+   * (otherwise text-only parts are joined into a string).
+   */
   content: string | ContentPart[];
   name?: string;
   /** Assistant messages: the tool calls of that turn. */
@@ -34,6 +53,8 @@ export interface ChatMessage {
   tool_call_id?: string;
   /** Tool messages: the tool reported an error (Anthropic's tool_result is_error). */
   tool_error?: boolean;
+  /** Tool messages: the tool_result block's caching breakpoint (/v1/messages only). */
+  cache_control?: CacheControl;
   /**
    * Assistant messages: the turn's reasoning as the caller sent it back (Anthropic thinking
    * blocks with their signature, or reasoning_content). `redacted`: a redacted_thinking block's data.
@@ -45,6 +66,8 @@ export interface ToolDefinition {
   type: 'function';
   /** parameters: a JSON Schema object; absent: the tool takes no arguments. */
   function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
+  /** The tool definition's caching breakpoint (/v1/messages only). */
+  cache_control?: CacheControl;
 }
 
 export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };

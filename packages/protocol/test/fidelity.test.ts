@@ -202,7 +202,8 @@ describe('Anthropic messages: tools, tool results, images and thinking', () => {
   it('translates into the normal form, keeping every part', () => {
     const req = parseMessagesRequest(input(), limits);
     expect(req.messages).toEqual([
-      { role: 'system', content: 'be exact' },
+      // The block keeps its cache_control, so it stays a block.
+      { role: 'system', content: [{ type: 'text', text: 'be exact', cache_control: { type: 'ephemeral' } }] },
       {
         role: 'user',
         content: [
@@ -235,7 +236,83 @@ describe('Anthropic messages: tools, tool results, images and thinking', () => {
     expect(err.messages[1]).toEqual({ role: 'tool', tool_call_id: 't', content: 'boom', tool_error: true });
   });
 
+  it('keeps cache_control markers on every block that carries one, ttl included, and joins text blocks without one', () => {
+    const eph = { type: 'ephemeral' } as const;
+    const hour = { type: 'ephemeral', ttl: '1h' } as const;
+    const req = parseMessagesRequest(
+      input({
+        system: [
+          { type: 'text', text: 'long rules' },
+          { type: 'text', text: ' and more', cache_control: hour },
+        ],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'doc', cache_control: eph },
+              { type: 'image', source: { type: 'url', url: 'https://example.test/a.jpg' }, cache_control: eph },
+            ],
+          },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'text', text: 'Checking.', cache_control: eph },
+              { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {}, cache_control: eph },
+            ],
+          },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: '3 C', cache_control: eph }], cache_control: hour }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'And ' },
+              { type: 'text', text: 'tomorrow?' },
+            ],
+          },
+        ],
+        tools: [{ name: 'get_weather', input_schema: weather, cache_control: hour }],
+        thinking: undefined,
+      }),
+      limits,
+    );
+    expect(req.messages).toEqual([
+      {
+        role: 'system',
+        content: [
+          { type: 'text', text: 'long rules' },
+          { type: 'text', text: ' and more', cache_control: hour },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'doc', cache_control: eph },
+          { type: 'image_url', image_url: { url: 'https://example.test/a.jpg' }, cache_control: eph },
+        ],
+      },
+      {
+        role: 'assistant',
+        content: [{ type: 'text', text: 'Checking.', cache_control: eph }],
+        tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{}' }, cache_control: eph }],
+      },
+      { role: 'tool', tool_call_id: 'toolu_1', content: [{ type: 'text', text: '3 C', cache_control: eph }], cache_control: hour },
+      { role: 'user', content: 'And tomorrow?' },
+    ]);
+    expect(req.tools).toEqual([{ type: 'function', function: { name: 'get_weather', parameters: weather }, cache_control: hour }]);
+  });
+
   it.each<[string, Record<string, unknown>, string, string]>([
+    [
+      'a cache_control ttl Anthropic does not offer',
+      { system: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '2h' } }] },
+      'system[0].cache_control.ttl',
+      'invalid_value',
+    ],
+    [
+      'an unknown cache_control field',
+      { tools: [{ name: 'f', input_schema: weather, cache_control: { type: 'ephemeral', scope: 'org' } }] },
+      'tools[0].cache_control.scope',
+      'unknown_parameter',
+    ],
     ['a server tool', { tools: [{ type: 'web_search_20250305', name: 'web_search' }] }, 'tools[0].type', 'unsupported_value'],
     ['a document block', { messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] }, 'messages.0.content[0].type', 'unsupported_value'],
     ['a thinking budget under 1024', { thinking: { type: 'enabled', budget_tokens: 100 } }, 'thinking.budget_tokens', 'invalid_value'],

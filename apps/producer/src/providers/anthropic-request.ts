@@ -1,4 +1,4 @@
-import type { ChatMessage, ContentPart, GenerationRequest } from '@tokencast/protocol';
+import type { CacheControl, ChatMessage, ContentPart, GenerationRequest } from '@tokencast/protocol';
 import { UpstreamError } from './errors.js';
 
 /**
@@ -6,7 +6,10 @@ import { UpstreamError } from './errors.js';
  * in it is translated or refused with `unsupported_by_upstream` before anything is sent; nothing
  * is dropped without a word. The translation, field by field:
  *
- *   system / developer messages  → `system` (their text, joined by newlines)
+ *   system / developer messages  → `system` (their text, joined by newlines; text blocks as given
+ *                                  when one carries cache_control)
+ *   cache_control                → as given, on the same system block, text, image, tool_use or
+ *                                  tool_result block or tool (a /v1/messages caller's breakpoints)
  *   user content parts           → text blocks; image_url → image block (data: URL → base64 source,
  *                                  anything else → url source); input_audio → refused
  *   assistant message            → thinking block (when its reasoning carries a signature: Anthropic
@@ -31,18 +34,20 @@ import { UpstreamError } from './errors.js';
  */
 export function anthropicBody(req: GenerationRequest, defaultMaxTokens: number): Record<string, unknown> {
   const body: Record<string, unknown> = { model: req.model, stream: true };
-  const system: string[] = [];
+  const system: Block[][] = [];
   const turns: Turn[] = [];
   if (req.kind === 'completion') turns.push({ role: 'user', content: [{ type: 'text', text: req.prompt }] });
   req.messages.forEach((m, i) => {
     const where = `messages[${i}]`;
-    if (m.role === 'system' || m.role === 'developer') system.push(textOnly(m.content, where));
+    if (m.role === 'system' || m.role === 'developer') system.push(systemBlocks(m.content, where));
     else if (m.role === 'user') push(turns, 'user', userBlocks(m.content, where));
     else if (m.role === 'assistant') push(turns, 'assistant', assistantBlocks(m, where));
     else push(turns, 'user', [toolResult(m, where)]);
   });
   body.messages = turns.map((t) => ({ role: t.role, content: t.content }));
-  if (system.length) body.system = system.join('\n');
+  // A plain string unless a block carries a breakpoint: the form every caller's system prompt had before.
+  if (system.some((blocks) => blocks.some((b) => b.cache_control !== undefined))) body.system = system.flat();
+  else if (system.length) body.system = system.map((blocks) => blocks.map((b) => b.text).join('')).join('\n');
 
   let maxTokens = req.maxTokens ?? defaultMaxTokens;
   const budget = thinkingBudget(req);
@@ -59,6 +64,7 @@ export function anthropicBody(req: GenerationRequest, defaultMaxTokens: number):
       ...(t.function.description !== undefined ? { description: t.function.description } : {}),
       input_schema: t.function.parameters ?? { type: 'object', properties: {} },
       ...(t.function.strict !== undefined ? { strict: t.function.strict } : {}),
+      ...cached(t.cache_control),
     }));
   }
   const choice = toolChoice(req);
@@ -121,16 +127,21 @@ function parts(content: string | ContentPart[]): ContentPart[] {
   return typeof content === 'string' ? (content ? [{ type: 'text', text: content }] : []) : content;
 }
 
-function textOnly(content: string | ContentPart[], where: string): string {
-  return parts(content)
-    .map((p) => (p.type === 'text' ? p.text : unsupported(`${where}: only text is accepted in system messages on this upstream`, where)))
-    .join('');
+/** A caching breakpoint as an optional field of a block (absent: no key at all). */
+function cached(cc: CacheControl | undefined): Block {
+  return cc === undefined ? {} : { cache_control: cc };
+}
+
+function systemBlocks(content: string | ContentPart[], where: string): Block[] {
+  return parts(content).map((p) =>
+    p.type === 'text' ? { type: 'text', text: p.text, ...cached(p.cache_control) } : unsupported(`${where}: only text is accepted in system messages on this upstream`, where),
+  );
 }
 
 function userBlocks(content: string | ContentPart[], where: string): Block[] {
   return parts(content).map((p, i): Block => {
-    if (p.type === 'text') return { type: 'text', text: p.text };
-    if (p.type === 'image_url') return imageBlock(p.image_url.url);
+    if (p.type === 'text') return { type: 'text', text: p.text, ...cached(p.cache_control) };
+    if (p.type === 'image_url') return { ...imageBlock(p.image_url.url), ...cached(p.cache_control) };
     return unsupported(`${where}.content[${i}]: audio input is not available on this upstream`, `${where}.content[${i}]`);
   });
 }
@@ -150,7 +161,7 @@ function assistantBlocks(m: ChatMessage, where: string): Block[] {
   else if (m.reasoning?.signature) out.push({ type: 'thinking', thinking: m.reasoning.text, signature: m.reasoning.signature });
   for (const p of parts(m.content)) {
     if (p.type !== 'text') unsupported(`${where}: only text is accepted in assistant messages on this upstream`, where);
-    if (p.text) out.push({ type: 'text', text: p.text });
+    if (p.text) out.push({ type: 'text', text: p.text, ...cached(p.cache_control) });
   }
   m.tool_calls?.forEach((c, i) => {
     let input: unknown = {};
@@ -161,14 +172,14 @@ function assistantBlocks(m: ChatMessage, where: string): Block[] {
         unsupported(`${where}.tool_calls[${i}].function.arguments must be JSON for this upstream`, `${where}.tool_calls[${i}]`);
       }
     }
-    out.push({ type: 'tool_use', id: c.id, name: c.function.name, input });
+    out.push({ type: 'tool_use', id: c.id, name: c.function.name, input, ...cached(c.cache_control) });
   });
   return out;
 }
 
 function toolResult(m: ChatMessage, where: string): Block {
   const content = typeof m.content === 'string' ? m.content : userBlocks(m.content, where);
-  return { type: 'tool_result', tool_use_id: m.tool_call_id ?? '', content };
+  return { type: 'tool_result', tool_use_id: m.tool_call_id ?? '', content, ...cached(m.cache_control) };
 }
 
 const EFFORT_BUDGET: Record<string, number> = { minimal: 1024, low: 2048, medium: 8192, high: 24_576, xhigh: 32_768 };

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ChatMessage, FinishReason, GenerationRequest, TokenLogprob } from '@tokencast/protocol';
+import type { ChatMessage, ContentPart, FinishReason, GenerationRequest, TokenLogprob } from '@tokencast/protocol';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { UpstreamError } from './errors.js';
 import type { ProviderEvent } from './provider.js';
@@ -12,9 +12,10 @@ export type OpenAICompatibleOptions = UpstreamOptions;
  * Any OpenAI-compatible server (llama.cpp server, vLLM, Ollama, OpenAI): chat and legacy
  * completions, streamed. The normalised request is already OpenAI's chat shape, so everything in
  * it is sent as is: tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort,
- * logprobs, metadata, image and audio parts, assistant tool_calls and tool messages. Two things
+ * logprobs, metadata, image and audio parts, assistant tool_calls and tool messages. Three things
  * of the normal form have no Chat Completions field and are not sent: the reasoning of earlier
- * assistant turns (servers reject or ignore it) and `reasoning.summary` (a Responses-API option).
+ * assistant turns (servers reject or ignore it), `reasoning.summary` (a Responses-API option) and
+ * Anthropic `cache_control` breakpoints (see chatMessage).
  * Usage comes from the upstream (stream_options.include_usage) when it sends valid counts.
  */
 export class OpenAICompatibleProvider extends StreamingUpstream {
@@ -25,7 +26,7 @@ export class OpenAICompatibleProvider extends StreamingUpstream {
     if (req.maxTokens !== null) body.max_tokens = req.maxTokens;
     if (req.kind === 'chat') {
       body.messages = req.messages.map(chatMessage);
-      if (req.tools?.length) body.tools = req.tools;
+      if (req.tools?.length) body.tools = req.tools.map(({ cache_control: _, ...t }) => t);
       if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
       if (req.parallelToolCalls !== undefined) body.parallel_tool_calls = req.parallelToolCalls;
       if (req.responseFormat) body.response_format = req.responseFormat;
@@ -49,17 +50,34 @@ export class OpenAICompatibleProvider extends StreamingUpstream {
   }
 }
 
-/** One message as Chat Completions takes it (the normal form minus what it has no field for). */
+/**
+ * One message as Chat Completions takes it (the normal form minus what it has no field for).
+ * Anthropic `cache_control` markers (on parts, tool calls and tool results of a /v1/messages
+ * request) are left out: a billing hint with no Chat Completions field, where servers cache
+ * prefixes by themselves and OpenAI refuses unknown fields; dropping it changes no output. What
+ * each upstream reads is listed in docs/PROTOCOL.md.
+ */
 function chatMessage(m: ChatMessage): Record<string, unknown> {
-  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  const out: Record<string, unknown> = { role: m.role, content: withoutCacheControl(m.content) };
   if (m.name !== undefined) out.name = m.name;
   if (m.tool_calls?.length) {
-    out.tool_calls = m.tool_calls;
+    out.tool_calls = m.tool_calls.map(({ cache_control: _, ...c }) => c);
     // An assistant turn that only called tools has null content in OpenAI's own transcripts.
     if (m.content === '') out.content = null;
   }
   if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
   return out;
+}
+
+/** Content without cache_control markers; text-only parts joined into a string again, as they were sent before markers were kept. */
+function withoutCacheControl(content: string | ContentPart[]): string | ContentPart[] {
+  if (typeof content === 'string' || !content.some((p) => p.type !== 'input_audio' && p.cache_control !== undefined)) return content;
+  const parts = content.map((p): ContentPart => {
+    if (p.type === 'input_audio' || p.cache_control === undefined) return p;
+    const { cache_control: _, ...rest } = p;
+    return rest;
+  });
+  return parts.every((p) => p.type === 'text') ? parts.map((p) => (p as { text: string }).text).join('') : parts;
 }
 
 /**

@@ -19,6 +19,9 @@ import { UpstreamError } from './errors.js';
  *   logprobs / top_logprobs      → include message.output_text.logprobs, top_logprobs
  *   max_tokens                   → max_output_tokens
  *   audio parts, stop, seed, penalties, logit_bias, top_k, min_p, a legacy completion → refused
+ *   cache_control (Anthropic breakpoints of a /v1/messages request) → not sent: a billing hint with
+ *                                  no Responses field (OpenAI caches prefixes by itself, keyed by
+ *                                  prompt_cache_key); it changes no output (docs/PROTOCOL.md)
  */
 export function responsesBody(req: GenerationRequest): Record<string, unknown> {
   if (req.kind === 'completion') unsupported('legacy completions are not available on this upstream', 'prompt');
