@@ -141,6 +141,16 @@ describe('request bodies', () => {
     expectError(await post(url, big), 413, 'payload_too_large');
   });
 
+  it("the Anthropic route's errors carry Anthropic's type names", async () => {
+    const typeOf = (res: LightMyRequestResponse) => (res.json() as { type: string; error: { type: string } }).error.type;
+    const big = await post('/v1/messages', JSON.stringify({ model: 'mock', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(5_000) }] }));
+    expect([big.statusCode, typeOf(big)]).toEqual([413, 'request_too_large']);
+    const unknown = await post('/v1/messages', JSON.stringify({ model: 'gpt-nope', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }));
+    expect([unknown.statusCode, typeOf(unknown)]).toEqual([404, 'not_found_error']);
+    const bad = await post('/v1/messages', '{"model":"mock"}');
+    expect([bad.statusCode, typeOf(bad)]).toEqual([400, 'invalid_request_error']);
+  });
+
   it.each(routes)('%s: a body that is not JSON by its content type is a 415', async (url) => {
     const body = JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'x' }] });
     for (const type of ['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {

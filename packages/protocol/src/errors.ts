@@ -83,6 +83,21 @@ export class ServiceUnavailableError extends TokencastError {
   }
 }
 
+/**
+ * The OpenAI-style `type` of an error answer with this status: the vocabulary every typed error
+ * above uses, for errors built from a status alone (Durable Streams answers; other wires map it
+ * to their own names, as the edge's Anthropic serializer does).
+ */
+export function errorTypeOf(status: number): ErrorType {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'service_unavailable';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
 /** Anything that is not a TokencastError is an internal error: its message is not shown to clients. */
 export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof TokencastError) {

@@ -1,5 +1,5 @@
 import type { DurableQuotaRefusal } from '@tokencast/engine';
-import { type ErrorType, TokencastError } from '@tokencast/protocol';
+import { type ErrorType, errorTypeOf, TokencastError } from '@tokencast/protocol';
 
 /**
  * An error answer of the Durable Streams endpoint: our usual OpenAI-style body, with the status
@@ -9,20 +9,10 @@ import { type ErrorType, TokencastError } from '@tokencast/protocol';
 export class DurableError extends TokencastError {
   readonly headers: Record<string, string>;
 
-  constructor(statusCode: number, code: string, message: string, headers: Record<string, string> = {}, type: ErrorType = typeOf(statusCode)) {
+  constructor(statusCode: number, code: string, message: string, headers: Record<string, string> = {}, type: ErrorType = errorTypeOf(statusCode)) {
     super(statusCode, type, code, message);
     this.headers = headers;
   }
-}
-
-function typeOf(status: number): ErrorType {
-  if (status === 401) return 'authentication_error';
-  if (status === 403) return 'permission_error';
-  if (status === 404) return 'not_found_error';
-  if (status === 429) return 'rate_limit_error';
-  if (status === 503) return 'service_unavailable';
-  if (status >= 500) return 'server_error';
-  return 'invalid_request_error';
 }
 
 export const badRequest = (code: string, message: string, headers?: Record<string, string>) => new DurableError(400, code, message, headers);

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import {
   type ErrorBody,
+  errorTypeOf,
   InvalidRequestError,
   PayloadTooLargeError,
   RateLimitError,
@@ -69,16 +70,13 @@ declare module 'fastify' {
   }
 }
 
-/** Anthropic's error `type` for each status we answer with. */
+/** Anthropic's error `type` for each status we answer with: OpenAI's names but for three. */
 function anthropicErrorType(status: number): string {
-  if (status === 401) return 'authentication_error';
-  if (status === 403) return 'permission_error';
-  if (status === 404) return 'not_found_error';
   if (status === 413) return 'request_too_large';
-  if (status === 429) return 'rate_limit_error';
-  if (status === 503) return 'overloaded_error';
-  if (status >= 500) return 'api_error';
-  return 'invalid_request_error';
+  const type = errorTypeOf(status);
+  if (type === 'service_unavailable') return 'overloaded_error';
+  if (type === 'server_error') return 'api_error';
+  return type;
 }
 
 /** One serializer per wire shape: the body (and any headers) of an error answer. */
