@@ -12,6 +12,7 @@ const ajv = new Ajv2020({ strict: false, allErrors: true });
 ajv.addSchema(doc, 'openresponses');
 const eventSchema: ValidateFunction = ajv.compile({ $ref: 'openresponses#/x-streaming-events' });
 const resourceSchema: ValidateFunction = ajv.compile({ $ref: 'openresponses#/components/schemas/ResponseResource' });
+const itemSchema: ValidateFunction = ajv.compile({ $ref: 'openresponses#/components/schemas/ItemField' });
 
 function check(v: ValidateFunction, value: unknown): string[] {
   if (v(value)) return [];
@@ -26,4 +27,9 @@ export function eventErrors(event: unknown): string[] {
 /** Schema errors of a Response object (empty when it conforms). */
 export function resourceErrors(response: unknown): string[] {
   return check(resourceSchema, response);
+}
+
+/** Schema errors of one item (an input item as GET /v1/responses/:id/input_items lists it; empty when it conforms). */
+export function itemErrors(item: unknown): string[] {
+  return check(itemSchema, item);
 }

@@ -1,7 +1,7 @@
 import { type EndEvent, eventPart, type GenerationStatus, type StoredEvent, startsPart, type TokenLogprob } from './events.js';
 import type { GenerationMeta } from './meta.js';
 import { type OutputPart, PartsAccumulator } from './parts.js';
-import type { GenerationRequest } from './requests.js';
+import type { ChatMessage, ContentPart, GenerationRequest } from './requests.js';
 import { responseIdOf } from './responses-request.js';
 
 /**
@@ -332,6 +332,63 @@ export function responseObject(ctx: ResponsesContext, status: GenerationStatus, 
   enc.fold(events);
   const end = events.find((e): e is EndEvent => e.kind === 'end') ?? null;
   return enc.snapshot(responseStatus(status, end));
+}
+
+/**
+ * The input items of a Response (GET /v1/responses/:id/input_items), oldest first: the
+ * conversation the model was given, as stored in its normalised request, in Responses item
+ * shapes — everything but `instructions` (not an item; an earlier response's conversation and
+ * output, when previous_response_id named one, are). Ids are derived from the generation and the
+ * item's position (`msg_<26 chars>_in<n>`; `rs_`, `fc_`, `fco_` for reasoning, calls and their
+ * outputs), so they are stable and never equal an output item's id.
+ */
+export function responseInputItems(ctx: ResponsesContext): Record<string, unknown>[] {
+  const req = ctx.request;
+  const messages: ChatMessage[] = req.kind === 'completion' ? [{ role: 'user', content: req.prompt }] : [...req.messages];
+  if (req.responses?.instructions != null && messages[0]?.role === 'system') messages.shift();
+  const out: Record<string, unknown>[] = [];
+  const push = (prefix: string, item: Record<string, unknown>) => out.push({ id: `${prefix}_${ctx.id.slice(4)}_in${out.length}`, ...item });
+  for (const m of messages) {
+    if (m.role === 'tool') {
+      push('fco', { type: 'function_call_output', call_id: m.tool_call_id ?? '', output: toolOutput(m.content), status: 'completed' });
+      continue;
+    }
+    if (m.role !== 'assistant') {
+      push('msg', { type: 'message', role: m.role, status: 'completed', content: contentParts(m.content).map(inputContent) });
+      continue;
+    }
+    // One assistant turn in the order the Responses API lists it: reasoning, message, calls.
+    const r = m.reasoning;
+    if (r) {
+      push('rs', {
+        type: 'reasoning',
+        summary: r.text ? [{ type: 'summary_text', text: r.text }] : [],
+        ...(r.signature !== undefined ? { encrypted_content: r.signature } : r.redacted !== undefined ? { encrypted_content: r.redacted } : {}),
+      });
+    }
+    const text = contentParts(m.content).flatMap((p) => (p.type === 'text' ? [p.text] : []));
+    if (text.join('') !== '')
+      push('msg', { type: 'message', role: 'assistant', status: 'completed', content: text.map((t) => ({ type: 'output_text', text: t, annotations: [] })) });
+    for (const c of m.tool_calls ?? []) push('fc', { type: 'function_call', call_id: c.id, name: c.function.name, arguments: c.function.arguments, status: 'completed' });
+  }
+  return out;
+}
+
+function contentParts(content: string | ContentPart[]): ContentPart[] {
+  return typeof content === 'string' ? [{ type: 'text', text: content }] : content;
+}
+
+/** A user, system or developer message's part as a Responses input content part. */
+function inputContent(p: ContentPart): Record<string, unknown> {
+  if (p.type === 'text') return { type: 'input_text', text: p.text };
+  if (p.type === 'image_url') return { type: 'input_image', image_url: p.image_url.url, detail: p.image_url.detail ?? 'auto' };
+  return { type: 'input_audio', input_audio: { data: p.input_audio.data, format: p.input_audio.format } };
+}
+
+/** A tool result: its text, or its parts when it has images. */
+function toolOutput(content: string | ContentPart[]): string | Record<string, unknown>[] {
+  const parts = contentParts(content);
+  return parts.every((p) => p.type === 'text') ? parts.map((p) => (p as { text: string }).text).join('') : parts.map(inputContent);
 }
 
 /** A sequence number → the offset of the stored event that carries it (0 for the preamble). */

@@ -13,6 +13,7 @@ import {
   parseResponsesRequest,
   type RequestLimits,
   responseIdOf,
+  responseInputItems,
   responseObject,
   responsesContext,
 } from '@tokencast/protocol';
@@ -128,6 +129,62 @@ const retrieveQuery = {
   },
 } as const;
 
+/** What `include` may name (OpenAI's ResponseIncludable): input items always carry image URLs and encrypted reasoning, and the rest name item kinds never stored here. */
+const INCLUDABLE = [
+  'message.input_image.image_url',
+  'reasoning.encrypted_content',
+  'message.output_text.logprobs',
+  'file_search_call.results',
+  'web_search_call.results',
+  'web_search_call.action.sources',
+  'computer_call_output.output.image_url',
+  'code_interpreter_call.outputs',
+] as const;
+const includeParam = { type: 'array', items: { enum: INCLUDABLE }, errorMessage: `include must name ${INCLUDABLE.join(', ')}` } as const;
+
+/** GET /v1/responses/:id/input_items?after&before&limit&order&include&token (the openai SDK sends include[]=…). */
+const inputItemsQuery = {
+  type: 'object',
+  properties: {
+    after: { type: 'string' },
+    before: { type: 'string' },
+    limit: { type: 'integer', minimum: 1, maximum: 100, errorMessage: 'limit must be an integer from 1 to 100' },
+    order: { enum: ['asc', 'desc'], errorMessage: 'order must be asc or desc' },
+    include: includeParam,
+    'include[]': includeParam,
+    token: tokenQueryParam,
+  },
+} as const;
+
+/**
+ * One page of a list in OpenAI's cursor shape. `after` / `before`: an id of `items` the page
+ * starts after / ends before (a 400 naming the parameter when it is none of them); with `before`
+ * the page is the `limit` items nearest to it, and has_more says whether more precede them.
+ */
+function page(items: readonly Record<string, unknown>[], q: { after?: string; before?: string; limit?: number }): Record<string, unknown> {
+  const limit = q.limit ?? 20;
+  let list = items;
+  const position = (id: string, param: 'after' | 'before') => {
+    const i = list.findIndex((it) => it.id === id);
+    if (i < 0) throw new InvalidRequestError(`${param} names no input item of this response`, 'invalid_value', { param });
+    return i;
+  };
+  if (q.after !== undefined) list = list.slice(position(q.after, 'after') + 1);
+  let data: readonly Record<string, unknown>[];
+  if (q.before !== undefined) {
+    list = list.slice(0, position(q.before, 'before'));
+    data = list.slice(Math.max(0, list.length - limit));
+  } else data = list.slice(0, limit);
+  return {
+    object: 'list',
+    data,
+    // null: the page is empty.
+    first_id: data[0]?.id ?? null,
+    last_id: data[data.length - 1]?.id ?? null,
+    has_more: list.length > data.length,
+  };
+}
+
 /** The sequence number a resuming Responses client has seen: ?starting_after, or Last-Event-ID; -1 when none. */
 export function startingAfter(raw: string | undefined, lastEventId: string | undefined): number {
   if (raw !== undefined) return parseOffset(raw, 'starting_after');
@@ -172,6 +229,20 @@ const responsesRoutes: RoutePlugin = async (app) => {
     if (stream) return streamSse(req, reply, app, principal, id, 0, null, 'responses', null, after);
     const events = await app.store.readEvents(id, 0, EVENTS_LIMIT);
     return responseObject(responsesContext(meta), meta.status, events);
+  });
+
+  // The conversation the response was given (its stored request), as input items: newest first
+  // unless order=asc, 20 a page unless limit says (1–100). Who may read it: as GET /v1/responses/:id.
+  app.get('/v1/responses/:id/input_items', { schema: { params: idParams, querystring: inputItemsQuery } }, async (req, reply) => {
+    const id = idParam(req.params.id);
+    const { meta } = await visibleGeneration(req, app, id).catch((err) => {
+      throw err instanceof NotFoundError ? responseNotFound() : err;
+    });
+    if (!stored(meta)) throw responseNotFound();
+    reply.header('x-generation-id', id);
+    const items = responseInputItems(responsesContext(meta));
+    if (req.query.order !== 'asc') items.reverse();
+    return page(items, req.query);
   });
 
   app.post('/v1/responses/:id/cancel', { schema: { params: idParams } }, async (req, reply) => {
