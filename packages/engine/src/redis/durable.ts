@@ -91,8 +91,8 @@ export class RedisDurableStore implements DurableStore {
   }
 
   private streamKeys(name: string): [string, string, string, string] {
-    const k = this.keys;
-    return [k.durableMeta(name), k.durableLog(name), k.durableProducers(name), k.durableForks(name)];
+    const k = this.keys.durable(name);
+    return [k.meta, k.log, k.producers, k.forks];
   }
 
   async create(name: string, spec: DurableCreateSpec): Promise<DurableCreateOutcome> {
@@ -287,7 +287,7 @@ export class RedisDurableStore implements DurableStore {
       spec.payload ? '1' : '0',
       spec.payload ? spec.payload.count : 0,
       spec.payload ? spec.payload.data : '',
-      this.keys.durableBell(name),
+      this.keys.durable(name).bell,
       refuse ? '1' : '0',
     );
     const kind = String(r[0]);
@@ -324,7 +324,7 @@ export class RedisDurableStore implements DurableStore {
 
   async delete(name: string, quota?: DurableQuota | null): Promise<DurableDeleteOutcome> {
     await this.prune(name);
-    const [kind, source, owner] = await this.cmd.tcDurableDelete(...this.streamKeys(name), this.keys.durableBell(name));
+    const [kind, source, owner] = await this.cmd.tcDurableDelete(...this.streamKeys(name), this.keys.durable(name).bell);
     if (kind === 'gone') return (await this.collect(name)) ? 'missing' : 'gone';
     if (kind === 'deleted') {
       // The stream gives its share back now (and so do soft-deleted ancestors release() removes).
@@ -336,7 +336,7 @@ export class RedisDurableStore implements DurableStore {
   }
 
   watch(name: string, bell: () => void): DurableWatch {
-    const channel = this.keys.durableBell(name);
+    const channel = this.keys.durable(name).bell;
     const sub = this.subscriber();
     let set = this.watchers.get(channel);
     if (!set) {
@@ -394,11 +394,11 @@ export class RedisDurableStore implements DurableStore {
 
   /** Drop names from a stream's forks set that are no longer live forks of it (expired, deleted, recreated). */
   private async prune(name: string): Promise<void> {
-    const forksKey = this.keys.durableForks(name);
+    const forksKey = this.keys.durable(name).forks;
     const members = await this.cmd.smembers(forksKey);
     await Promise.all(
       members.map(async (f) => {
-        const from = await this.cmd.hget(this.keys.durableMeta(f), 'from');
+        const from = await this.cmd.hget(this.keys.durable(f).meta, 'from');
         if (from !== name) await this.cmd.srem(forksKey, f);
       }),
     );
@@ -407,7 +407,7 @@ export class RedisDurableStore implements DurableStore {
   /** Remove a soft-deleted stream whose forks are all gone; true when it is (now) gone. */
   private async collect(name: string): Promise<boolean> {
     await this.prune(name);
-    const [kind, source, owner] = await this.cmd.tcDurableRelease(...this.streamKeys(name), '', this.keys.durableBell(name));
+    const [kind, source, owner] = await this.cmd.tcDurableRelease(...this.streamKeys(name), '', this.keys.durable(name).bell);
     if (kind !== 'deleted') return false;
     await this.settleGone(owner ?? '', name);
     if (source) await this.release(source, name);
@@ -419,7 +419,7 @@ export class RedisDurableStore implements DurableStore {
     let src = source;
     let child = fork;
     for (;;) {
-      const [kind, next, owner] = await this.cmd.tcDurableRelease(...this.streamKeys(src), child, this.keys.durableBell(src));
+      const [kind, next, owner] = await this.cmd.tcDurableRelease(...this.streamKeys(src), child, this.keys.durable(src).bell);
       if (kind === 'deleted') await this.settleGone(owner ?? '', src);
       if (kind !== 'deleted' || !next) return;
       child = src;
@@ -440,8 +440,7 @@ export class RedisDurableStore implements DurableStore {
    * entries are due for a re-check (their streams may have expired), settle those and try again.
    */
   private async reserve(quota: DurableQuota, name: string, creates: boolean, bytes: number): Promise<Held | DurableQuotaRefusal> {
-    const due = this.keys.durableQuotaDue(quota.owner);
-    const ledger = this.keys.durableQuotaLedger(quota.owner);
+    const { due, ledger } = this.keys.durableQuota(quota.owner);
     for (let attempt = 1; ; attempt++) {
       const [kind, value, dueNames] = await this.cmd.tcDurableQuotaReserve(due, ledger, name, creates ? '1' : '0', bytes, quota.maxStreams, quota.maxBytes, QUOTA_LEASE_MS);
       if (kind === 'ok') return { quota, name, version: String(value), bytes };
@@ -469,16 +468,8 @@ export class RedisDurableStore implements DurableStore {
   private async finish(held: Held, written: number, seen: Seen): Promise<void> {
     const { owner } = held.quota;
     const pttl = seen.state === 'created' ? seen.pttl : -1;
-    await this.cmd.tcDurableQuotaFinish(
-      this.keys.durableQuotaDue(owner),
-      this.keys.durableQuotaLedger(owner),
-      held.name,
-      held.version,
-      held.bytes - written,
-      seen.state,
-      pttl,
-      written,
-    );
+    const { due, ledger } = this.keys.durableQuota(owner);
+    await this.cmd.tcDurableQuotaFinish(due, ledger, held.name, held.version, held.bytes - written, seen.state, pttl, written);
   }
 
   /**
@@ -486,12 +477,12 @@ export class RedisDurableStore implements DurableStore {
    * before the stream's PTTL, so a write that reserved the name in between makes this a no-op.
    */
   private async settle(owner: string, name: string): Promise<string> {
-    const ledger = this.keys.durableQuotaLedger(owner);
+    const { due, ledger } = this.keys.durableQuota(owner);
     const raw = await this.cmd.hget(ledger, name);
     if (raw === null) return 'absent';
     const version = raw.split(':')[1] ?? '';
-    const pttl = await this.cmd.pttl(this.keys.durableMeta(name));
-    return this.cmd.tcDurableQuotaSettle(this.keys.durableQuotaDue(owner), ledger, name, version, pttl);
+    const pttl = await this.cmd.pttl(this.keys.durable(name).meta);
+    return this.cmd.tcDurableQuotaSettle(due, ledger, name, version, pttl);
   }
 }
 

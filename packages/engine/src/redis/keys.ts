@@ -33,6 +33,21 @@ import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
  */
 export const PRODUCER_GROUP = 'producers';
 
+/** A durable stream's keys: meta hash, log stream, producers hash, forks set, and its bell (a pub/sub channel). */
+export interface DurableKeys {
+  meta: string;
+  log: string;
+  producers: string;
+  forks: string;
+  bell: string;
+}
+
+/** An owner's quota ledger: the names it holds by re-check time (due), each name's bytes and reservations and the total (ledger). */
+export interface DurableQuotaKeys {
+  due: string;
+  ledger: string;
+}
+
 export class Keys {
   readonly queue: string;
   readonly dead: string;
@@ -53,13 +68,13 @@ export class Keys {
     this.revoked = `${prefix}:revoked`;
   }
 
-  /** A rate-limit window counter; `subject` is a key name or an address, never a secret. */
   /** A job queue's stream: `<prefix>:queue` for the default queue, `<prefix>:queue:<name>` otherwise. */
   queueNamed(name: string): string {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`invalid queue name ${JSON.stringify(name)}`);
     return name === 'default' ? this.queue : `${this.queue}:${name}`;
   }
 
+  /** A rate-limit window counter; `subject` is a key name or an address, never a secret. */
   rateWindow(subject: string, window: number): string {
     return `${this.prefix}:rl:${subject.replace(/[^A-Za-z0-9_.:-]/g, '_')}:${window}`;
   }
@@ -76,34 +91,16 @@ export class Keys {
     return `${this.prefix}:{${checked(id)}}:viewers`;
   }
 
-  durableMeta(name: string): string {
-    return `${this.prefix}:ds:{${durableTag(name)}}:meta`;
+  /** A durable stream's keys (the table above), all under its tag. */
+  durable(name: string): DurableKeys {
+    const base = `${this.prefix}:ds:{${durableTag(name)}}`;
+    return { meta: `${base}:meta`, log: `${base}:log`, producers: `${base}:prod`, forks: `${base}:forks`, bell: `${base}:bell` };
   }
 
-  durableLog(name: string): string {
-    return `${this.prefix}:ds:{${durableTag(name)}}:log`;
-  }
-
-  durableProducers(name: string): string {
-    return `${this.prefix}:ds:{${durableTag(name)}}:prod`;
-  }
-
-  durableForks(name: string): string {
-    return `${this.prefix}:ds:{${durableTag(name)}}:forks`;
-  }
-
-  durableBell(name: string): string {
-    return `${this.prefix}:ds:{${durableTag(name)}}:bell`;
-  }
-
-  /** An owner's quota ledger: the names it holds, by re-check time (durable-quota-reserve.lua). */
-  durableQuotaDue(owner: string): string {
-    return `${this.prefix}:dsq:{${durableTag(owner)}}:due`;
-  }
-
-  /** An owner's quota ledger: each name's bytes and reservations, and the total. */
-  durableQuotaLedger(owner: string): string {
-    return `${this.prefix}:dsq:{${durableTag(owner)}}:ent`;
+  /** An owner's quota ledger (durable-quota-*.lua), on a slot of its own. */
+  durableQuota(owner: string): DurableQuotaKeys {
+    const base = `${this.prefix}:dsq:{${durableTag(owner)}}`;
+    return { due: `${base}:due`, ledger: `${base}:ent` };
   }
 
   /** Doorbell shard k of a Redis Cluster (its own hash tag: each shard is a slot of its own). */
