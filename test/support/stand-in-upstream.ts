@@ -16,7 +16,8 @@ export type StandInOutput =
 
 export interface StandInScript {
   output: StandInOutput[];
-  usage: { input: number; output: number; cached?: number; reasoning?: number };
+  /** input: all prompt tokens, cache reads (cached) and writes (cacheWrite, Anthropic only) included. */
+  usage: { input: number; output: number; cached?: number; cacheWrite?: number; reasoning?: number };
   /** ms between two SSE events; default 2. */
   intervalMs?: number;
 }
@@ -98,7 +99,12 @@ export function standInAnthropic(script: StandInScript): Promise<FakeUpstream> {
           content: [],
           stop_reason: null,
           stop_sequence: null,
-          usage: { input_tokens: u.input - (u.cached ?? 0), cache_read_input_tokens: u.cached ?? 0, cache_creation_input_tokens: 0, output_tokens: 1 },
+          usage: {
+            input_tokens: u.input - (u.cached ?? 0) - (u.cacheWrite ?? 0),
+            cache_read_input_tokens: u.cached ?? 0,
+            cache_creation_input_tokens: u.cacheWrite ?? 0,
+            output_tokens: 1,
+          },
         },
       }),
     ];

@@ -22,7 +22,7 @@ const SCRIPT: StandInScript = {
     { kind: 'tool_call', id: 'toolu_01', name: 'get_weather', args: ['{"city":', ' "Paris",', ' "unit": "c"}'] },
     { kind: 'tool_call', id: 'toolu_02', name: 'get_time', args: ['{"tz": "Eur', 'ope/Paris"}'] },
   ],
-  usage: { input: 230, output: 61, cached: 200, reasoning: 9 },
+  usage: { input: 230, output: 61, cached: 200, cacheWrite: 20, reasoning: 9 },
 };
 const WANT = expected(SCRIPT);
 const PNG_B64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
@@ -395,8 +395,13 @@ describe('upstream fidelity, end to end', () => {
         { name: 'get_weather', description: 'Weather for a city', input_schema: SCHEMA },
         { name: 'get_time', input_schema: { type: 'object', properties: { tz: { type: 'string' } } }, cache_control: hour },
       ]);
-      // The stand-in reports 200 of its 230 prompt tokens read from the cache.
-      expect(got.usage).toMatchObject({ cache_read_input_tokens: 200, output_tokens: 61 });
+      // The stand-in reports 230 prompt tokens: 10 uncached, 200 read from the cache, 20 written to
+      // it; Anthropic's fields count each once. An OpenAI viewer sees 230 with 200 cached.
+      expect(got.usage).toEqual({ input_tokens: 10, cache_read_input_tokens: 200, cache_creation_input_tokens: 20, output_tokens: 61 });
+      const gen = res.headers.get('x-generation-id') ?? '';
+      const asOpenAI = fromOpenAI(await sse(await fetch(`${edge.url}/v1/generations/${gen}/events?format=openai&include_usage=true`)));
+      expect(asOpenAI.usage).toMatchObject({ prompt_tokens: 230, prompt_tokens_details: { cached_tokens: 200 } });
+      expect(asOpenAI.usage?.prompt_tokens_details).toEqual({ cached_tokens: 200 });
     });
 
     it('are left out for OpenAI-compatible and Responses upstreams (a caching hint they have no field for), the rest of the request intact', async () => {

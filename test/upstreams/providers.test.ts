@@ -299,8 +299,13 @@ describe('Anthropic upstream', () => {
     expect(got.signature).toBe('sig-abc123');
     expect(got.text).toBe(want.text);
     expect(got.calls).toEqual(want.calls);
-    // Prompt tokens as OpenAI counts them: fresh input plus cache reads; cache reads are the cached detail.
-    expect(got.end).toEqual({ type: 'end', finishReason: 'tool_calls', usage: { prompt_tokens: 120, completion_tokens: 45, prompt_tokens_details: { cached_tokens: 100 } } });
+    // Prompt tokens as OpenAI counts them: fresh input plus cache reads and writes; cache reads are
+    // the cached detail, writes (the stand-in reports none) cache_write_tokens.
+    expect(got.end).toEqual({
+      type: 'end',
+      finishReason: 'tool_calls',
+      usage: { prompt_tokens: 120, completion_tokens: 45, prompt_tokens_details: { cached_tokens: 100, cache_write_tokens: 0 } },
+    });
   });
 
   it('without max_tokens, the thinking budget is added to the default; a budget at or over max_tokens is refused', async () => {

@@ -112,11 +112,21 @@ export function encodeAnthropicEvent(ev: StoredEvent): string {
   return out + frame('message_stop', {});
 }
 
-/** Anthropic's usage names; cached prompt tokens are its cache_read_input_tokens. */
+/**
+ * Anthropic's usage names. Its input_tokens leaves out what the cache served and what was written
+ * to it (cache_read_input_tokens, cache_creation_input_tokens), where prompt_tokens counts both:
+ * input + read + creation = prompt_tokens, so a client adding them up counts no token twice.
+ */
 function anthropicUsage(u: Usage): Record<string, number> {
-  const out: Record<string, number> = { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
-  if (u.prompt_tokens_details) out.cache_read_input_tokens = u.prompt_tokens_details.cached_tokens;
-  return out;
+  const d = u.prompt_tokens_details;
+  if (!d) return { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
+  const written = d.cache_write_tokens ?? 0;
+  return {
+    input_tokens: Math.max(0, u.prompt_tokens - d.cached_tokens - written),
+    output_tokens: u.completion_tokens,
+    cache_read_input_tokens: d.cached_tokens,
+    cache_creation_input_tokens: written,
+  };
 }
 
 function contentBlock(p: OutputPart): Record<string, unknown> {

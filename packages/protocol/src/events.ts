@@ -11,8 +11,12 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  /** Present only when the upstream reported it (OpenAI's name). */
-  prompt_tokens_details?: { cached_tokens: number };
+  /**
+   * Present only when the upstream reported it (OpenAI's name). cached_tokens: prompt tokens read
+   * from the upstream's cache; cache_write_tokens: prompt tokens written to it (Anthropic's
+   * cache_creation_input_tokens; absent when not reported). Both are part of prompt_tokens.
+   */
+  prompt_tokens_details?: { cached_tokens: number; cache_write_tokens?: number };
   /** Present only when known: reasoning tokens are part of completion_tokens. */
   completion_tokens_details?: { reasoning_tokens: number };
 }
@@ -191,7 +195,8 @@ export function normalizeUsage(u: Partial<Record<keyof Usage, unknown>> | null |
   const c = Number(u.completion_tokens ?? 0) || 0;
   const out: Usage = { prompt_tokens: p, completion_tokens: c, total_tokens: Number(u.total_tokens ?? p + c) || p + c };
   const cached = detail(u.prompt_tokens_details, 'cached_tokens');
-  if (cached !== undefined) out.prompt_tokens_details = { cached_tokens: cached };
+  const written = detail(u.prompt_tokens_details, 'cache_write_tokens');
+  if (cached !== undefined) out.prompt_tokens_details = written === undefined ? { cached_tokens: cached } : { cached_tokens: cached, cache_write_tokens: written };
   const reasoning = detail(u.completion_tokens_details, 'reasoning_tokens');
   if (reasoning !== undefined) out.completion_tokens_details = { reasoning_tokens: reasoning };
   return out;

@@ -79,7 +79,13 @@ function completionLogprobs(lp: readonly TokenLogprob[]): Record<string, unknown
 
 function usageChunk(ctx: WireContext, usage: Usage): Record<string, unknown> {
   const object = ctx.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-  return { id: responseId(ctx), object, created: ctx.created, model: ctx.model, choices: [], usage };
+  return { id: responseId(ctx), object, created: ctx.created, model: ctx.model, choices: [], usage: openaiUsage(usage) };
+}
+
+/** Usage in OpenAI's fields only: cache writes (an Anthropic count) have no name there. */
+function openaiUsage(u: Usage): Usage {
+  if (u.prompt_tokens_details?.cache_write_tokens === undefined) return u;
+  return { ...u, prompt_tokens_details: { cached_tokens: u.prompt_tokens_details.cached_tokens } };
 }
 
 /** The OpenAI-style error object carried by a failed stream's last data event. */
@@ -141,7 +147,7 @@ export function completeResponse(ctx: WireContext, events: readonly StoredEvent[
   const parts = accumulateParts(events);
   const text = parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
   const logprobs = parts.flatMap((p) => (p.type === 'text' ? p.logprobs : []));
-  const base = { id: responseId(ctx), created: ctx.created, model: ctx.model, usage: end.usage };
+  const base = { id: responseId(ctx), created: ctx.created, model: ctx.model, usage: openaiUsage(end.usage) };
   if (ctx.kind === 'chat') {
     const message: Record<string, unknown> = { role: 'assistant', content: text.length > 0 || parts.length === 0 ? text : null };
     const reasoning = parts.map((p) => (p.type === 'reasoning' ? p.text : '')).join('');

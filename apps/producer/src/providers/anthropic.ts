@@ -133,6 +133,6 @@ class MessagesEventReader implements ChunkReader {
     const parts = [this.input, this.cacheRead ?? 0, this.cacheWrite ?? 0];
     const valid = parts.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
     const prompt = valid ? (parts as number[]).reduce((a, b) => a + b, 0) : undefined;
-    return checkedUsage({ prompt, completion: this.output, cached: this.cacheRead });
+    return checkedUsage({ prompt, completion: this.output, cached: this.cacheRead, cacheWrite: this.cacheWrite });
   }
 }

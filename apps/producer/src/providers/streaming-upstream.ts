@@ -169,6 +169,8 @@ export interface ReportedUsage {
   completion?: unknown;
   /** Prompt tokens served from a cache (part of prompt). */
   cached?: unknown;
+  /** Prompt tokens written to a cache (part of prompt; Anthropic's cache_creation_input_tokens). */
+  cacheWrite?: unknown;
   /** Reasoning tokens (part of completion). */
   reasoning?: unknown;
 }
@@ -183,11 +185,14 @@ export function checkedUsage(r: ReportedUsage): Partial<Usage> | null {
   const p = count(r.prompt);
   const c = count(r.completion);
   const cached = count(r.cached);
+  const written = count(r.cacheWrite);
   const reasoning = count(r.reasoning);
   if (p !== undefined) u.prompt_tokens = p;
   if (c !== undefined) u.completion_tokens = c;
   // A detail larger than its total is as wrong as a negative one.
   if (cached !== undefined && (p === undefined || cached <= p)) u.prompt_tokens_details = { cached_tokens: cached };
+  if (u.prompt_tokens_details && written !== undefined && (p === undefined || u.prompt_tokens_details.cached_tokens + written <= p))
+    u.prompt_tokens_details.cache_write_tokens = written;
   if (reasoning !== undefined && (c === undefined || reasoning <= c)) u.completion_tokens_details = { reasoning_tokens: reasoning };
   return Object.keys(u).length === 0 ? null : u;
 }
