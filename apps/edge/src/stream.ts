@@ -35,21 +35,23 @@ export function generationNotFound(): NotFoundError {
   return new NotFoundError('No generation with that id', 'generation_not_found', { param: 'id' });
 }
 
-/** The generation's meta if the caller may see it; the same 404 as an unknown id otherwise. */
-export async function visibleGeneration(req: FastifyRequest, deps: StreamDeps, id: string): Promise<{ principal: Principal; meta: GenerationMeta }> {
+/** The caller and the generation's meta if `may` lets the caller at it; the same 404 as an unknown id otherwise. */
+async function permitted(req: FastifyRequest, deps: StreamDeps, id: string, may: 'canWatch' | 'canCancel'): Promise<{ principal: Principal; meta: GenerationMeta }> {
   const principal = await deps.access.identify(req);
   deps.access.requireAny(principal);
   const meta = await deps.store.getMeta(id);
-  if (!meta || !deps.access.canWatch(principal, meta)) throw generationNotFound();
+  if (!meta || !deps.access[may](principal, meta)) throw generationNotFound();
   return { principal, meta };
+}
+
+/** The generation's meta if the caller may see it; the same 404 as an unknown id otherwise. */
+export function visibleGeneration(req: FastifyRequest, deps: StreamDeps, id: string): Promise<{ principal: Principal; meta: GenerationMeta }> {
+  return permitted(req, deps, id, 'canWatch');
 }
 
 /** Ask for a generation's cancel if the caller may cancel it (the same 404 otherwise). */
 export async function cancelGeneration(req: FastifyRequest, deps: StreamDeps, id: string): Promise<{ meta: GenerationMeta; requested: boolean }> {
-  const principal = await deps.access.identify(req);
-  deps.access.requireAny(principal);
-  const meta = await deps.store.getMeta(id);
-  if (!meta || !deps.access.canCancel(principal, meta)) throw generationNotFound();
+  const { meta } = await permitted(req, deps, id, 'canCancel');
   const requested = await deps.store.requestCancel(id);
   req.log.info({ gen: id, requested }, 'cancel');
   return { meta, requested };

@@ -1,8 +1,8 @@
-import type { FinishReason, GenerationRequest } from '@tokencast/protocol';
+import { type FinishReason, type GenerationRequest, isObject } from '@tokencast/protocol';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { anthropicBody } from './anthropic-request.js';
 import { UpstreamError } from './errors.js';
-import type { ProviderEvent } from './provider.js';
+import type { ProviderEnd, ProviderEvent } from './provider.js';
 import { type ChunkReader, checkedUsage, jsonData, StreamingUpstream, type UpstreamOptions, type UpstreamRequest } from './streaming-upstream.js';
 
 export interface AnthropicOptions extends UpstreamOptions {
@@ -44,12 +44,6 @@ export class AnthropicProvider extends StreamingUpstream {
   }
 }
 
-type EndEvent = Extract<ProviderEvent, { type: 'end' }>;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /**
  * Reads message_start / content_block_start / content_block_delta / content_block_stop /
  * message_delta / message_stop / ping / error. A tool_use block's index (its place among the
@@ -70,25 +64,25 @@ class MessagesEventReader implements ChunkReader {
     const type = ev.event ?? (typeof data.type === 'string' ? data.type : undefined);
     const index = typeof data.index === 'number' && Number.isSafeInteger(data.index) && data.index >= 0 ? data.index : 0;
     if (type === 'content_block_delta') {
-      const d = isRecord(data.delta) ? data.delta : {};
+      const d = isObject(data.delta) ? data.delta : {};
       if (d.type === 'text_delta' && typeof d.text === 'string' && d.text) return [{ type: 'text', text: d.text, tokens: 1 }];
       if (d.type === 'thinking_delta' && typeof d.thinking === 'string' && d.thinking) return [{ type: 'reasoning', text: d.thinking, tokens: 1 }];
       if (d.type === 'signature_delta' && typeof d.signature === 'string' && d.signature) return [{ type: 'reasoning_signature', signature: d.signature }];
       if (d.type === 'input_json_delta' && typeof d.partial_json === 'string' && d.partial_json) return [{ type: 'tool_args', index, args: d.partial_json }];
       // citations_delta: not carried by the stored log.
     } else if (type === 'content_block_start') {
-      return this.blockStart(isRecord(data.content_block) ? data.content_block : {}, index);
+      return this.blockStart(isObject(data.content_block) ? data.content_block : {}, index);
     } else if (type === 'message_start') {
-      const u = isRecord(data.message) && isRecord(data.message.usage) ? data.message.usage : {};
+      const u = isObject(data.message) && isObject(data.message.usage) ? data.message.usage : {};
       this.usageFrom(u);
     } else if (type === 'message_delta') {
-      const d = isRecord(data.delta) ? data.delta : {};
+      const d = isObject(data.delta) ? data.delta : {};
       if (typeof d.stop_reason === 'string') this.finishReason = STOP[d.stop_reason] ?? 'stop';
-      if (isRecord(data.usage)) this.usageFrom(data.usage);
+      if (isObject(data.usage)) this.usageFrom(data.usage);
     } else if (type === 'message_stop') {
       this.stopped = true;
     } else if (type === 'error') {
-      const e = isRecord(data.error) ? data.error : {};
+      const e = isObject(data.error) ? data.error : {};
       throw new UpstreamError('model', `the upstream reported an error: ${String(e.type ?? '')} ${String(e.message ?? 'unknown').slice(0, 500)}`);
     }
     // ping, content_block_stop: nothing to do
@@ -101,7 +95,7 @@ class MessagesEventReader implements ChunkReader {
       if (typeof block.id !== 'string' || typeof block.name !== 'string') throw new UpstreamError('protocol', 'a tool_use block without id or name');
       const out: ProviderEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
       // Streamed input arrives as input_json_delta; an input given whole at the start is passed as one piece.
-      if (isRecord(block.input) && Object.keys(block.input).length > 0) out.push({ type: 'tool_args', index, args: JSON.stringify(block.input) });
+      if (isObject(block.input) && Object.keys(block.input).length > 0) out.push({ type: 'tool_args', index, args: JSON.stringify(block.input) });
       return out;
     }
     if (block.type === 'text' && typeof block.text === 'string' && block.text) return [{ type: 'text', text: block.text, tokens: 1 }];
@@ -123,13 +117,13 @@ class MessagesEventReader implements ChunkReader {
     if (u.output_tokens !== undefined) this.output = u.output_tokens;
   }
 
-  end(): EndEvent {
+  end(): ProviderEnd {
     if (!this.stopped && this.finishReason === null) throw new UpstreamError('protocol', 'the upstream closed the stream before message_stop');
     return { type: 'end', finishReason: this.finishReason ?? 'stop', usage: this.usage() };
   }
 
   /** OpenAI counts cached prompt tokens inside prompt_tokens; Anthropic reports them apart. */
-  private usage(): EndEvent['usage'] {
+  private usage(): ProviderEnd['usage'] {
     const parts = [this.input, this.cacheRead ?? 0, this.cacheWrite ?? 0];
     const valid = parts.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
     const prompt = valid ? (parts as number[]).reduce((a, b) => a + b, 0) : undefined;

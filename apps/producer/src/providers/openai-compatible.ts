@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { ChatMessage, ContentPart, FinishReason, GenerationRequest, TokenLogprob } from '@tokencast/protocol';
+import { type ChatMessage, type ContentPart, type FinishReason, type GenerationRequest, isObject, type TokenLogprob } from '@tokencast/protocol';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { UpstreamError } from './errors.js';
-import type { ProviderEvent } from './provider.js';
-import { type ChunkReader, checkedUsage, jsonData, StreamingUpstream, type UpstreamOptions, type UpstreamRequest, upstreamMessage } from './streaming-upstream.js';
+import type { ProviderEnd, ProviderEvent } from './provider.js';
+import { type ChunkReader, checkedUsage, finite, jsonData, StreamingUpstream, type UpstreamOptions, type UpstreamRequest, upstreamMessage } from './streaming-upstream.js';
 
 /** `baseUrl` includes the version path, as the OpenAI SDK's baseURL: http://host:8000/v1 */
 export type OpenAICompatibleOptions = UpstreamOptions;
@@ -109,8 +109,6 @@ interface ToolCallState {
   held: string;
 }
 
-type EndEvent = Extract<ProviderEvent, { type: 'end' }>;
-
 /**
  * Reads chat.completion.chunk (and text_completion) events up to `data: [DONE]`: content,
  * reasoning (`reasoning_content` as vLLM, DeepSeek and llama.cpp send it, or `reasoning`), refusal,
@@ -118,7 +116,7 @@ type EndEvent = Extract<ProviderEvent, { type: 'end' }>;
  */
 class ChatChunkReader implements ChunkReader {
   private finishReason: FinishReason | null = null;
-  private usage: EndEvent['usage'] = null;
+  private usage: ProviderEnd['usage'] = null;
   private done = false;
   private readonly calls = new Map<number, ToolCallState>();
 
@@ -129,18 +127,18 @@ class ChatChunkReader implements ChunkReader {
     }
     const json = jsonData(ev);
     if (json.error !== undefined && json.error !== null) throw new UpstreamError('model', `the upstream reported an error: ${upstreamMessage(ev.data)}`);
-    if (isRecord(json.usage)) {
+    if (isObject(json.usage)) {
       const u = json.usage;
-      const prompt = isRecord(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
-      const completion = isRecord(u.completion_tokens_details) ? u.completion_tokens_details : {};
+      const prompt = isObject(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
+      const completion = isObject(u.completion_tokens_details) ? u.completion_tokens_details : {};
       this.usage = checkedUsage({ prompt: u.prompt_tokens, completion: u.completion_tokens, cached: prompt.cached_tokens, reasoning: completion.reasoning_tokens }) ?? this.usage;
     }
     const choice = Array.isArray(json.choices) ? json.choices[0] : undefined;
-    if (!isRecord(choice)) return [];
+    if (!isObject(choice)) return [];
     const fr = choice.finish_reason;
     if (typeof fr === 'string' && FINISH[fr]) this.finishReason = FINISH[fr];
     const out: ProviderEvent[] = [];
-    const delta = isRecord(choice.delta) ? choice.delta : null;
+    const delta = isObject(choice.delta) ? choice.delta : null;
     if (delta === null) {
       // A legacy completion chunk.
       if (typeof choice.text === 'string' && choice.text) out.push(withLogprobs({ type: 'text', text: choice.text, tokens: 1 }, legacyLogprobs(choice.logprobs)));
@@ -160,8 +158,8 @@ class ChatChunkReader implements ChunkReader {
 
   /** One entry of delta.tool_calls: starts the call once its name is known, then its argument pieces. */
   private toolCall(tc: unknown, position: number, out: ProviderEvent[]): void {
-    if (!isRecord(tc)) return;
-    const fn = isRecord(tc.function) ? tc.function : {};
+    if (!isObject(tc)) return;
+    const fn = isObject(tc.function) ? tc.function : {};
     // Servers that leave out `index` send each call whole, in order: its position stands in.
     const index = typeof tc.index === 'number' && Number.isSafeInteger(tc.index) && tc.index >= 0 ? tc.index : this.indexWithoutOne(tc, position);
     let st = this.calls.get(index);
@@ -172,7 +170,7 @@ class ChatChunkReader implements ChunkReader {
     if (typeof tc.id === 'string' && tc.id && !st.id) st.id = tc.id;
     if (typeof fn.name === 'string' && fn.name && !st.name) st.name = fn.name;
     // Some servers send the arguments as an object rather than a JSON string.
-    const args = typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '';
+    const args = typeof fn.arguments === 'string' ? fn.arguments : isObject(fn.arguments) ? JSON.stringify(fn.arguments) : '';
     if (!st.started) {
       st.held += args;
       if (!st.name) return;
@@ -194,7 +192,7 @@ class ChatChunkReader implements ChunkReader {
     return position;
   }
 
-  end(): EndEvent {
+  end(): ProviderEnd {
     // A body that ends with neither [DONE] nor a finish reason was cut short, not finished.
     if (!this.done && this.finishReason === null) throw new UpstreamError('protocol', 'the upstream closed the stream before it finished');
     for (const [index, st] of this.calls) {
@@ -204,17 +202,9 @@ class ChatChunkReader implements ChunkReader {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function withLogprobs(ev: Extract<ProviderEvent, { type: 'text' }>, logprobs: TokenLogprob[] | null): ProviderEvent {
   if (logprobs?.length) ev.logprobs = logprobs;
   return ev;
-}
-
-function finite(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
 }
 
 function bytesOf(v: unknown): number[] | null {
@@ -223,16 +213,16 @@ function bytesOf(v: unknown): number[] | null {
 
 /** choices[].logprobs.content[] of a chat chunk, each entry checked; malformed entries are left out. */
 function chatLogprobs(raw: unknown): TokenLogprob[] | null {
-  if (!isRecord(raw) || !Array.isArray(raw.content)) return null;
+  if (!isObject(raw) || !Array.isArray(raw.content)) return null;
   const out: TokenLogprob[] = [];
   for (const e of raw.content) {
-    if (!isRecord(e) || typeof e.token !== 'string' || !finite(e.logprob)) continue;
+    if (!isObject(e) || typeof e.token !== 'string' || !finite(e.logprob)) continue;
     const top = Array.isArray(e.top_logprobs) ? e.top_logprobs : [];
     out.push({
       token: e.token,
       logprob: e.logprob,
       bytes: bytesOf(e.bytes),
-      top_logprobs: top.flatMap((t) => (isRecord(t) && typeof t.token === 'string' && finite(t.logprob) ? [{ token: t.token, logprob: t.logprob, bytes: bytesOf(t.bytes) }] : [])),
+      top_logprobs: top.flatMap((t) => (isObject(t) && typeof t.token === 'string' && finite(t.logprob) ? [{ token: t.token, logprob: t.logprob, bytes: bytesOf(t.bytes) }] : [])),
     });
   }
   return out;
@@ -240,7 +230,7 @@ function chatLogprobs(raw: unknown): TokenLogprob[] | null {
 
 /** A legacy completion's logprobs ({tokens, token_logprobs, top_logprobs}) in the chat shape. */
 function legacyLogprobs(raw: unknown): TokenLogprob[] | null {
-  if (!isRecord(raw) || !Array.isArray(raw.tokens) || !Array.isArray(raw.token_logprobs)) return null;
+  if (!isObject(raw) || !Array.isArray(raw.tokens) || !Array.isArray(raw.token_logprobs)) return null;
   const tops = Array.isArray(raw.top_logprobs) ? raw.top_logprobs : [];
   const out: TokenLogprob[] = [];
   raw.tokens.forEach((token, i) => {
@@ -251,7 +241,7 @@ function legacyLogprobs(raw: unknown): TokenLogprob[] | null {
       token,
       logprob: lp,
       bytes: null,
-      top_logprobs: isRecord(top) ? Object.entries(top).flatMap(([t, v]) => (finite(v) ? [{ token: t, logprob: v, bytes: null }] : [])) : [],
+      top_logprobs: isObject(top) ? Object.entries(top).flatMap(([t, v]) => (finite(v) ? [{ token: t, logprob: v, bytes: null }] : [])) : [],
     });
   });
   return out;

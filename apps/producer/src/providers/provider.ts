@@ -20,6 +20,9 @@ export type ProviderEvent =
   /** `usage` null (or fields missing) when the upstream gave none: the producer counts. */
   | { type: 'end'; finishReason: FinishReason; usage: Partial<Usage> | null };
 
+/** A provider's end event: what a chunk reader's end() gives (not protocol's stored EndEvent). */
+export type ProviderEnd = Extract<ProviderEvent, { type: 'end' }>;
+
 export interface GenerateContext {
   signal: AbortSignal;
   /**

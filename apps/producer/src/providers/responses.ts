@@ -1,9 +1,9 @@
-import type { FinishReason, GenerationRequest, TokenLogprob } from '@tokencast/protocol';
+import { type FinishReason, type GenerationRequest, isObject, type TokenLogprob } from '@tokencast/protocol';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { UpstreamError } from './errors.js';
-import type { ProviderEvent } from './provider.js';
+import type { ProviderEnd, ProviderEvent } from './provider.js';
 import { responsesBody } from './responses-request.js';
-import { type ChunkReader, checkedUsage, jsonData, StreamingUpstream, type UpstreamOptions, type UpstreamRequest } from './streaming-upstream.js';
+import { type ChunkReader, checkedUsage, finite, jsonData, StreamingUpstream, type UpstreamOptions, type UpstreamRequest } from './streaming-upstream.js';
 
 /** `baseUrl` includes the version path, as the OpenAI SDK's baseURL: https://api.openai.com/v1 */
 export type ResponsesOptions = UpstreamOptions;
@@ -28,12 +28,6 @@ export class ResponsesProvider extends StreamingUpstream {
   }
 }
 
-type EndEvent = Extract<ProviderEvent, { type: 'end' }>;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 const INCOMPLETE: Record<string, FinishReason> = { max_output_tokens: 'length', content_filter: 'content_filter' };
 
 /**
@@ -42,7 +36,7 @@ const INCOMPLETE: Record<string, FinishReason> = { max_output_tokens: 'length', 
  * .done (or the item) instead, so nothing is lost either way.
  */
 class ResponsesEventReader implements ChunkReader {
-  private end_: EndEvent | null = null;
+  private end_: ProviderEnd | null = null;
   private calls = 0;
   /** output_index → whether any argument delta arrived for that function call. */
   private readonly streamed = new Map<number, boolean>();
@@ -68,9 +62,9 @@ class ResponsesEventReader implements ChunkReader {
       case 'response.function_call_arguments.done':
         return this.wholeArguments(index, data.arguments);
       case 'response.output_item.added':
-        return this.itemAdded(isRecord(data.item) ? data.item : {}, index);
+        return this.itemAdded(isObject(data.item) ? data.item : {}, index);
       case 'response.output_item.done': {
-        const item = isRecord(data.item) ? data.item : {};
+        const item = isObject(data.item) ? data.item : {};
         if (item.type === 'function_call') return this.wholeArguments(index, item.arguments);
         if (item.type === 'reasoning' && typeof item.encrypted_content === 'string' && item.encrypted_content) {
           return [{ type: 'reasoning_signature', signature: item.encrypted_content }];
@@ -79,10 +73,10 @@ class ResponsesEventReader implements ChunkReader {
       }
       case 'response.completed':
       case 'response.incomplete':
-        this.finish(isRecord(data.response) ? data.response : {});
+        this.finish(isObject(data.response) ? data.response : {});
         return [];
       case 'response.failed': {
-        const r = isRecord(data.response) ? data.response : {};
+        const r = isObject(data.response) ? data.response : {};
         throw new UpstreamError('model', `the upstream's response failed: ${JSON.stringify(r.error ?? null).slice(0, 500)}`);
       }
       case 'error':
@@ -108,11 +102,11 @@ class ResponsesEventReader implements ChunkReader {
   }
 
   private finish(r: Record<string, unknown>): void {
-    const incomplete = isRecord(r.incomplete_details) && typeof r.incomplete_details.reason === 'string' ? r.incomplete_details.reason : null;
+    const incomplete = isObject(r.incomplete_details) && typeof r.incomplete_details.reason === 'string' ? r.incomplete_details.reason : null;
     const finishReason: FinishReason = incomplete ? (INCOMPLETE[incomplete] ?? 'length') : this.calls > 0 ? 'tool_calls' : 'stop';
-    const u = isRecord(r.usage) ? r.usage : {};
-    const inDetails = isRecord(u.input_tokens_details) ? u.input_tokens_details : {};
-    const outDetails = isRecord(u.output_tokens_details) ? u.output_tokens_details : {};
+    const u = isObject(r.usage) ? r.usage : {};
+    const inDetails = isObject(u.input_tokens_details) ? u.input_tokens_details : {};
+    const outDetails = isObject(u.output_tokens_details) ? u.output_tokens_details : {};
     this.end_ = {
       type: 'end',
       finishReason,
@@ -120,14 +114,10 @@ class ResponsesEventReader implements ChunkReader {
     };
   }
 
-  end(): EndEvent {
+  end(): ProviderEnd {
     if (!this.end_) throw new UpstreamError('protocol', 'the upstream closed the stream before response.completed');
     return this.end_;
   }
-}
-
-function finite(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
 }
 
 /** A text delta with the logprobs the Responses API attaches to it (same entry shape as chat's). */
@@ -135,14 +125,14 @@ function withLogprobs(text: string, raw: unknown): ProviderEvent {
   const ev: Extract<ProviderEvent, { type: 'text' }> = { type: 'text', text, tokens: 1 };
   if (!Array.isArray(raw)) return ev;
   const lp: TokenLogprob[] = raw.flatMap((e) =>
-    isRecord(e) && typeof e.token === 'string' && finite(e.logprob)
+    isObject(e) && typeof e.token === 'string' && finite(e.logprob)
       ? [
           {
             token: e.token,
             logprob: e.logprob,
             bytes: Array.isArray(e.bytes) ? (e.bytes as number[]) : null,
             top_logprobs: (Array.isArray(e.top_logprobs) ? e.top_logprobs : []).flatMap((t) =>
-              isRecord(t) && typeof t.token === 'string' && finite(t.logprob)
+              isObject(t) && typeof t.token === 'string' && finite(t.logprob)
                 ? [{ token: t.token, logprob: t.logprob, bytes: Array.isArray(t.bytes) ? (t.bytes as number[]) : null }]
                 : [],
             ),

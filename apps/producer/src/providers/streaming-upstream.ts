@@ -158,6 +158,11 @@ export function jsonData(ev: EventSourceMessage): Record<string, unknown> {
   return json as Record<string, unknown>;
 }
 
+/** A JSON number that is neither NaN nor ±Infinity (a logprob, say). */
+export function finite(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
 /** A token count as clients may see it: a non-negative safe integer, or undefined (issue #14, item 9). */
 export function count(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
