@@ -68,15 +68,31 @@ function joined(parts: ContentPart[]): string | ContentPart[] {
   return parts.map((p) => (p as { text: string }).text).join('');
 }
 
-/** A string, or an array of text blocks (system prompts and tool results). */
-function textBlocks(content: unknown, param: string, size: RequestSize): string | ContentPart[] {
+/** A content field: a string (counted toward the request's size), or an array; anything else is a 400 naming `blocks`. */
+function stringOrArray(content: unknown, param: string, size: RequestSize, blocks: string): string | unknown[] {
   if (typeof content === 'string') {
     size.add(content);
     return content;
   }
-  if (!Array.isArray(content)) return bad(`${param} must be a string or an array of text blocks`, param);
+  if (!Array.isArray(content)) return bad(`${param} must be a string or an array of ${blocks}`, param);
+  return content;
+}
+
+/** Calls `each` with every block of a turn's content and its parameter path; a block that is not an object is a 400. */
+function eachBlock(blocks: unknown[], param: string, each: (b: Record<string, unknown>, at: string) => void): void {
+  blocks.forEach((b, i) => {
+    const at = `${param}[${i}]`;
+    if (!isObject(b)) bad(`${at} must be a content block`, at);
+    each(b, at);
+  });
+}
+
+/** A string, or an array of text blocks (system prompts and tool results). */
+function textBlocks(content: unknown, param: string, size: RequestSize): string | ContentPart[] {
+  const c = stringOrArray(content, param, size, 'text blocks');
+  if (typeof c === 'string') return c;
   return joined(
-    content.map((b, i) => {
+    c.map((b, i) => {
       if (!isObject(b) || b.type !== 'text') {
         const what = isObject(b) && b.type === 'image' ? 'image blocks are not supported here' : 'must be a text block';
         return bad(`${param}[${i}] ${what}`, `${param}[${i}]`, isObject(b) && b.type === 'image' ? 'unsupported_value' : 'invalid_value');
@@ -106,16 +122,11 @@ function imageBlock(b: Record<string, unknown>, param: string, size: RequestSize
 }
 
 function userTurn(content: unknown, param: string, size: RequestSize, limits: RequestLimits): ChatMessage[] {
-  if (typeof content === 'string') {
-    size.add(content);
-    return [{ role: 'user', content }];
-  }
-  if (!Array.isArray(content)) return bad(`${param} must be a string or an array of content blocks`, param);
+  const c = stringOrArray(content, param, size, 'content blocks');
+  if (typeof c === 'string') return [{ role: 'user', content: c }];
   const tools: ChatMessage[] = [];
   const parts: ContentPart[] = [];
-  content.forEach((b, i) => {
-    const at = `${param}[${i}]`;
-    if (!isObject(b)) bad(`${at} must be a content block`, at);
+  eachBlock(c, param, (b, at) => {
     if (b.type === 'text') parts.push(textBlock(b, at, size));
     else if (b.type === 'image') parts.push(imageBlock(b, at, size, limits));
     else if (b.type === 'tool_result') {
@@ -134,17 +145,12 @@ function userTurn(content: unknown, param: string, size: RequestSize, limits: Re
 }
 
 function assistantTurn(content: unknown, param: string, size: RequestSize): ChatMessage {
-  if (typeof content === 'string') {
-    size.add(content);
-    return { role: 'assistant', content };
-  }
-  if (!Array.isArray(content)) return bad(`${param} must be a string or an array of content blocks`, param);
+  const c = stringOrArray(content, param, size, 'content blocks');
+  if (typeof c === 'string') return { role: 'assistant', content: c };
   const msg: ChatMessage = { role: 'assistant', content: '' };
   const text: ContentPart[] = [];
   const calls: ToolCallRef[] = [];
-  content.forEach((b, i) => {
-    const at = `${param}[${i}]`;
-    if (!isObject(b)) bad(`${at} must be a content block`, at);
+  eachBlock(c, param, (b, at) => {
     if (b.type === 'text') text.push(textBlock(b, at, size));
     else if (b.type === 'tool_use') {
       onlyKeys(b, new Set(['type', 'id', 'name', 'input', 'cache_control']), at);
