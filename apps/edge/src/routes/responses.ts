@@ -17,9 +17,10 @@ import {
   responseObject,
   responsesContext,
 } from '@tokencast/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../access/access.js';
 import { idParams, offsetQueryParam, type RoutePlugin, resumeHeaders, tokenQueryParam } from '../plugins/schemas.js';
-import { cancelGeneration, collectResponse, generationNotFound, streamSse, visibleGeneration } from '../stream.js';
+import { cancelGeneration, collectResponse, generationNotFound, type StreamDeps, streamSse, visibleGeneration } from '../stream.js';
 import { accept, objectBody, type SubmitDeps } from './completions.js';
 
 /** Most events read to build a Response object or a previous turn (a generation's whole log, in practice). */
@@ -41,6 +42,21 @@ function responseNotFound(): NotFoundError {
 /** A generation created with store:false is not retrievable as a Response (it is still streamed). */
 function stored(meta: GenerationMeta): boolean {
   return meta.request.responses?.store !== false;
+}
+
+/** A generation's 404 becomes a response's: the same answer for an unknown, forbidden or malformed id. */
+function asResponse<T>(p: Promise<T>): Promise<T> {
+  return p.catch((err) => {
+    throw err instanceof NotFoundError ? responseNotFound() : err;
+  });
+}
+
+/** The stored Response of generation `id` if the caller may see it (a response's 404 otherwise), its id set on the reply. */
+async function storedResponse(req: FastifyRequest, reply: FastifyReply, deps: StreamDeps, id: string): Promise<{ principal: Principal; meta: GenerationMeta }> {
+  const seen = await asResponse(visibleGeneration(req, deps, id));
+  if (!stored(seen.meta)) throw responseNotFound();
+  reply.header('x-generation-id', id);
+  return seen;
 }
 
 /** The conversation a previous response continues: its request's messages, then its output. */
@@ -221,11 +237,7 @@ const responsesRoutes: RoutePlugin = async (app) => {
     const id = idParam(req.params.id);
     const stream = req.query.stream === true;
     const after = startingAfter(req.query.starting_after, req.headers['last-event-id']);
-    const { principal, meta } = await visibleGeneration(req, app, id).catch((err) => {
-      throw err instanceof NotFoundError ? responseNotFound() : err;
-    });
-    if (!stored(meta)) throw responseNotFound();
-    reply.header('x-generation-id', id);
+    const { principal, meta } = await storedResponse(req, reply, app, id);
     if (stream) return streamSse(req, reply, app, principal, id, 0, null, 'responses', null, after);
     const events = await app.store.readEvents(id, 0, EVENTS_LIMIT);
     return responseObject(responsesContext(meta), meta.status, events);
@@ -235,11 +247,7 @@ const responsesRoutes: RoutePlugin = async (app) => {
   // unless order=asc, 20 a page unless limit says (1–100). Who may read it: as GET /v1/responses/:id.
   app.get('/v1/responses/:id/input_items', { schema: { params: idParams, querystring: inputItemsQuery } }, async (req, reply) => {
     const id = idParam(req.params.id);
-    const { meta } = await visibleGeneration(req, app, id).catch((err) => {
-      throw err instanceof NotFoundError ? responseNotFound() : err;
-    });
-    if (!stored(meta)) throw responseNotFound();
-    reply.header('x-generation-id', id);
+    const { meta } = await storedResponse(req, reply, app, id);
     const items = responseInputItems(responsesContext(meta));
     if (req.query.order !== 'asc') items.reverse();
     return page(items, req.query);
@@ -247,9 +255,7 @@ const responsesRoutes: RoutePlugin = async (app) => {
 
   app.post('/v1/responses/:id/cancel', { schema: { params: idParams } }, async (req, reply) => {
     const id = idParam(req.params.id);
-    await cancelGeneration(req, app, id).catch((err) => {
-      throw err instanceof NotFoundError ? responseNotFound() : err;
-    });
+    await asResponse(cancelGeneration(req, app, id));
     // The producer ends the generation within milliseconds: answer with its cancelled state.
     let meta = await app.store.getMeta(id);
     const deadline = Date.now() + CANCEL_WAIT_MS;
@@ -265,9 +271,7 @@ const responsesRoutes: RoutePlugin = async (app) => {
 
   app.delete('/v1/responses/:id', { schema: { params: idParams } }, async (req, reply) => {
     const id = idParam(req.params.id);
-    await cancelGeneration(req, app, id).catch((err) => {
-      throw err instanceof NotFoundError ? responseNotFound() : err;
-    });
+    await asResponse(cancelGeneration(req, app, id));
     // Cancelled first (a running model stops), then forgotten: viewers still attached are ended
     // by their edge's liveness check, and the id answers 404 from now on.
     if (!(await app.store.delete(id))) throw generationNotFound();
