@@ -36,8 +36,9 @@ export interface RedisEngineOptions {
   /** ms before an ordinary command fails (0: never). */
   commandTimeoutMs?: number;
   /**
-   * How long an append waits for others to share its script call, ms. 0 (default): until the
-   * end of the event loop's turn, which batches whatever was written in that turn.
+   * How long an append waits for others to share its script call, ms. 0 (the default here; the
+   * processes' REDIS_APPEND_BATCH_MS defaults to 2): until the end of the event loop's turn,
+   * which batches whatever was written in that turn.
    */
   appendBatchMs?: number;
 }
