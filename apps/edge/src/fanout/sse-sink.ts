@@ -83,7 +83,7 @@ export class SseSink implements Sink {
     this.started = true;
     this.cursor = last.ev.offset;
     if (last.ev.kind === 'end') {
-      this.finish();
+      this.end();
       return false;
     }
     if (!ok) this.pause();
@@ -104,7 +104,7 @@ export class SseSink implements Sink {
 
   /** The viewer resumed after the terminal event: there is nothing left but the end marker. */
   endAfterTerminal(): void {
-    if (!this.closed && !this.res.writableEnded) this.res.end(this.opts.format === 'openai' ? AFTER_END_FRAME : '');
+    if (!this.closed && !this.res.writableEnded) this.end(this.opts.format === 'openai' ? AFTER_END_FRAME : '');
   }
 
   heartbeat(frame: Buffer): void {
@@ -115,26 +115,32 @@ export class SseSink implements Sink {
     if (this.closed || this.res.writableEnded) return;
     if (retryable) {
       // A passing fault: ask the client to come back shortly with its Last-Event-ID.
-      this.res.end('retry: 1000\n\n');
+      this.end('retry: 1000\n\n');
     } else if (this.responses) {
       // Numbered as the first frame of the event that cannot be sent.
       const body = { type: 'error', sequence_number: (this.cursor + 1) * SEQUENCE_STRIDE, error: { type: 'invalid_request_error', code, message, param: null } };
-      this.res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+      this.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
     } else if (this.opts.format === 'anthropic') {
-      this.res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message, code } })}\n\n`);
+      this.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message, code } })}\n\n`);
     } else {
       const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
-      this.res.end(`data: ${body}\n\ndata: [DONE]\n\n`);
+      this.end(`data: ${body}\n\ndata: [DONE]\n\n`);
     }
   }
 
   /** Ask the client to reconnect elsewhere (the edge is draining). */
   redirect(retryMs: number): void {
-    if (!this.closed && !this.res.writableEnded) this.res.end(`retry: ${retryMs}\n\n`);
+    if (!this.closed && !this.res.writableEnded) this.end(`retry: ${retryMs}\n\n`);
   }
 
-  private finish(): void {
-    this.res.end();
+  /**
+   * Ends the response. Bytes the socket has not taken yet stay in memory until it drains, which
+   * for a client that stopped reading is never: the stall limit applies to that tail as well.
+   */
+  private end(last?: string): void {
+    if (last === undefined) this.res.end();
+    else this.res.end(last);
+    if (this.res.writableLength > 0 && !this.stallTimer) this.stallTimer = setTimeout(() => this.res.destroy(), this.opts.stallTimeoutMs);
   }
 
   private pause(): void {
