@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine, type Engine, type GenerationStore } from '@tokencast/engine';
-import { newGenerationId, queuedMeta } from '@tokencast/protocol';
 import { createLogger, routingConfig } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeGeneration } from '../support/store-writes.js';
 
 /**
  * Issue #15.3: every viewer (SSE, WebSocket, the Durable Streams generation views) goes through
@@ -79,21 +79,12 @@ afterAll(async () => {
 });
 
 /** A running generation of alice's with three token events, written straight to the store. */
-async function running(): Promise<string> {
-  const meta = queuedMeta(
-    newGenerationId(),
-    { kind: 'chat', model: 'mock', messages: [{ role: 'user', content: 'x' }], prompt: '', maxTokens: null, stream: true, includeUsage: false, params: {} },
+function running(): Promise<string> {
+  return writeGeneration(
+    engine,
+    [1, 2, 3].map((i) => ({ kind: 'token' as const, text: `t${i} `, tokens: 1, ms: [i] })),
     'alice',
   );
-  await engine.queue.enqueue(meta);
-  const c = await engine.store.claim(meta.id, 'test');
-  await engine.store.append(
-    meta.id,
-    c?.fence as number,
-    0,
-    [1, 2, 3].map((i) => ({ kind: 'token' as const, text: `t${i} `, tokens: 1, ms: [i] })),
-  );
-  return meta.id;
 }
 
 /** A streaming response kept open (read in the background) until close(); its status. */

@@ -3,9 +3,10 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildEdge, type Edge, edgeConfigFromEnv } from '@tokencast/edge';
 import { createMemoryEngine, type Engine } from '@tokencast/engine';
-import { emptyUsage, newGenerationId, queuedMeta } from '@tokencast/protocol';
+import { emptyUsage } from '@tokencast/protocol';
 import { createLogger, routingConfig } from '@tokencast/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeGeneration } from '../support/store-writes.js';
 
 /**
  * PITFALLS "`res.write()` returning false is the backpressure signal", at the very end: a viewer
@@ -37,20 +38,12 @@ afterAll(async () => {
 });
 
 /** A completed generation of EVENTS large text events and its end, written straight to the store. */
-async function completedBig(): Promise<string> {
-  const meta = queuedMeta(
-    newGenerationId(),
-    { kind: 'chat', model: 'mock', messages: [{ role: 'user', content: 'x' }], prompt: '', maxTokens: null, stream: true, includeUsage: false, params: {} },
-    '',
-  );
-  await engine.queue.enqueue(meta);
-  const c = await engine.store.claim(meta.id, 'test');
+function completedBig(): Promise<string> {
   const text = 'x'.repeat(EVENT_BYTES);
-  await engine.store.append(meta.id, c?.fence as number, 0, [
+  return writeGeneration(engine, [
     ...Array.from({ length: EVENTS }, (_, i) => ({ kind: 'token' as const, text, tokens: 1, ms: [i] })),
     { kind: 'end' as const, status: 'completed' as const, finishReason: 'stop' as const, usage: emptyUsage(), error: null, ms: EVENTS },
   ]);
-  return meta.id;
 }
 
 describe('a viewer that stops reading before the end', () => {

@@ -1,31 +1,24 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Proc, startEmbedded } from '../support/processes.js';
-import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { type KeyedEdge, startKeyedEdge } from '../support/keyed-openai.js';
 
 /**
  * The Responses routes with API keys on: a response is its creator's. Another key gets the same
  * 404 as for an unknown id on every route that reads or changes it, including the two that read
  * earlier output on the caller's behalf (previous_response_id, item_reference).
  */
-const ALICE = 'sk-alice-responses-0123456789';
-const BOB = 'sk-bob-responses-0123456789';
-let redis: RedisServer;
-let edge: Proc;
+let t: KeyedEdge;
+let edge: KeyedEdge['edge'];
 let alice: OpenAI;
 let bob: OpenAI;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  edge = await startEmbedded({ REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'respacc', MOCK_TOKENS_PER_SECOND: '2000', API_KEYS: `alice:${ALICE},bob:${BOB}` });
-  const client = (apiKey: string) => new OpenAI({ baseURL: `${edge.url}/v1`, apiKey, maxRetries: 0, timeout: 20_000 });
-  alice = client(ALICE);
-  bob = client(BOB);
+  t = await startKeyedEdge('respacc');
+  ({ edge, alice, bob } = t);
 });
 
 afterAll(async () => {
-  await edge?.kill('SIGTERM');
-  await redis?.stop();
+  await t?.stop();
 });
 
 describe('Responses API with API keys', () => {

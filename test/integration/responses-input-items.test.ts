@@ -1,9 +1,8 @@
 import OpenAI from 'openai';
 import type { ResponseItem } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KeyedEdge, startKeyedEdge } from '../support/keyed-openai.js';
 import { itemErrors } from '../support/openresponses.js';
-import { type Proc, startEmbedded } from '../support/processes.js';
-import { type RedisServer, startRedisServer } from '../support/redis.js';
 
 /**
  * GET /v1/responses/{id}/input_items through the official openai SDK
@@ -12,25 +11,20 @@ import { type RedisServer, startRedisServer } from '../support/redis.js';
  * after / limit, each item checked against the Open Responses ItemField schema. With API keys on,
  * another key gets the same 404 as an unknown id.
  */
-const ALICE = 'sk-alice-input-items-0123456789';
-const BOB = 'sk-bob-input-items-0123456789';
 const PNG = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
-let redis: RedisServer;
-let edge: Proc;
+let t: KeyedEdge;
+let edge: KeyedEdge['edge'];
 let alice: OpenAI;
 let bob: OpenAI;
+let ALICE: string;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  edge = await startEmbedded({ REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'inputitems', MOCK_TOKENS_PER_SECOND: '2000', API_KEYS: `alice:${ALICE},bob:${BOB}` });
-  const client = (apiKey: string) => new OpenAI({ baseURL: `${edge.url}/v1`, apiKey, maxRetries: 0, timeout: 20_000 });
-  alice = client(ALICE);
-  bob = client(BOB);
+  t = await startKeyedEdge('inputitems');
+  ({ edge, alice, bob, aliceKey: ALICE } = t);
 });
 
 afterAll(async () => {
-  await edge?.kill('SIGTERM');
-  await redis?.stop();
+  await t?.stop();
 });
 
 /** Every item of a response, through the SDK's auto-pagination. */
