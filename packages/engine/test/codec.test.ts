@@ -1,6 +1,7 @@
 import { type EndEvent, type GenerationMeta, queuedMeta, type StoredEvent } from '@tokencast/protocol';
 import { describe, expect, it } from 'vitest';
 import { eventToFields, fieldsToEvent, hashToMeta, metaToHash } from '../src/index.js';
+import { newMeta } from './conformance.js';
 
 const usage = { prompt_tokens: 3, completion_tokens: 9, total_tokens: 12, completion_tokens_details: { reasoning_tokens: 2 } };
 const end = (offset: number, status: EndEvent['status'], parts?: number): EndEvent => ({
@@ -60,16 +61,7 @@ describe('stream-field codec (events ⇄ Redis stream entry fields)', () => {
 
 describe('meta codec (meta ⇄ Redis hash)', () => {
   it('round-trips a finished generation', () => {
-    const request = {
-      kind: 'chat',
-      model: 'mock',
-      messages: [{ role: 'user', content: 'hi' }],
-      prompt: '',
-      maxTokens: null,
-      stream: true,
-      includeUsage: false,
-      params: {},
-    } as const;
+    const { request } = newMeta();
     const meta: GenerationMeta = {
       ...queuedMeta('gen_abcdefghijklmnopqrstuvwxyz', request, 'k1', 1),
       status: 'completed',
