@@ -23,6 +23,12 @@ export interface ClaimResult {
 export interface GenerationStore {
   /** Meta of a generation; null when unknown or expired. */
   getMeta(id: string): Promise<GenerationMeta | null>;
+  /**
+   * The newest offset written (0: none yet); null when the generation is unknown or expired. Reads
+   * neither the meta's request nor any event's body: the edges' liveness checks call it for every
+   * quiet generation they follow.
+   */
+  newestOffset(id: string): Promise<number | null>;
   /** Up to `count` events with offset > afterOffset, in order. Empty when none (yet). */
   readEvents(id: string, afterOffset: number, count: number): Promise<StoredEvent[]>;
   /**

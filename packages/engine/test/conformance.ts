@@ -248,6 +248,18 @@ export function engineConformance(name: string, factory: EngineFactory): void {
         expect(last).toEqual({ offset: 5, ...end('completed') });
       });
 
+      it('newestOffset: null for an unknown generation, 0 before any event, then the newest offset through the end', async () => {
+        const { store, id, fence } = await claimed();
+        expect(await store.newestOffset(newMeta().id)).toBeNull();
+        expect(await store.newestOffset(id)).toBe(0);
+        await store.append(id, fence, 0, [tok('a'), tok('b')]);
+        expect(await store.newestOffset(id)).toBe(2);
+        await store.append(id, fence, 2, [tok('c'), end('completed')]);
+        expect(await store.newestOffset(id)).toBe(4);
+        expect(await store.delete(id)).toBe(true);
+        expect(await store.newestOffset(id)).toBeNull();
+      });
+
       it('keeps text with newlines, NULs, unicode and separators intact', async () => {
         const { store, id, fence } = await claimed();
         const nasty = 'a\r\nb\n\nid: 9\ndata: x\u0000é🙂,k,t \\ "q"';

@@ -221,21 +221,21 @@ export class Hub {
     // What the channel had seen before the read is issued: the tail may deliver newer events
     // while the read is in flight, and those must not pass for a store that went back in time.
     const seen = ch.lastOffset;
-    let meta: Awaited<ReturnType<GenerationStore['getMeta']>>;
+    let newest: number | null;
     try {
-      meta = await this.store.getMeta(ch.id);
+      newest = await this.store.newestOffset(ch.id);
     } catch {
       return; // unreachable: the next tick checks again
     }
-    if (!meta) {
+    if (newest === null) {
       for (const s of [...ch.sinks]) s.fail('generation_lost', 'this generation is no longer in the store', false);
       return;
     }
-    if (meta.lastOffset < seen && this.channels.get(ch.id) === ch) {
+    if (newest < seen && this.channels.get(ch.id) === ch) {
       // The store went back in time (a Redis restart that lost its last writes): offsets past
-      // meta.lastOffset may be written again with other content. Viewers must not splice two
+      // `newest` may be written again with other content. Viewers must not splice two
       // texts: end them with an explicit error, and forget the channel so new viewers start clean.
-      for (const s of [...ch.sinks]) s.fail('generation_rewound', `the store lost events after offset ${meta.lastOffset}; start again from there or from 0`, false);
+      for (const s of [...ch.sinks]) s.fail('generation_rewound', `the store lost events after offset ${newest}; start again from there or from 0`, false);
       this.channels.delete(ch.id);
       this.lastEventAt.delete(ch.id);
       this.tail.remove(ch.id);

@@ -43,6 +43,11 @@ export class MemoryGenerationStore implements GenerationStore {
     return g ? structuredClone(g.meta) : null;
   }
 
+  async newestOffset(id: string): Promise<number | null> {
+    const g = this.live(id);
+    return g ? g.events.length : null; // offsets are 1-based and dense
+  }
+
   async readEvents(id: string, afterOffset: number, count: number): Promise<StoredEvent[]> {
     const g = this.live(id);
     if (!g) return [];

@@ -70,6 +70,15 @@ export class RedisGenerationStore implements GenerationStore {
     }
   }
 
+  async newestOffset(id: string): Promise<number | null> {
+    // Two small reads of one slot (same hash tag), sent together: whether the meta exists, and
+    // the stream's newest entry id (between checkpoints the meta's last_offset lags the stream).
+    const [exists, newest] = await Promise.all([this.cmd.exists(this.keys.meta(id)), this.cmd.xrevrange(this.keys.events(id), '+', '-', 'COUNT', 1)]);
+    if (exists === 0) return null;
+    const top = newest[0];
+    return top ? entryIdToOffset(top[0]) : 0;
+  }
+
   async readEvents(id: string, afterOffset: number, count: number): Promise<StoredEvent[]> {
     // `(` makes the start exclusive: one XRANGE replays from any offset.
     const entries = await this.cmd.xrange(this.keys.events(id), `(0-${afterOffset}`, '+', 'COUNT', count);
