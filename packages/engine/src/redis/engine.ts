@@ -127,7 +127,7 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   const queueFor = (name: string) => {
     let q = queues.get(name);
     if (!q) {
-      q = asUnavailable(new RedisJobQueue(cmd, () => makeBlocking(`queue:${name}`), keys, ttl, margin, name));
+      q = asUnavailable(new RedisJobQueue(cmd, () => makeBlocking(`queue:${name}`), keys, ttl, margin, name, !cluster));
       queues.set(name, q);
     }
     return q;

@@ -30,13 +30,35 @@ export class RedisJobQueue implements JobQueue {
     private readonly ttlSeconds: number,
     private readonly watchdogMarginMs: number,
     name = 'default',
+    /** One Redis (not a Cluster): the meta, the job and the index go in one transaction. */
+    private readonly atomic = false,
   ) {
     this.key = keys.queueNamed(name);
   }
 
   async enqueue(meta: GenerationMeta): Promise<void> {
     const metaKey = this.keys.meta(meta.id);
-    // Meta first: a producer that takes the job must find it. Not one transaction (the queue and
+    if (this.atomic) {
+      // One Redis: all or nothing, so an edge killed mid-enqueue (or a Redis restart) never
+      // leaves a queued meta without its job (the chaos suite found one).
+      await this.ensureGroup();
+      const replies = await this.cmd
+        .multi()
+        .hset(metaKey, metaToHash(meta))
+        .expire(metaKey, this.ttlSeconds)
+        .xadd(this.key, '*', 'g', meta.id)
+        .zadd(this.keys.recent, meta.createdAt, meta.id)
+        .zremrangebyrank(this.keys.recent, 0, -RECENT_KEEP - 1)
+        .exec()
+        .catch((err: unknown) => {
+          // EXECABORT: a command was refused while queued (OOM under noeviction): that is the error.
+          throw (err as { previousErrors?: unknown[] }).previousErrors?.[0] ?? err;
+        });
+      const failed = replies?.find(([err]) => err !== null)?.[0];
+      if (!replies || failed) throw failed ?? new Error('the enqueue transaction was discarded');
+      return;
+    }
+    // Redis Cluster: meta first: a producer that takes the job must find it. Not one transaction (the queue and
     // the generation live on different cluster slots); a meta without a job expires with its TTL.
     await this.cmd.multi().hset(metaKey, metaToHash(meta)).expire(metaKey, this.ttlSeconds).exec();
     await this.ensureGroup();
