@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fieldsToEvent } from '@tokencast/engine';
 import { mockText } from '@tokencast/producer';
-import { parseChatRequest } from '@tokencast/protocol';
+import { entryIdToOffset, parseChatRequest } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import { statuses, unfinished } from '../cluster/gen.js';
 import { startCluster } from '../support/cluster.js';
@@ -358,7 +358,7 @@ async function check(redis: Redis, id: string, slot: number, reference: string, 
   let text = '';
   let ends = 0;
   entries.forEach(([entryId, fields], k) => {
-    if (entryId !== `0-${k + 1}`) storedProblems.push(`entry ${k + 1} has id ${entryId}`);
+    if (entryIdToOffset(entryId) !== k + 1) storedProblems.push(`entry ${k + 1} has id ${entryId}`);
     const ev = fieldsToEvent(k + 1, fields);
     if (!ev) storedProblems.push(`entry ${entryId} does not decode`);
     else if (ev.kind === 'token') text += ev.text;

@@ -32,15 +32,21 @@ describe('a store that went back in time', () => {
     const viewer = readSse(`${edge.url}/v1/generations/${id}/events`);
     await new Promise((r) => setTimeout(r, 1000));
     // Simulate lost writes as a Redis restart that lost its last second would: the newest 5
-    // events gone, the stream's last id and the meta back where they were before them (one
-    // script, so the writer cannot slip an append in between).
+    // events gone, the stream's last id and the meta back where they were before them, and the
+    // writer's connection dropped (a restart drops every connection). One transaction, so the
+    // writer cannot slip an append in between.
     const c = new Redis(redis.url);
-    const rolledBack = (await c.eval(
-      `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 5)
-       if #newest < 5 then return -1 end
-       for _, e in ipairs(newest) do redis.call('XDEL', KEYS[1], e[1]) end
-       local top = tonumber(string.sub(newest[5][1], 3)) - 1
-       redis.call('XSETID', KEYS[1], '0-' .. top)
+    const writers = String(await c.client('LIST'))
+      .split('\n')
+      .filter((line) => / name=\S*:writer /.test(line))
+      .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+    expect(writers.length).toBeGreaterThan(0);
+    const tx = c.multi().eval(
+      `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 6)
+       if #newest < 6 then return -1 end
+       for k = 1, 5 do redis.call('XDEL', KEYS[1], newest[k][1]) end
+       redis.call('XSETID', KEYS[1], newest[6][1])
+       local top = tonumber(string.match(newest[6][1], '^(%d+)-'))
        if tonumber(redis.call('HGET', KEYS[2], 'last_offset') or '0') > top then
          redis.call('HSET', KEYS[2], 'last_offset', top)
        end
@@ -48,7 +54,9 @@ describe('a store that went back in time', () => {
       2,
       `tc:{${id}}:events`,
       `tc:{${id}}:meta`,
-    )) as number;
+    );
+    for (const w of writers) tx.client('KILL', 'ID', w);
+    const rolledBack = Number(((await tx.exec()) ?? [])[0]?.[1]);
     expect(rolledBack).toBeGreaterThan(0);
     c.disconnect();
     const read = await Promise.race([viewer, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);

@@ -284,7 +284,7 @@ describe('the stored log in Redis', () => {
     const key = `${PREFIX}:{${id}}:events`;
     const entries = await r.xrange(key, '-', '+');
     const [startId, startFields] = entries[0] as [string, string[]];
-    expect(startId).toBe('0-1');
+    expect(startId).toBe('1-1'); // offset 1, written under fence 1
     expect(startFields).toEqual(['k', 'c', 'p', '0', 'i', '0', 'id', call.id, 'nm', 'get_weather', 'ms', expect.stringMatching(/^\d+$/)]);
     const args = entries.slice(1, -1).map(([, f]) => f);
     for (const f of args) expect(f.slice(0, 6)).toEqual(['k', 'a', 'p', '0', 'i', '0']);
@@ -295,7 +295,7 @@ describe('the stored log in Redis', () => {
     // And with redis-cli itself, as the README shows it.
     const cli = await run('redis-cli', ['-p', String(redis.port), 'XRANGE', key, '-', '+']);
     const lines = cli.stdout.trim().split('\n');
-    expect(lines.slice(0, 13)).toEqual(['0-1', 'k', 'c', 'p', '0', 'i', '0', 'id', call.id, 'nm', 'get_weather', 'ms', expect.stringMatching(/^\d+$/)]);
+    expect(lines.slice(0, 13)).toEqual(['1-1', 'k', 'c', 'p', '0', 'i', '0', 'id', call.id, 'nm', 'get_weather', 'ms', expect.stringMatching(/^\d+$/)]);
     expect(lines).toContain('tool_calls');
 
     // Bytes per stored event, with MEMORY USAGE on copies of the entries: the whole stream and its
@@ -320,7 +320,7 @@ describe('the stored log in Redis', () => {
       let at1000 = 0;
       for (let i = 0; i < 3000; i++) {
         const f = i === 0 ? (from[0] as [string, string[]])[1] : (body[(i - 1) % body.length] as [string, string[]])[1];
-        await r.xadd(k, `0-${i + 1}`, ...f);
+        await r.xadd(k, `${i + 1}-1`, ...f); // offset-fence, as the store writes them
         if (i === 999) at1000 = await mem(k);
       }
       return ((await mem(k)) - at1000) / 2000;

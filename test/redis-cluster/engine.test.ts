@@ -1,8 +1,10 @@
 import { newGenerationId, type StoredEvent } from '@tokencast/protocol';
+import { Redis as RedisClient } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, createRedisEngine, Keys, type NewEvent } from '../../packages/engine/src/index.js';
 import { keySlot } from '../../packages/engine/src/redis/cluster-tail.js';
 import { end, engineConformance, newMeta, tok } from '../../packages/engine/test/conformance.js';
+import { writersAcrossProcesses } from '../../packages/engine/test/writers.js';
 import { engineConfig } from '../../packages/runtime/src/index.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
 import { waitFor } from '../support/wait.js';
@@ -59,6 +61,33 @@ engineConformance('redis cluster', async (opts) => {
     watchdogMarginMs: 2_000,
     commandTimeoutMs: 5_000,
   });
+});
+
+writersAcrossProcesses('redis cluster', async () => {
+  const c = need();
+  const prefix = await crossNodePrefix(c);
+  const make = () => createRedisEngine({ url: c.url, cluster: true, prefix, name: 'tokencast:writers', blockMs: 1_000, watchdogMarginMs: 2_000, commandTimeoutMs: 5_000 });
+  const a = make();
+  const b = make();
+  writerEngines.push(a, b);
+  return {
+    a,
+    b,
+    entryIds: async (id: string) => {
+      const key = `${prefix}:{${id}}:events`;
+      const node = new RedisClient(await c.masterOf(key));
+      try {
+        return (await node.xrange(key, '-', '+')).map(([eid]) => eid);
+      } finally {
+        node.disconnect();
+      }
+    },
+  };
+});
+
+const writerEngines: Awaited<ReturnType<typeof createRedisEngine>>[] = [];
+afterAll(async () => {
+  for (const e of writerEngines) await e.close();
 });
 
 describe('redis cluster specifics', () => {

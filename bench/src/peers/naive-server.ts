@@ -44,7 +44,7 @@ const server = createServer((req, res) => {
         last = entryId;
         const f: Record<string, string> = {};
         for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
-        const offset = entryId.split('-')[1];
+        const offset = entryId.split('-')[0]; // tokencast's ids are <offset>-<fence>
         if (f.k === 't') {
           const delta = offset === '1' ? { role: 'assistant', content: f.d } : { content: f.d };
           const chunk = { id: `chatcmpl-${id}`, object: 'chat.completion.chunk', created, model: 'mock', choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] };

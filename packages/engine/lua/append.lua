@@ -3,27 +3,21 @@
   events at the next offsets, and at a checkpoint the counters and the expiry. So a reader never
   sees a terminal event whose status is not final, nor a stale writer slip an event in.
 
-  Why this shape (issue #13, bench/src/tier.ts measures it): one call carries every append a
-  producer made within one tick (on Redis Cluster, those of one slot), so one script run and one
-  round trip serve many generations; per token it runs one HMGET and one XADD. The offset check
-  is the XADD itself: `0-*` takes the next offset, and when that is not after+1 the entry is
-  taken back (XDEL, XSETID) and the call answers OFFSET, or the same offset for a retry. The
-  counters (last_offset, tokens) and the TTLs are written only at a checkpoint, which the store
-  asks for every few seconds, at the first append after a claim and with the terminal event;
-  between checkpoints the newest offset and the token count are those of the stream itself
-  (store.ts getMeta adds the events after last_offset).
+  This is the careful path (issue #13, bench/src/tier.ts measures both): the first append after a
+  claim, checkpoints, the terminal event, several events at once, and every append the fast path
+  refused. The fast path (store.ts) is one plain `XADD key NOMKSTREAM <after+1>-<fence>`: the id
+  itself checks the offset and the fence (protocol/src/offsets.ts, claim-2.lua), so a token costs
+  no script. One call carries every careful append a producer made within one tick (on a Redis
+  Cluster, those of one slot). The counters (last_offset, tokens) and the TTLs are written only
+  at a checkpoint, which the store asks for every few seconds, at the first append after a claim
+  and with the terminal event; between checkpoints the newest offset and the token count are
+  those of the stream itself (store.ts getMeta adds the events after last_offset).
 
-  KEYS (numkeys = 2 × generations, + 1 with a bell), per generation i = 1, 2, …:
-    KEYS[2i-1]  events stream   <prefix>:{id}:events
+  KEYS (numkeys = 2 × generations), per generation i = 1, 2, …:
+    KEYS[2i-1]  events stream   <prefix>:{id}:events   entry ids <offset>-<fence>
     KEYS[2i]    meta hash       <prefix>:{id}:meta
-    last, when numkeys is odd:  the doorbell stream <prefix>:bell (one Redis only: on a Redis
-                Cluster it lives on another slot, and the store rings it after the call). Gets
-                one entry per call, id 0-<n> (n counts up by one, so a reader sees a gap when
-                it fell behind the trimming), field g = the ids of the generations written,
-                space-separated. Trimmed to about 2 000 entries: a reader further behind
-                sweeps (tail.ts), so the bell needs no more, and its memory stays bounded.
   ARGV, per generation in the same order, 7 items then its events:
-    fence           the writer's fencing token (claim-1.lua)
+    fence           the writer's fencing token (claim-2.lua)
     after           offset the writer believes is the newest: events go to after+1 …
     count           number of events that follow (≥ 1)
     first_token_at  epoch ms of the batch's first token, "0" when it carries none
@@ -43,10 +37,10 @@ local function terminal(status)
   return status == 'completed' or status == 'failed' or status == 'cancelled'
 end
 
--- The newest entry (offset `last`) equals the event whose items start at ARGV[j + 1].
+-- The entry at offset `last` (whatever fence wrote it) equals the event whose items start at ARGV[j + 1].
 local function same(events, last, j)
   local nf = tonumber(ARGV[j])
-  local entry = redis.call('XRANGE', events, '0-' .. last, '0-' .. last)[1]
+  local entry = redis.call('XRANGE', events, last, last)[1]
   if not entry or #entry[2] ~= nf then return false end
   for k = 1, nf do
     if entry[2][k] ~= ARGV[j + k] then return false end
@@ -54,10 +48,16 @@ local function same(events, last, j)
   return true
 end
 
+-- Offset of the stream's newest entry (its id is <offset>-<fence>); 0 when it has none.
+local function newest(events)
+  local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)[1]
+  if not top then return 0 end
+  return tonumber(string.match(top[1], '^(%d+)-'))
+end
+
 local out = {}
-local rung = {}
 local a = 1
-for g = 1, math.floor(#KEYS / 2) do
+for g = 1, #KEYS / 2 do
   local events, meta = KEYS[2 * g - 1], KEYS[2 * g]
   local fence, after, count = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local first, ck, tokens, fin = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
@@ -87,25 +87,15 @@ for g = 1, math.floor(#KEYS / 2) do
       res = -3
     end
   else
-    local s = starts[1]
-    local id = redis.call('XADD', events, '0-*', unpack(ARGV, s + 1, s + tonumber(ARGV[s])))
-    local got = tonumber(string.sub(id, 3))
-    if got ~= after + 1 then
-      -- The newest offset was got-1, not `after`: take the entry back, and the stream's last id.
-      local top = got - 1
-      if top == 0 then
-        redis.call('DEL', events)
-      else
-        redis.call('XDEL', events, id)
-        redis.call('XSETID', events, '0-' .. top)
-      end
+    local top = newest(events)
+    if top ~= after then
       if top == after + count and same(events, top, starts[count]) then res = top else res = -4 end
     else
-      local last = got
-      for e = 2, count do
+      local last = after
+      for e = 1, count do
         local se = starts[e]
         last = last + 1
-        redis.call('XADD', events, '0-' .. last, unpack(ARGV, se + 1, se + tonumber(ARGV[se])))
+        redis.call('XADD', events, last .. '-' .. fence, unpack(ARGV, se + 1, se + tonumber(ARGV[se])))
       end
       local set = {}
       if first ~= '0' and (m[3] or '0') == '0' then
@@ -131,12 +121,8 @@ for g = 1, math.floor(#KEYS / 2) do
         redis.call('EXPIRE', meta, ck)
       end
       res = last
-      rung[#rung + 1] = string.match(events, '{(.-)}')
     end
   end
   out[g] = res
-end
-if #KEYS % 2 == 1 and #rung > 0 then
-  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', 2000, '0-*', 'g', table.concat(rung, ' '))
 end
 return out

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { entryIdToOffset, InvalidRequestError, offsetToEntryId, parseOffset } from '../src/index.js';
+import { cursorAfter, entryIdOf, entryIdToOffset, InvalidRequestError, parseOffset } from '../src/index.js';
 
 describe('parseOffset', () => {
   it('accepts decimal offsets from 0 to the largest safe integer', () => {
@@ -47,10 +47,11 @@ describe('parseOffset', () => {
     expect(e.param).toBe('Last-Event-ID');
   });
 
-  it('maps offsets to Redis entry ids and back', () => {
-    expect(offsetToEntryId(7)).toBe('0-7');
-    expect(entryIdToOffset('0-7')).toBe(7);
-    expect(entryIdToOffset(offsetToEntryId(123_456))).toBe(123_456);
-    for (const id of ['0-0', '1-7', '1700000000000-0', '0-', '0-x', '0--1', '7']) expect(entryIdToOffset(id), id).toBe(-1);
+  it('maps offsets to Redis entry ids (offset-fence) and back', () => {
+    expect(entryIdOf(7, 3)).toBe('7-3');
+    expect(entryIdToOffset('7-3')).toBe(7);
+    expect(entryIdToOffset(entryIdOf(123_456, 1))).toBe(123_456);
+    expect(cursorAfter(7)).toBe('7-18446744073709551615');
+    for (const id of ['0-0', '0-7', '-7', '07-1', '7-', '7-x', '7--1', '7', 'x-1']) expect(entryIdToOffset(id), id).toBe(-1);
   });
 });

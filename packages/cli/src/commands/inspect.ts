@@ -1,6 +1,6 @@
 import { type Generation, HttpError } from '@tokencast/client';
 import { fieldsToEvent, hashToMeta, type Keys } from '@tokencast/engine';
-import { describeGeneration, entryIdToOffset, type GenerationMeta, isGenerationId, promptText } from '@tokencast/protocol';
+import { cursorAfter, describeGeneration, entryIdToOffset, type GenerationMeta, isGenerationId, promptText } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import { type Ctx, EXIT, GLOBAL_HELP, NotFound, type Options, printJson, UsageError } from '../context.js';
 import { age, duration, statusColor, table } from '../format.js';
@@ -62,7 +62,7 @@ export async function inspect(ctx: Ctx): Promise<number> {
     redisCli(ctx, 'XREVRANGE', k.events(id), '+', '-', 'COUNT', '1'),
     redisCli(ctx, 'XLEN', k.events(id)),
     redisCli(ctx, 'TTL', k.events(id)),
-    redisCli(ctx, 'XREAD', 'BLOCK', '5000', 'STREAMS', k.events(id), `0-${generation.last_offset}`),
+    redisCli(ctx, 'XREAD', 'BLOCK', '5000', 'STREAMS', k.events(id), cursorAfter(generation.last_offset)),
     redisCli(ctx, 'ZSCORE', k.recent, id),
   ];
   if (ctx.json) {

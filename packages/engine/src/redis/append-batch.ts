@@ -1,4 +1,4 @@
-import calculateSlot from 'cluster-key-slot';
+import { ReplyError } from 'ioredis';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
 import type { ScriptArg, ScriptedRedis } from './scripts.js';
 
@@ -10,13 +10,27 @@ const APPEND_ERRORS: Record<number, (id: string) => Error> = {
   [-4]: (id) => new OffsetMismatchError(id),
 };
 
-/** One generation's append, as append.lua takes it. */
+/**
+ * One event written with a plain XADD (store.ts decides when that is safe): its entry id
+ * `<offset>-<fence>` and its fields.
+ */
+export interface FastAppend {
+  /** The writer connection's epoch the store judged it by (AppendBatchOptions.epoch). */
+  epoch: number;
+  offset: number;
+  entryId: string;
+  fields: string[];
+}
+
+/** One generation's append, as append.lua takes it (and, when eligible, as one XADD). */
 export interface PendingAppend {
   id: string;
   eventsKey: string;
   metaKey: string;
-  /** The generation's ARGV items (7 header items, then its events). */
+  /** The generation's ARGV items for append.lua (7 header items, then its events). */
   args: ScriptArg[];
+  /** Set: try the fast path first; a refused XADD falls back to append.lua, which says why. */
+  fast: FastAppend | null;
   resolve(lastOffset: number): void;
   reject(err: unknown): void;
 }
@@ -33,39 +47,88 @@ export interface AppendBatchOptions {
   /** Redis Cluster: a call may only name keys of one slot, so batches are split per slot. */
   cluster: boolean;
   /**
-   * One Redis: the doorbell stream append.lua rings with the ids it wrote (tail.ts blocks on it).
-   * null on a Redis Cluster, where the bell lives on another slot than the generations.
+   * One Redis: the doorbell stream (tail.ts blocks on it), rung once per flush, after its writes
+   * answered, with what they wrote (bellItems). Each entry has id 0-<n> (n counts up by one, so a
+   * reader sees a gap when it fell behind the trimming); trimmed to about 2 000 entries (a reader
+   * further behind sweeps). null on a Redis Cluster, where the bells live on other slots.
    */
   bellKey: string | null;
   /**
-   * Redis Cluster: rings the doorbell shards (cluster-tail.ts) with the ids a flush wrote, once
-   * every call of the flush has answered (so a reader woken by the bell finds the events).
+   * Redis Cluster: rings the doorbell shards (cluster-tail.ts) with the ids a write wrote, once
+   * it has answered (so a reader woken by the bell finds the events).
    */
   ring: ((written: string[]) => Promise<unknown>) | null;
+  /**
+   * The writer connection's epoch now (store.ts counts its drops). A fast append judged in an
+   * earlier epoch goes careful: between the judgement and the flush the connection may have
+   * dropped, and a command issued while it reconnects is sent to whatever Redis answers next.
+   */
+  epoch: () => number;
+}
+
+/** A generation one write wrote; `fast` is the event itself when it was one plain XADD. */
+interface Written {
+  id: string;
+  fast: FastAppend | null;
 }
 
 /**
- * Gathers appends to many generations into few append.lua calls (issue #13): Redis pays its
- * per-call cost (parsing, the script's set-up, the reply and the socket write) once per batch
- * instead of once per token. Appends of one generation keep their order (one array, one call
- * per slot, handled in order by the script).
+ * The doorbell entry of one flush (one Redis): `g` = the ids written through append.lua, space-
+ * separated (a reader XREADs those), and, when the flush wrote tokens with a plain XADD, `e` =
+ * JSON [[id, offset, ...fields], …], each event exactly as stored: a reader whose cursor is just
+ * before one delivers it from the bell, with no read of the stream (tail.ts). So live delivery
+ * costs Redis one small read per flush per edge, not one per generation. One field for all the
+ * events, not one per event: Redis writes and reads an entry's fields one by one.
+ */
+export function bellItems(written: readonly Written[]): string[] {
+  const careful = new Set<string>();
+  const events: (string | number)[][] = [];
+  for (const w of written) {
+    if (w.fast) events.push([w.id, w.fast.offset, ...w.fast.fields]);
+    else careful.add(w.id);
+  }
+  const items = ['g', [...careful].join(' ')];
+  if (events.length > 0) items.push('e', JSON.stringify(events));
+  return items;
+}
+
+/** How long the doorbell stream is kept, in entries (about). */
+const BELL_MAXLEN = 2_000;
+
+/**
+ * Writes appends (issue #13). A token is usually one `XADD <events> NOMKSTREAM <offset>-<fence>`,
+ * which needs no script: the explicit id fails when the offset is taken or a newer claim moved
+ * the stream past this writer's fence, and such a refusal (or a stream gone) goes to append.lua,
+ * which answers exactly why. Everything else goes to append.lua directly, with appends to many
+ * generations gathered into few calls. On one Redis a flush is one pipeline of XADDs and the
+ * script calls on the writer's connection; then one doorbell entry carrying the events. Appends of one generation keep their order (the producer has one in flight per
+ * generation).
  */
 export class AppendBatcher {
   private queue: PendingAppend[] = [];
   private scheduled = false;
+  /** Sent and not answered yet (see abortInFlight). */
+  private readonly inflight = new Set<PendingAppend>();
 
+  /**
+   * @param cmd the writer's connection: the XADDs and the doorbell, and on one Redis the script
+   *   calls too (one pipeline, in order).
+   * @param scripts on a Redis Cluster, where the script calls go instead: ioredis' cluster
+   *   auto-pipelining routes a command by its first argument, which for append.lua is the key count.
+   */
   constructor(
     private readonly cmd: ScriptedRedis,
     private readonly opts: AppendBatchOptions,
+    private readonly scripts: ScriptedRedis = cmd,
   ) {}
 
   push(p: PendingAppend): void {
     if (this.opts.cluster) {
       // A call may only name one slot, and generations rarely share one: there is nothing to
-      // gather, so send at once (measured: waiting for the turn's end only added latency).
+      // gather, so send at once. (The store never asks for fast appends on a Cluster.)
       const ring = this.opts.ring;
       void this.send([p]).then((written) => {
-        if (ring && written.length > 0) ring(written).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+        if (ring && written.length > 0) ring(written.map((w) => w.id)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
       });
       return;
     }
@@ -80,55 +143,109 @@ export class AppendBatcher {
     this.scheduled = false;
     const all = this.queue;
     this.queue = [];
-    if (!this.opts.cluster) {
-      for (let i = 0; i < all.length; i += this.opts.maxPerCall) void this.send(all.slice(i, i + this.opts.maxPerCall));
-      return;
-    }
-    const bySlot = new Map<number, PendingAppend[]>();
+    const epoch = this.opts.epoch();
+    const fast: PendingAppend[] = [];
+    const careful: PendingAppend[] = [];
     for (const p of all) {
-      const slot = calculateSlot(p.metaKey);
-      const list = bySlot.get(slot);
-      if (list) list.push(p);
-      else bySlot.set(slot, [p]);
+      if (p.fast && p.fast.epoch !== epoch) p.fast = null; // judged before a reconnect: careful
+      (p.fast ? fast : careful).push(p);
     }
-    const calls: Promise<string[]>[] = [];
-    for (const list of bySlot.values()) {
-      for (let i = 0; i < list.length; i += this.opts.maxPerCall) calls.push(this.send(list.slice(i, i + this.opts.maxPerCall)));
-    }
-    const ring = this.opts.ring;
-    if (ring) {
-      void Promise.all(calls).then((lists) => {
-        const written = lists.flat();
-        if (written.length > 0) ring(written).catch(() => {}); // a lost ring costs latency, not events: readers sweep
-      });
-    }
+    const sent: Promise<Written[]>[] = [];
+    if (fast.length > 0) sent.push(this.sendFast(fast));
+    for (let i = 0; i < careful.length; i += this.opts.maxPerCall) sent.push(this.send(careful.slice(i, i + this.opts.maxPerCall)));
+    const bell = this.opts.bellKey;
+    if (bell === null) return;
+    // Rung once every write of the flush has answered, with what was written: a refused XADD
+    // (a fenced writer) must never reach a reader through the bell.
+    void Promise.all(sent).then((lists) => {
+      const items = bellItems(lists.flat());
+      if (items.length > 2 || items[1] !== '') this.cmd.xadd(bell, 'MAXLEN', '~', BELL_MAXLEN, '0-*', ...items).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+    });
   }
 
-  /** One script call; resolves (never rejects) with the ids it wrote. */
-  private send(batch: PendingAppend[]): Promise<string[]> {
+  /**
+   * The writer connection dropped: every append sent on it and not answered fails now, as
+   * "unavailable" (the writer retries, carefully: store.ts). ioredis, told not to re-send them,
+   * would otherwise leave their promises pending until the command timeout. A reply that still
+   * comes later is ignored (a settled promise stays settled).
+   */
+  abortInFlight(): void {
+    const err = new Error('the connection to Redis dropped before the append was answered');
+    for (const p of this.inflight) p.reject(err);
+    this.inflight.clear();
+  }
+
+  /**
+   * The fast appends of one flush: one explicit pipeline of XADDs, written at once (never ioredis'
+   * auto-pipelining, which defers to a later turn and queues behind a pipeline that lost its
+   * connection, then sends on the next one). Resolves (never rejects) with what was written; a
+   * refused id or a missing stream goes to append.lua in the next flush, which says why.
+   */
+  private sendFast(list: PendingAppend[]): Promise<Written[]> {
+    const pipeline = this.cmd.pipeline();
+    for (const p of list) {
+      const f = p.fast as FastAppend;
+      this.inflight.add(p);
+      pipeline.xadd(p.eventsKey, 'NOMKSTREAM', f.entryId, ...f.fields);
+    }
+    return pipeline.exec().then(
+      (results) => {
+        const written: Written[] = [];
+        list.forEach((p, i) => {
+          if (!this.inflight.delete(p)) return; // aborted: the writer has moved on
+          const f = p.fast as FastAppend;
+          const [err, reply] = results?.[i] ?? [new Error('no reply to the append'), null];
+          if (err) {
+            if (err instanceof ReplyError)
+              this.fallBack(p); // id refused: taken, or fenced
+            else p.reject(err);
+          } else if (reply === null)
+            this.fallBack(p); // no stream: gone, or never written
+          else {
+            p.resolve(f.offset);
+            written.push({ id: p.id, fast: f });
+          }
+        });
+        return written;
+      },
+      (err: unknown) => {
+        for (const p of list) if (this.inflight.delete(p)) p.reject(err);
+        return [];
+      },
+    );
+  }
+
+  private fallBack(p: PendingAppend): void {
+    p.fast = null;
+    this.push(p);
+  }
+
+  /** One append.lua call; resolves (never rejects) with what it wrote. */
+  private send(batch: PendingAppend[]): Promise<Written[]> {
     const keys: ScriptArg[] = [];
     const args: ScriptArg[] = [];
     for (const p of batch) {
       keys.push(p.eventsKey, p.metaKey);
       for (const a of p.args) args.push(a);
     }
-    if (this.opts.bellKey !== null && !this.opts.cluster) keys.push(this.opts.bellKey);
-    return this.cmd.tcAppend(keys.length, ...keys, ...args).then(
+    for (const p of batch) this.inflight.add(p);
+    return this.scripts.tcAppend(keys.length, ...keys, ...args).then(
       (replies) => {
-        const written: string[] = [];
+        const written: Written[] = [];
         batch.forEach((p, i) => {
+          if (!this.inflight.delete(p)) return; // aborted: the writer retries, and append.lua sees this one
           const r = Number(replies[i]);
           const err = APPEND_ERRORS[r];
           if (err) p.reject(err(p.id));
           else if (Number.isInteger(r) && r >= 0) {
-            written.push(p.id);
+            written.push({ id: p.id, fast: null });
             p.resolve(r);
           } else p.reject(new Error(`append.lua answered ${String(replies[i])} for ${p.id}`));
         });
         return written;
       },
       (err: unknown) => {
-        for (const p of batch) p.reject(err);
+        for (const p of batch) if (this.inflight.delete(p)) p.reject(err);
         return [];
       },
     );

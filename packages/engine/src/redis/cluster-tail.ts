@@ -1,4 +1,4 @@
-import { offsetToEntryId } from '@tokencast/protocol';
+import { cursorAfter } from '@tokencast/protocol';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
@@ -168,7 +168,7 @@ export class ClusterTail extends BellTail {
   private async read(ids: string[]): Promise<boolean> {
     const args: (string | number)[] = ['COUNT', this.opts.count, 'STREAMS'];
     for (const id of ids) args.push(this.keys.events(id));
-    for (const id of ids) args.push(offsetToEntryId(this.cursors.cursor(id) ?? 0));
+    for (const id of ids) args.push(cursorAfter(this.cursors.cursor(id) ?? 0));
     try {
       const reply = (await this.conn.call('XREAD', ...args)) as XReadReply;
       if (reply && !this.closed) deliverReply(this.cursors, this.keys, reply, this.opts.count, (id) => this.dirty.add(id));

@@ -8,6 +8,15 @@ export interface ConnectionOptions {
   commandTimeoutMs?: number;
   /** Cluster: send the commands issued in one tick to each node as one pipeline (ioredis enableAutoPipelining). */
   autoPipelining?: boolean;
+  /**
+   * Never send a command over a later connection than the one it was issued on: neither re-send
+   * the commands in flight after a reconnect, nor queue the ones issued while disconnected (they
+   * fail at once). The appends' connection: a fast append sent after a reconnect could land on a
+   * Redis that restarted without the events before it (store.ts); the writer retries it instead,
+   * and that retry is careful. ioredis drops the promises of commands in flight at a drop without
+   * settling them: the batcher rejects those itself (append-batch.ts abortInFlight).
+   */
+  noResend?: boolean;
 }
 
 /** Reconnect quickly at first, then every 2 s: an outage must not turn into a long blind spot. */
@@ -28,6 +37,10 @@ export function commandConnection(opts: ConnectionOptions): Redis {
     lazyConnect: false,
   };
   if (opts.commandTimeoutMs) o.commandTimeout = opts.commandTimeoutMs;
+  if (opts.noResend) {
+    o.autoResendUnfulfilledCommands = false;
+    o.enableOfflineQueue = false;
+  }
   return new Redis(opts.url, o);
 }
 

@@ -115,14 +115,25 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     }
     for (const k of [...pendingRing.keys()]) ringShard(k);
   };
-  const store = new RedisGenerationStore(cmd, makeBlocking, keys, {
+  // One Redis: appends have their own connection (append-batch.ts), which never sends a command
+  // over a later connection than the one it was issued on, so a fast append cannot land on a
+  // Redis that restarted without the events before it (every writer's next append is careful
+  // then). A Redis Cluster has no fast appends (store.ts).
+  const writer = cluster ? cmd : withScripts(commandConnection({ url: o.url, name: `${name}:writer`, commandTimeoutMs, noResend: true }));
+  if (writer !== cmd) {
+    watch(writer);
+    blocking.push(writer);
+  }
+  const store = new RedisGenerationStore(cmd, writer, makeBlocking, keys, {
     ttlSeconds: ttl,
     batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster, bellKey: cluster ? null : keys.bell, ring: cluster ? ring : null },
     // A quarter of the TTL at most, so a generation never expires between two checkpoints.
     checkpointMs: Math.min(5_000, (ttl * 1000) / 4),
+    fastAppends: !cluster,
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },
     ...(cluster ? { openTail: openClusterTail } : {}),
   });
+  if (writer !== cmd) writer.on('close', () => store.connectionLost());
   const queues = new Map<string, ReturnType<typeof asUnavailable<RedisJobQueue>>>();
   const queueFor = (name: string) => {
     let q = queues.get(name);
@@ -207,11 +218,11 @@ function asUnavailable<T extends object>(target: T): T {
  * Eviction deletes whole streams: with allkeys-* a live generation can vanish mid-stream, and
  * with volatile-* so can ours, since every tokencast key carries a TTL. Only noeviction is safe.
  */
-/** Oldest Redis the append script runs on: it relies on `XADD key 0-*` (Redis 7.0). */
+/** Oldest Redis tokencast runs on: the doorbell relies on `XADD key 0-*` (Redis 7.0). */
 export const MIN_REDIS_VERSION = [7, 0] as const;
 
 /**
- * append.lua writes each token with `XADD … 0-*` (the stream picks the next sequence number), which
+ * The doorbell gets its entries with `XADD … 0-*` (the stream picks the next sequence number), which
  * Redis < 7.0 rejects as an invalid id: refuse to start instead of failing the first append.
  */
 async function checkVersion(cmd: { info(section: 'server'): Promise<string> }): Promise<void> {

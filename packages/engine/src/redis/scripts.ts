@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 /**
  * The one loader of every Lua script in packages/engine/lua (each file's header documents its
  * KEYS, ARGV and reply). As in BullMQ's src/commands, a file's name carries its key count:
- * `claim-1.lua` takes one key; a name without a count (`append.lua`) takes a variable number,
+ * `claim-2.lua` takes two keys; a name without a count (`append.lua`) takes a variable number,
  * passed as the command's first argument. A file becomes the command `tc` + its name in
  * PascalCase (`durable-fork-source-3.lua` → `tcDurableForkSource`), defined on a connection by
  * withScripts(). src/redis and dist/redis are at the same depth, so the same relative path
@@ -48,7 +48,7 @@ type Reply = ScriptReply;
 export interface ScriptedRedis extends Redis {
   /** append.lua: numkeys (2 per generation), keys, then per generation its items (see the file). */
   tcAppend(numKeys: number, ...keysAndArgs: Arg[]): Promise<number[]>;
-  tcClaim(meta: string, producer: string, now: number, ttlSeconds: number): Promise<number>;
+  tcClaim(meta: string, events: string, producer: string, now: number, ttlSeconds: number): Promise<number>;
   tcCancel(meta: string, now: number): Promise<number>;
   tcDurableCreateBuffer(...args: Arg[]): Promise<Reply[]>;
   tcDurableReadBuffer(...args: Arg[]): Promise<Reply[]>;

@@ -1,4 +1,4 @@
-import { entryIdToOffset, eventTokens, type GenerationMeta, type StoredEvent, TokencastError } from '@tokencast/protocol';
+import { cursorAfter, entryIdOf, entryIdToOffset, eventTokens, type GenerationMeta, type StoredEvent, TokencastError } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { AppendResult, ClaimResult, GenerationStore, NewEvent, Tail, TailListener } from '../contracts.js';
 import { MissingGenerationError } from '../errors.js';
@@ -14,13 +14,20 @@ export interface RedisStoreOptions {
   /** Builds the live read path instead of RedisTail (Redis Cluster: a per-node ClusterTail). */
   openTail?: (onEvents: TailListener) => Tail;
   /** How appends are gathered into append.lua calls (append-batch.ts). */
-  batch: AppendBatchOptions;
+  batch: Omit<AppendBatchOptions, 'epoch'>;
   /**
    * Longest time between two checkpoints of a generation being written, ms: its meta's
    * last_offset and tokens are written, and both keys' TTLs refreshed, at most this often
    * (and at the first append after a claim, and with the terminal event).
    */
   checkpointMs: number;
+  /**
+   * Write a lone token with one plain XADD when it is safe (see append). Off on a Redis Cluster:
+   * ioredis' Cluster re-sends a command whose node connection closed (to the node that owns the
+   * slot then, a promoted replica after a failover), so a fast append could land past events
+   * that the failover lost; append.lua would notice, a plain XADD cannot.
+   */
+  fastAppends: boolean;
 }
 
 /** A checkpoint also after this many events, so getMeta never has far to read past last_offset. */
@@ -28,14 +35,27 @@ const CHECKPOINT_EVENTS = 256;
 /** Writer states kept at most (one per generation this process writes; dropped at its end). */
 const MAX_WRITERS = 100_000;
 
-/** What this process knows of a generation it writes: enough to checkpoint without reading. */
+/**
+ * What this process knows of a generation it writes: enough to checkpoint without reading, and
+ * to tell when an append may take the fast path (a plain XADD, append-batch.ts).
+ */
 interface WriterState {
+  /** The fence this state was built for: an append with another one is always careful. */
+  fence: number;
   /** Model tokens of the generation up to `offset`. */
   tokens: number;
   offset: number;
   /** When and where the last checkpoint was written; 0: none yet by this process. */
   checkpointAt: number;
   checkpointOffset: number;
+  /**
+   * The writer connection's epoch (RedisGenerationStore.epoch) when a careful append of this
+   * state last succeeded; -1: none yet. The fast path needs the current epoch: across a reconnect
+   * Redis may have restarted without the newest events, and only append.lua notices that.
+   */
+  epoch: number;
+  /** The meta has first_token_at (append.lua sets it; a plain XADD cannot). */
+  firstToken: boolean;
 }
 
 export class RedisGenerationStore implements GenerationStore {
@@ -43,14 +63,18 @@ export class RedisGenerationStore implements GenerationStore {
   private readonly cancelListeners = new Set<(id: string) => void>();
   private readonly batcher: AppendBatcher;
   private readonly writers = new Map<string, WriterState>();
+  /** Counts the writer connection's losses (connectionLost): fast appends need a careful one since. */
+  private epoch = 0;
 
   constructor(
     private readonly cmd: ScriptedRedis,
+    /** The appends' connection: auto-pipelined, never re-sending commands after a reconnect. */
+    writer: ScriptedRedis,
     private readonly makeBlocking: (name: string) => Redis,
     private readonly keys: Keys,
     private readonly opts: RedisStoreOptions,
   ) {
-    this.batcher = new AppendBatcher(cmd, opts.batch);
+    this.batcher = new AppendBatcher(writer, { ...opts.batch, epoch: () => this.epoch }, opts.batch.cluster ? cmd : writer);
   }
 
   /**
@@ -81,7 +105,7 @@ export class RedisGenerationStore implements GenerationStore {
 
   async readEvents(id: string, afterOffset: number, count: number): Promise<StoredEvent[]> {
     // `(` makes the start exclusive: one XRANGE replays from any offset.
-    const entries = await this.cmd.xrange(this.keys.events(id), `(0-${afterOffset}`, '+', 'COUNT', count);
+    const entries = await this.cmd.xrange(this.keys.events(id), `(${cursorAfter(afterOffset)}`, '+', 'COUNT', count);
     const out: StoredEvent[] = [];
     for (const [entryId, fields] of entries) {
       const ev = fieldsToEvent(entryIdToOffset(entryId), fields);
@@ -91,23 +115,24 @@ export class RedisGenerationStore implements GenerationStore {
   }
 
   async claim(id: string, producer: string): Promise<ClaimResult | null> {
-    const fence = Number(await this.cmd.tcClaim(this.keys.meta(id), producer, Date.now(), this.opts.ttlSeconds));
+    const fence = Number(await this.cmd.tcClaim(this.keys.meta(id), this.keys.events(id), producer, Date.now(), this.opts.ttlSeconds));
     if (fence <= 0) return null;
     // From here on only this claimer writes: the meta read now stays exact while it does.
     const meta = await this.getMeta(id);
     if (!meta) return null;
-    this.track(id, { tokens: meta.tokens, offset: meta.lastOffset, checkpointAt: 0, checkpointOffset: meta.lastOffset });
+    this.track(id, writerState(fence, meta));
     return { meta, fence };
   }
 
   async append(id: string, fence: number, afterOffset: number, events: readonly NewEvent[]): Promise<AppendResult> {
     let state = this.writers.get(id);
-    if (!state) {
+    if (!state || state.fence !== fence) {
       // A writer that did not claim through this process (or whose state was dropped): read once.
       const meta = await this.getMeta(id);
       if (!meta) throw new MissingGenerationError(id);
-      state = { tokens: meta.tokens, offset: meta.lastOffset, checkpointAt: 0, checkpointOffset: meta.lastOffset };
-      this.track(id, state);
+      state = writerState(fence, meta);
+      // A stale writer's state must not replace the claimer's; it is refused at its append.
+      if (!this.writers.has(id) || meta.fence === fence) this.track(id, state);
     }
     let tokens = 0;
     let end = '';
@@ -130,27 +155,53 @@ export class RedisGenerationStore implements GenerationStore {
     const total = state.tokens + tokens;
     const checkpoint = end !== '' || now - state.checkpointAt >= this.opts.checkpointMs || afterOffset + events.length - state.checkpointOffset >= CHECKPOINT_EVENTS;
     const args: ScriptArg[] = [fence, afterOffset, events.length, tokens > 0 ? now : 0, checkpoint ? this.opts.ttlSeconds : 0, total, end, ...items];
+    // The fast path: one event that needs nothing of the meta, written by the state's own fence
+    // right after the offset this process last wrote, with no reconnect since a careful append.
+    const fast =
+      this.opts.fastAppends &&
+      events.length === 1 &&
+      end === '' &&
+      !checkpoint &&
+      state.fence === fence &&
+      state.epoch === this.epoch &&
+      state.offset === afterOffset &&
+      (tokens === 0 || state.firstToken)
+        ? { epoch: this.epoch, offset: afterOffset + 1, entryId: entryIdOf(afterOffset + 1, fence), fields: items.slice(1) as string[] }
+        : null;
+    const epoch = this.epoch;
     let last: number;
     try {
       last = await new Promise<number>((resolve, reject) => {
-        this.batcher.push({ id, eventsKey: this.keys.events(id), metaKey: this.keys.meta(id), args, resolve, reject });
+        this.batcher.push({ id, eventsKey: this.keys.events(id), metaKey: this.keys.meta(id), args, fast, resolve, reject });
       });
     } catch (err) {
       // Fenced, ended or gone: this process writes the generation no more.
-      if (err instanceof TokencastError) this.writers.delete(id);
+      if (err instanceof TokencastError && this.writers.get(id) === state) this.writers.delete(id);
       throw err;
     }
-    if (end !== '') this.writers.delete(id);
-    else if (this.writers.get(id) === state && last > state.offset) {
+    if (end !== '') {
+      if (this.writers.get(id) === state) this.writers.delete(id);
+    } else if (this.writers.get(id) === state && last > state.offset) {
       // (A repeated append that was already applied and counted answers an offset not past it.)
       state.tokens = total;
       state.offset = last;
+      if (!fast) state.epoch = epoch; // (a fast append may have fallen back: then it was careful too, but need not be counted)
+      if (tokens > 0) state.firstToken = true;
       if (checkpoint) {
         state.checkpointAt = now;
         state.checkpointOffset = last;
       }
     }
     return { lastOffset: last };
+  }
+
+  /**
+   * The writer connection dropped (engine.ts): Redis may have restarted from a snapshot without
+   * the newest events. Every writer's next append is careful, so append.lua compares offsets.
+   */
+  connectionLost(): void {
+    this.epoch += 1;
+    this.batcher.abortInFlight();
   }
 
   private track(id: string, state: WriterState): void {
@@ -194,4 +245,8 @@ export class RedisGenerationStore implements GenerationStore {
     this.subscriber?.disconnect(false);
     this.subscriber = null;
   }
+}
+
+function writerState(fence: number, meta: GenerationMeta): WriterState {
+  return { fence, tokens: meta.tokens, offset: meta.lastOffset, checkpointAt: 0, checkpointOffset: meta.lastOffset, epoch: -1, firstToken: meta.firstTokenAt > 0 };
 }

@@ -1,7 +1,8 @@
-import { offsetToEntryId } from '@tokencast/protocol';
+import { cursorAfter } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
 import { BellTail, bellSeq, bellTop, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
+import { fieldsToEvent } from './codec.js';
 import { guardedRead } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -22,11 +23,13 @@ const KEYS_PER_READ = 1_000;
  * connection: Redis work per process grows with the news, not with the viewers nor with the
  * generations followed (issue #13: a wake costs what has news).
  *
- * Every append call rings a doorbell, one stream (<prefix>:bell, append.lua) whose entries name
- * the generations written. The tail's one blocking XREAD names the bell and only the followed
- * streams the bell named last time (each from the last offset delivered): it reads their news and
- * the next rings in one round trip. So a quiet generation costs nothing per wake; 5 000 followed
- * cost what 100 do.
+ * Every flush of appends rings a doorbell, one stream (<prefix>:bell, append-batch.ts) whose
+ * entries carry the events written with a plain XADD (delivered from the bell when they follow
+ * the cursor) and name the generations written otherwise. The tail's one blocking XREAD names the
+ * bell and only the followed streams it has to read (named by the bell, or whose bell event did
+ * not follow the cursor), each from the last offset delivered: it reads their news and the next
+ * rings in one round trip. So a quiet generation costs nothing per wake, 5 000 followed cost what
+ * 100 do, and a live token costs one read per flush per edge, not one per generation.
  *
  * When it cannot trust the bell (at start, after a reconnect: Redis may have restarted; when the
  * bell's ids jump: it was trimmed past this reader, or recreated) it sweeps: reads the bell's
@@ -134,7 +137,7 @@ export class RedisTail extends BellTail {
       const part = ids.slice(i, i + KEYS_PER_READ);
       const args: (string | number)[] = ['COUNT', this.opts.count, 'STREAMS'];
       for (const id of part) args.push(this.keys.events(id));
-      for (const id of part) args.push(offsetToEntryId(this.cursors.cursor(id) ?? 0));
+      for (const id of part) args.push(cursorAfter(this.cursors.cursor(id) ?? 0));
       let reply: XReadReply;
       try {
         reply = (await guardedRead(this.conn, () => this.conn.call('XREAD', ...args) as Promise<XReadReply>, 0, this.opts.watchdogMarginMs)) as XReadReply;
@@ -161,7 +164,7 @@ export class RedisTail extends BellTail {
     const args: (string | number)[] = ['COUNT', this.opts.count, 'BLOCK', this.opts.blockMs, 'STREAMS', this.keys.bell];
     for (const id of ids) args.push(this.keys.events(id));
     args.push(`0-${from}`);
-    for (const id of ids) args.push(offsetToEntryId(this.cursors.cursor(id) ?? 0));
+    for (const id of ids) args.push(cursorAfter(this.cursors.cursor(id) ?? 0));
     this.inflight = ++this.seq;
     let reply: XReadReply;
     try {
@@ -196,8 +199,41 @@ export class RedisTail extends BellTail {
         return;
       }
       this.bell = n;
-      const named = fields[1] ?? '';
-      for (const id of named.split(' ')) if (this.cursors.has(id)) this.dirty.add(id);
+      // append-batch.ts bellItems: g = ids to read, e = events written with a plain XADD.
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const value = fields[i + 1] as string;
+        if (fields[i] === 'g') {
+          for (const id of value.split(' ')) if (this.cursors.has(id)) this.dirty.add(id);
+        } else if (fields[i] === 'e') this.fromBell(value);
+      }
+    }
+  }
+
+  /**
+   * The events a bell entry carries: each is delivered as it is when it comes right after its
+   * generation's cursor (the stream holds exactly it: the bell is rung only after the XADD
+   * succeeded), skipped when already delivered or not followed; any other offset means something
+   * came between, so that stream is read.
+   */
+  private fromBell(value: string): void {
+    let list: unknown;
+    try {
+      list = JSON.parse(value);
+    } catch {
+      return; // not ours: the streams are swept at the next gap or reconnect
+    }
+    if (!Array.isArray(list)) return;
+    for (const item of list) {
+      if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'number') continue;
+      const id = item[0];
+      const offset = item[1];
+      const cursor = this.cursors.cursor(id);
+      if (cursor === undefined || offset <= cursor) continue;
+      if (offset === cursor + 1) {
+        const ev = fieldsToEvent(offset, item.slice(2) as string[]);
+        if (ev && this.cursors.deliver(id, [ev]) === 1) continue;
+      }
+      this.dirty.add(id);
     }
   }
 }

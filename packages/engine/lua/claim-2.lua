@@ -1,0 +1,33 @@
+--[[
+  Take over a generation for writing: bump its fence so any earlier writer is shut out, mark it
+  running, and refresh its expiry (appends refresh it only every few seconds: append.lua).
+
+  Shutting out an earlier writer takes two things. Its careful appends (append.lua) compare the
+  meta's fence. Its fast appends are plain `XADD <after+1>-<old fence>` (store.ts): for those the
+  stream's last id moves to `<top+1>-<new fence - 1>`, where top is the offset of the newest
+  entry. Any id an earlier fence could write next is then at or below it and XADD refuses it,
+  while this claimer's first event, `<top+1>-<new fence>`, is above it: offsets stay contiguous.
+
+  KEYS[1]  meta hash      <prefix>:{id}:meta
+  KEYS[2]  events stream  <prefix>:{id}:events
+  ARGV[1]  producer       name of the claiming producer
+  ARGV[2]  now            epoch ms
+  ARGV[3]  ttl            seconds the meta lives from now
+  Returns: the new fence, 0 when the generation is missing, -1 when it has already ended
+]]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 0 end
+if status == 'completed' or status == 'failed' or status == 'cancelled' then return -1 end
+local fence = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'producer', ARGV[1])
+if redis.call('HGET', KEYS[1], 'started_at') == '0' then
+  redis.call('HSET', KEYS[1], 'started_at', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+-- No stream yet: nobody has written, and every writer's first append is a careful one.
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  local offset = top and tonumber(string.match(top[1], '^(%d+)-')) or 0
+  redis.call('XSETID', KEYS[2], (offset + 1) .. '-' .. (fence - 1))
+end
+return fence
