@@ -44,7 +44,10 @@ export interface AppendBatchOptions {
   windowMs: number;
   /** Most generations in one script call: bounds how long one call holds Redis. */
   maxPerCall: number;
-  /** Redis Cluster: a call may only name keys of one slot, so batches are split per slot. */
+  /**
+   * Redis Cluster: a script call may only name keys of one slot, and generations rarely share
+   * one, so each append is its own call, sent at once; no fast appends, no batching.
+   */
   cluster: boolean;
   /**
    * One Redis: the doorbell stream (tail.ts blocks on it), rung once per flush, after its writes
@@ -80,7 +83,7 @@ interface Written {
  * costs Redis one small read per flush per edge, not one per generation. One field for all the
  * events, not one per event: Redis writes and reads an entry's fields one by one.
  */
-export function bellItems(written: readonly Written[]): string[] {
+function bellItems(written: readonly Written[]): string[] {
   const careful = new Set<string>();
   const events: (string | number)[][] = [];
   for (const w of written) {
@@ -101,8 +104,8 @@ const BELL_MAXLEN = 2_000;
  * the stream past this writer's fence, and such a refusal (or a stream gone) goes to append.lua,
  * which answers exactly why. Everything else goes to append.lua directly, with appends to many
  * generations gathered into few calls. On one Redis a flush is one pipeline of XADDs and the
- * script calls on the writer's connection; then one doorbell entry carrying the events. Appends of one generation keep their order (the producer has one in flight per
- * generation).
+ * script calls on the writer's connection; then one doorbell entry carrying the events. Appends
+ * of one generation keep their order (the producer has one in flight per generation).
  */
 export class AppendBatcher {
   private queue: PendingAppend[] = [];
@@ -110,16 +113,10 @@ export class AppendBatcher {
   /** Sent and not answered yet (see abortInFlight). */
   private readonly inflight = new Set<PendingAppend>();
 
-  /**
-   * @param cmd the writer's connection: the XADDs and the doorbell, and on one Redis the script
-   *   calls too (one pipeline, in order).
-   * @param scripts on a Redis Cluster, where the script calls go instead: ioredis' cluster
-   *   auto-pipelining routes a command by its first argument, which for append.lua is the key count.
-   */
+  /** @param cmd the writer's connection (engine.ts): every append and the doorbell go through it. */
   constructor(
     private readonly cmd: ScriptedRedis,
     private readonly opts: AppendBatchOptions,
-    private readonly scripts: ScriptedRedis = cmd,
   ) {}
 
   push(p: PendingAppend): void {
@@ -229,7 +226,7 @@ export class AppendBatcher {
       for (const a of p.args) args.push(a);
     }
     for (const p of batch) this.inflight.add(p);
-    return this.scripts.tcAppend(keys.length, ...keys, ...args).then(
+    return this.cmd.tcAppend(keys.length, ...keys, ...args).then(
       (replies) => {
         const written: Written[] = [];
         batch.forEach((p, i) => {

@@ -68,13 +68,13 @@ export class RedisGenerationStore implements GenerationStore {
 
   constructor(
     private readonly cmd: ScriptedRedis,
-    /** The appends' connection: auto-pipelined, never re-sending commands after a reconnect. */
+    /** The appends' connection: on one Redis its own, never re-sending a command after a reconnect. */
     writer: ScriptedRedis,
     private readonly makeBlocking: (name: string) => Redis,
     private readonly keys: Keys,
     private readonly opts: RedisStoreOptions,
   ) {
-    this.batcher = new AppendBatcher(writer, { ...opts.batch, epoch: () => this.epoch }, opts.batch.cluster ? cmd : writer);
+    this.batcher = new AppendBatcher(writer, { ...opts.batch, epoch: () => this.epoch });
   }
 
   /**
@@ -137,8 +137,9 @@ export class RedisGenerationStore implements GenerationStore {
     let tokens = 0;
     let end = '';
     const items: ScriptArg[] = [];
+    let fields: string[] = [];
     for (const ev of events) {
-      const fields = eventToFields(ev);
+      fields = eventToFields(ev);
       items.push(fields.length, ...fields);
       tokens += eventTokens(ev);
       if (ev.kind === 'end') {
@@ -155,20 +156,14 @@ export class RedisGenerationStore implements GenerationStore {
     const total = state.tokens + tokens;
     const checkpoint = end !== '' || now - state.checkpointAt >= this.opts.checkpointMs || afterOffset + events.length - state.checkpointOffset >= CHECKPOINT_EVENTS;
     const args: ScriptArg[] = [fence, afterOffset, events.length, tokens > 0 ? now : 0, checkpoint ? this.opts.ttlSeconds : 0, total, end, ...items];
-    // The fast path: one event that needs nothing of the meta, written by the state's own fence
-    // right after the offset this process last wrote, with no reconnect since a careful append.
-    const fast =
-      this.opts.fastAppends &&
-      events.length === 1 &&
-      end === '' &&
-      !checkpoint &&
-      state.fence === fence &&
-      state.epoch === this.epoch &&
-      state.offset === afterOffset &&
-      (tokens === 0 || state.firstToken)
-        ? { epoch: this.epoch, offset: afterOffset + 1, entryId: entryIdOf(afterOffset + 1, fence), fields: items.slice(1) as string[] }
-        : null;
+    // The fast path: one event that needs nothing of the meta, right after the offset this
+    // process last wrote for this fence (state is this fence's), with no reconnect since a
+    // careful append.
     const epoch = this.epoch;
+    const fast =
+      this.opts.fastAppends && events.length === 1 && end === '' && !checkpoint && state.epoch === epoch && state.offset === afterOffset && (tokens === 0 || state.firstToken)
+        ? { epoch, offset: afterOffset + 1, entryId: entryIdOf(afterOffset + 1, fence), fields }
+        : null;
     let last: number;
     try {
       last = await new Promise<number>((resolve, reject) => {
