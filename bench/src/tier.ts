@@ -51,6 +51,12 @@ interface RunResult {
   redisCpuSeconds: number;
   redisUsPerToken: number;
   commandsPerToken: number;
+  /**
+   * Socket reads Redis served (INFO stats total_reads_processed) per token: one per round trip
+   * a client made, however many commands it carried. Each costs Redis a wake and syscalls, about
+   * as much as a small command: fewer, fuller round trips are what lowers the CPU outside commands.
+   */
+  readsPerToken: number;
   commands: Record<string, number>;
   /** µs spent inside each command (EVALSHA's includes the commands its script ran). */
   commandUsec: Record<string, number>;
@@ -247,18 +253,20 @@ async function startTier(mode: 'single' | 'cluster'): Promise<Tier> {
   return { url: c.url, cluster: true, admins: c.admins, pids: c.pids, stop: () => c.stop() };
 }
 
-async function infoAll(admins: Redis[]): Promise<{ cpu: number; calls: Record<string, number>; memory: number; usec: Record<string, number> }> {
+async function infoAll(admins: Redis[]): Promise<{ cpu: number; calls: Record<string, number>; memory: number; usec: Record<string, number>; reads: number }> {
   let cpu = 0;
   let memory = 0;
+  let reads = 0;
   const calls: Record<string, number> = {};
   const usec: Record<string, number> = {};
   for (const a of admins) {
     cpu += await redisCpuSeconds(a);
     for (const [k, v] of Object.entries(await commandUsec(a))) usec[k] = (usec[k] ?? 0) + v;
     memory += Number(/used_memory:(\d+)/.exec(await a.info('memory'))?.[1] ?? Number.NaN);
+    reads += Number(/total_reads_processed:(\d+)/.exec(await a.info('stats'))?.[1] ?? Number.NaN);
     for (const [k, v] of Object.entries(await commandCalls(a))) calls[k] = (calls[k] ?? 0) + v;
   }
-  return { cpu, calls, memory, usec };
+  return { cpu, calls, memory, usec, reads };
 }
 
 function sumCalls(c: Record<string, number>, admins: number): { total: number; calls: Record<string, number> } {
@@ -413,6 +421,7 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
       redisCpuSeconds: cpu,
       redisUsPerToken: (cpu * 1e6) / tokens,
       commandsPerToken: calls.total / tokens,
+      readsPerToken: (after.reads - before.reads) / tokens,
       commands: calls.calls,
       commandUsec: usec,
       redisCpuPct: (100 * cpu) / seconds,
@@ -457,7 +466,7 @@ async function main(): Promise<void> {
           const r = await runOnce(build, mode, { ...spec, quiet });
           runs.push(r);
           log(
-            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, delivery lag p50 ${fmt(r.lagP50Ms ?? Number.NaN)} / p99 ${fmt(r.lagP99Ms ?? Number.NaN)} ms, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${fmt(r.bytesPerStoredToken)} B/stored token, ${fmt((r.redisCpuSeconds * 1e6) / Math.max(1, r.chunksDelivered))} µs and ${fmt((r.commandsPerToken * r.tokensDelivered) / Math.max(1, r.chunksDelivered), 2)} commands per append, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
+            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, ${fmt(r.readsPerToken, 3)} round trips/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, delivery lag p50 ${fmt(r.lagP50Ms ?? Number.NaN)} / p99 ${fmt(r.lagP99Ms ?? Number.NaN)} ms, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${fmt(r.bytesPerStoredToken)} B/stored token, ${fmt((r.redisCpuSeconds * 1e6) / Math.max(1, r.chunksDelivered))} µs and ${fmt((r.commandsPerToken * r.tokensDelivered) / Math.max(1, r.chunksDelivered), 2)} commands per append, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
           );
           log(`   commands: ${JSON.stringify(r.commands)}`);
           const perTok = (k: string) => fmt((r.commandUsec[k] ?? 0) / Math.max(1, r.tokensDelivered), 2);
@@ -473,8 +482,8 @@ async function main(): Promise<void> {
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const rows = [
-    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | tokens per append | Redis CPU µs/append | commands/append | delivery lag p50 / p99 ms | idle commands/s per edge | bytes/stored token | runs | load avg |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | round trips/token | tokens per append | Redis CPU µs/append | commands/append | delivery lag p50 / p99 ms | idle commands/s per edge | bytes/stored token | runs | load avg |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const summary: Record<string, Record<string, number>> = {};
   for (const [k, rs] of groups) {
@@ -484,6 +493,7 @@ async function main(): Promise<void> {
     const m = {
       redisUsPerToken: median(rs.map((r) => r.redisUsPerToken)),
       commandsPerToken: median(rs.map((r) => r.commandsPerToken)),
+      readsPerToken: median(rs.map((r) => r.readsPerToken ?? Number.NaN)),
       tokensPerAppend: median(rs.map(perAppend)),
       redisUsPerAppend: median(rs.map((r) => r.redisUsPerToken * perAppend(r))),
       commandsPerAppend: median(rs.map((r) => r.commandsPerToken * perAppend(r))),
@@ -494,7 +504,7 @@ async function main(): Promise<void> {
     };
     summary[k] = m;
     rows.push(
-      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.lagP50Ms)} / ${fmt(m.lagP99Ms)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} |`,
+      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.readsPerToken, 3)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.lagP50Ms)} / ${fmt(m.lagP99Ms)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} |`,
     );
   }
   console.log(`\n${rows.join('\n')}`);

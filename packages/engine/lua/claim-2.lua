@@ -13,7 +13,8 @@
   ARGV[1]  producer       name of the claiming producer
   ARGV[2]  now            epoch ms
   ARGV[3]  ttl            seconds the meta lives from now
-  Returns: the new fence, 0 when the generation is missing, -1 when it has already ended
+  Returns: {new fence, offset of the newest event (0: none), the meta as HGETALL gives it} (so
+  the claimer needs no second read), 0 when the generation is missing, -1 when it has already ended
 ]]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
@@ -25,9 +26,10 @@ if redis.call('HGET', KEYS[1], 'started_at') == '0' then
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 -- No stream yet: nobody has written, and every writer's first append is a careful one.
+local offset = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-  local offset = top and tonumber(string.match(top[1], '^(%d+)-')) or 0
+  offset = top and tonumber(string.match(top[1], '^(%d+)-')) or 0
   redis.call('XSETID', KEYS[2], (offset + 1) .. '-' .. (fence - 1))
 end
-return fence
+return {fence, offset, redis.call('HGETALL', KEYS[1])}

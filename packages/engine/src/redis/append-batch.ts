@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { ReplyError } from 'ioredis';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
+import { formatRing, type Ring } from './bell.js';
 import type { ScriptArg, ScriptedRedis } from './scripts.js';
 
 /** append.lua's error codes (its header lists them), mapped to typed errors: no message matching. */
@@ -29,6 +31,8 @@ export interface PendingAppend {
   metaKey: string;
   /** The generation's ARGV items for append.lua (7 header items, then its events). */
   args: ScriptArg[];
+  /** Each event's fields, as `args` carries them: what the doorbell tells readers once written. */
+  events: string[][];
   /** Set: try the fast path first; a refused XADD falls back to append.lua, which says why. */
   fast: FastAppend | null;
   resolve(lastOffset: number): void;
@@ -50,12 +54,11 @@ export interface AppendBatchOptions {
    */
   cluster: boolean;
   /**
-   * One Redis: the doorbell stream (tail.ts blocks on it), rung once per flush, after its writes
-   * answered, with what they wrote (bellItems). Each entry has id 0-<n> (n counts up by one, so a
-   * reader sees a gap when it fell behind the trimming); trimmed to about 2 000 entries (a reader
-   * further behind sweeps). null on a Redis Cluster, where the bells live on other slots.
+   * One Redis: the doorbell channel (bell.ts; every edge's tail subscribes), rung once per flush,
+   * after its writes answered, with what they wrote (ringOf). null on a Redis Cluster, where the
+   * bells are streams on other slots (ring).
    */
-  bellKey: string | null;
+  bellChannel: string | null;
   /**
    * Redis Cluster: rings the doorbell shards (cluster-tail.ts) with the ids a write wrote, once
    * it has answered (so a reader woken by the bell finds the events).
@@ -69,34 +72,47 @@ export interface AppendBatchOptions {
   epoch: () => number;
 }
 
-/** A generation one write wrote; `fast` is the event itself when it was one plain XADD. */
+/** A generation one write wrote, and its events: the newest at `last`, the others before it. */
 interface Written {
   id: string;
-  fast: FastAppend | null;
+  last: number;
+  events: string[][];
 }
 
 /**
- * The doorbell entry of one flush (one Redis): `g` = the ids written through append.lua, space-
- * separated (a reader XREADs those), and, when the flush wrote tokens with a plain XADD, `e` =
- * JSON [[id, offset, ...fields], …], each event exactly as stored: a reader whose cursor is just
- * before one delivers it from the bell, with no read of the stream (tail.ts). So live delivery
- * costs Redis one small read per flush per edge, not one per generation. One field for all the
- * events, not one per event: Redis writes and reads an entry's fields one by one.
+ * Most bytes of fields one write may put on the doorbell (every edge reads every ring): a write
+ * with more (a long tool call's arguments, a big reasoning signature) is only named there, and
+ * the readers that follow it read its stream.
  */
-function bellItems(written: readonly Written[]): string[] {
-  const careful = new Set<string>();
-  const events: (string | number)[][] = [];
-  for (const w of written) {
-    if (w.fast) events.push([w.id, w.fast.offset, ...w.fast.fields]);
-    else careful.add(w.id);
-  }
-  const items = ['g', [...careful].join(' ')];
-  if (events.length > 0) items.push('e', JSON.stringify(events));
-  return items;
+const BELL_EVENT_BYTES = 8_192;
+
+function fieldBytes(events: readonly string[][]): number {
+  let n = 0;
+  for (const fields of events) for (const f of fields) n += f.length;
+  return n;
 }
 
-/** How long the doorbell stream is kept, in entries (about). */
-const BELL_MAXLEN = 2_000;
+/**
+ * The ring of one flush (one Redis): every event the flush wrote (plain XADDs and append.lua
+ * alike), each exactly as stored, so a reader whose cursor is just before one delivers it from the
+ * ring with no read of the stream (tail.ts): live delivery costs Redis one PUBLISH per flush, not
+ * a read per generation. Generations whose events are too big to carry (BELL_EVENT_BYTES) are
+ * only named. A retried append that had been applied is announced again; readers skip offsets
+ * they have.
+ */
+function ringOf(written: readonly Written[], writer: string, n: number): Ring {
+  const named = new Set<string>();
+  const events: Ring['events'] = [];
+  for (const w of written) {
+    if (fieldBytes(w.events) > BELL_EVENT_BYTES) {
+      named.add(w.id);
+      continue;
+    }
+    const first = w.last - w.events.length + 1;
+    w.events.forEach((fields, i) => events.push([w.id, first + i, ...fields]));
+  }
+  return { writer, n, events, named: [...named] };
+}
 
 /**
  * Writes appends (issue #13). A token is usually one `XADD <events> NOMKSTREAM <offset>-<fence>`,
@@ -109,6 +125,9 @@ const BELL_MAXLEN = 2_000;
  */
 export class AppendBatcher {
   private queue: PendingAppend[] = [];
+  /** This batcher's name on the doorbell, and its rings so far (bell.ts). */
+  private readonly writer = randomBytes(9).toString('base64url');
+  private rings = 0;
   private scheduled = false;
   /** Sent and not answered yet (see abortInFlight). */
   private readonly inflight = new Set<PendingAppend>();
@@ -150,13 +169,16 @@ export class AppendBatcher {
     const sent: Promise<Written[]>[] = [];
     if (fast.length > 0) sent.push(this.sendFast(fast));
     for (let i = 0; i < careful.length; i += this.opts.maxPerCall) sent.push(this.send(careful.slice(i, i + this.opts.maxPerCall)));
-    const bell = this.opts.bellKey;
+    const bell = this.opts.bellChannel;
     if (bell === null) return;
     // Rung once every write of the flush has answered, with what was written: a refused XADD
     // (a fenced writer) must never reach a reader through the bell.
     void Promise.all(sent).then((lists) => {
-      const items = bellItems(lists.flat());
-      if (items.length > 2 || items[1] !== '') this.cmd.xadd(bell, 'MAXLEN', '~', BELL_MAXLEN, '0-*', ...items).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+      const written = lists.flat();
+      if (written.length === 0) return;
+      // Numbered before it is sent: a ring that fails leaves a gap readers notice (they sweep).
+      this.rings += 1;
+      this.cmd.publish(bell, formatRing(ringOf(written, this.writer, this.rings))).catch(() => {});
     });
   }
 
@@ -200,7 +222,7 @@ export class AppendBatcher {
             this.fallBack(p); // no stream: gone, or never written
           else {
             p.resolve(f.offset);
-            written.push({ id: p.id, fast: f });
+            written.push({ id: p.id, last: f.offset, events: p.events });
           }
         });
         return written;
@@ -235,7 +257,7 @@ export class AppendBatcher {
           const err = APPEND_ERRORS[r];
           if (err) p.reject(err(p.id));
           else if (Number.isInteger(r) && r >= 0) {
-            written.push({ id: p.id, fast: null });
+            written.push({ id: p.id, last: r, events: p.events });
             p.resolve(r);
           } else p.reject(new Error(`append.lua answered ${String(replies[i])} for ${p.id}`));
         });

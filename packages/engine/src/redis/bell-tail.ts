@@ -15,13 +15,15 @@ export type XReadReply = [key: string, entries: [id: string, fields: string[]][]
 
 /**
  * The events of one XREAD reply entry list that follow `cursor` without a gap (decoding stops at
- * the first entry that does not): the stream-entry half of TailCursors.deliver.
+ * the first entry that does not): the stream-entry half of TailCursors.deliver. Entries at or
+ * before the cursor are skipped: the doorbell may have delivered them while the read was in flight.
  */
 export function contiguousAfter(cursor: number, entries: readonly [id: string, fields: string[]][]): StoredEvent[] {
   const events: StoredEvent[] = [];
   let next = cursor + 1;
   for (const [entryId, fields] of entries) {
     const offset = entryIdToOffset(entryId);
+    if (offset < next) continue;
     if (offset !== next) break;
     const ev = fieldsToEvent(offset, fields);
     if (!ev) break;
@@ -33,7 +35,7 @@ export function contiguousAfter(cursor: number, entries: readonly [id: string, f
 
 /**
  * Delivers an XREAD reply through the shared core (both Redis tails). Calls `more(id)` for a
- * stream whose reply was a full batch of `count`, all delivered: there may be more to read.
+ * stream whose reply was a full batch of `count` the cursor is now past: there may be more to read.
  */
 export function deliverReply(core: TailCursors, keys: Keys, reply: NonNullable<XReadReply>, count: number, more: (id: string) => void): void {
   for (const [key, entries] of reply) {
@@ -41,9 +43,11 @@ export function deliverReply(core: TailCursors, keys: Keys, reply: NonNullable<X
     if (id === null) continue;
     const cursor = core.cursor(id);
     if (cursor === undefined) continue; // removed while the read was in flight
-    const events = contiguousAfter(cursor, entries);
-    const delivered = core.deliver(id, events);
-    if (entries.length >= count && delivered === entries.length && core.has(id)) more(id);
+    core.deliver(id, contiguousAfter(cursor, entries));
+    // A full batch the cursor has reached the end of (delivered now, or before by the doorbell).
+    const last = entries.at(-1);
+    const now = core.cursor(id);
+    if (entries.length >= count && last !== undefined && now !== undefined && entryIdToOffset(last[0]) <= now) more(id);
   }
 }
 

@@ -126,9 +126,12 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   }
   const store = new RedisGenerationStore(cmd, writer, makeBlocking, keys, {
     ttlSeconds: ttl,
-    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster, bellKey: cluster ? null : keys.bell, ring: cluster ? ring : null },
-    // A quarter of the TTL at most, so a generation never expires between two checkpoints.
-    checkpointMs: Math.min(5_000, (ttl * 1000) / 4),
+    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster, bellChannel: cluster ? null : keys.bell, ring: cluster ? ring : null },
+    // A quarter of the TTL at most, so a generation never expires between two checkpoints; a
+    // minute otherwise (a checkpoint is a script call: at 20 tokens/s one every 5 s cost Redis
+    // about 1 µs per token). getMeta's read past last_offset stays short by the event bound
+    // (store.ts CHECKPOINT_EVENTS), whatever the time.
+    checkpointMs: Math.min(60_000, (ttl * 1000) / 4),
     fastAppends: !cluster,
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },
     ...(cluster ? { openTail: openClusterTail } : {}),

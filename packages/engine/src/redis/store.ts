@@ -115,10 +115,16 @@ export class RedisGenerationStore implements GenerationStore {
   }
 
   async claim(id: string, producer: string): Promise<ClaimResult | null> {
-    const fence = Number(await this.cmd.tcClaim(this.keys.meta(id), this.keys.events(id), producer, Date.now(), this.opts.ttlSeconds));
-    if (fence <= 0) return null;
-    // From here on only this claimer writes: the meta read now stays exact while it does.
-    const meta = await this.getMeta(id);
+    const reply = await this.cmd.tcClaim(this.keys.meta(id), this.keys.events(id), producer, Date.now(), this.opts.ttlSeconds);
+    if (!Array.isArray(reply)) return null; // missing, or ended
+    const [fence, newest, flat] = reply;
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
+    // From here on only this claimer writes: the meta read now stays exact while it does. The
+    // script read it with the claim; only events past the last checkpoint (a claim that takes
+    // over a generation mid-way) need a read, for the tokens they carry.
+    let meta = hashToMeta(hash);
+    if (meta && newest > meta.lastOffset) meta = await this.getMeta(id);
     if (!meta) return null;
     this.track(id, writerState(fence, meta));
     return { meta, fence };
@@ -137,9 +143,11 @@ export class RedisGenerationStore implements GenerationStore {
     let tokens = 0;
     let end = '';
     const items: ScriptArg[] = [];
+    const eventFields: string[][] = [];
     let fields: string[] = [];
     for (const ev of events) {
       fields = eventToFields(ev);
+      eventFields.push(fields);
       items.push(fields.length, ...fields);
       tokens += eventTokens(ev);
       if (ev.kind === 'end') {
@@ -167,7 +175,7 @@ export class RedisGenerationStore implements GenerationStore {
     let last: number;
     try {
       last = await new Promise<number>((resolve, reject) => {
-        this.batcher.push({ id, eventsKey: this.keys.events(id), metaKey: this.keys.meta(id), args, fast, resolve, reject });
+        this.batcher.push({ id, eventsKey: this.keys.events(id), metaKey: this.keys.meta(id), args, events: eventFields, fast, resolve, reject });
       });
     } catch (err) {
       // Fenced, ended or gone: this process writes the generation no more.
@@ -233,7 +241,7 @@ export class RedisGenerationStore implements GenerationStore {
 
   openTail(onEvents: TailListener): Tail {
     if (this.opts.openTail) return this.opts.openTail(onEvents);
-    return new RedisTail(this.makeBlocking('tokencast:tail'), this.cmd, this.keys, onEvents, this.opts.tail);
+    return new RedisTail(this.makeBlocking('tokencast:reads'), this.makeBlocking('tokencast:tail'), this.keys, onEvents, this.opts.tail);
   }
 
   async close(): Promise<void> {

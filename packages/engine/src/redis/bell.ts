@@ -1,0 +1,39 @@
+/**
+ * The doorbell's ring on one Redis (<prefix>:bell, a pub/sub channel): what one flush of appends
+ * wrote, published once its writes answered (append-batch.ts) and read by every edge's tail
+ * (tail.ts). JSON, readable with `redis-cli SUBSCRIBE <prefix>:bell`:
+ *
+ *   {"w": writer, "n": 7, "e": [[id, offset, field, value, …], …], "g": [id, …]}
+ *
+ * w names the writing process's batcher (random, new at each start) and n counts its rings 1, 2,
+ * … so a reader sees one that never arrived. e holds every event written, each exactly as stored
+ * (field/value pairs as in the stream entry). g names generations whose events were too big to
+ * carry: readers that follow them read their streams.
+ */
+export interface Ring {
+  writer: string;
+  n: number;
+  events: [id: string, offset: number, ...fields: string[]][];
+  named: string[];
+}
+
+export function formatRing(ring: Ring): string {
+  return JSON.stringify({ w: ring.writer, n: ring.n, e: ring.events, g: ring.named });
+}
+
+/** The ring in a message, or null when the message is not one (anything else on the channel). */
+export function parseRing(message: string): Ring | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(message);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const { w, n, e, g } = v as Record<string, unknown>;
+  if (typeof w !== 'string' || typeof n !== 'number' || !Array.isArray(e) || !Array.isArray(g)) return null;
+  const events = e.filter(
+    (item): item is Ring['events'][number] => Array.isArray(item) && typeof item[0] === 'string' && typeof item[1] === 'number' && item.slice(2).every((f) => typeof f === 'string'),
+  );
+  return { writer: w, n, events, named: g.filter((id): id is string => typeof id === 'string') };
+}
