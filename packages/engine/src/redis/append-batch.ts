@@ -109,7 +109,7 @@ function ringOf(written: readonly Written[], writer: string, n: number): Ring {
       continue;
     }
     const first = w.last - w.events.length + 1;
-    w.events.forEach((fields, i) => events.push([w.id, first + i, ...fields]));
+    for (let i = 0; i < w.events.length; i++) events.push([w.id, first + i, ...(w.events[i] as string[])]);
   }
   return { writer, n, events, named: [...named] };
 }

@@ -33,7 +33,8 @@ export function parseRing(message: string): Ring | null {
   const { w, n, e, g } = v as Record<string, unknown>;
   if (typeof w !== 'string' || typeof n !== 'number' || !Array.isArray(e) || !Array.isArray(g)) return null;
   const events = e.filter(
-    (item): item is Ring['events'][number] => Array.isArray(item) && typeof item[0] === 'string' && typeof item[1] === 'number' && item.slice(2).every((f) => typeof f === 'string'),
+    (item): item is Ring['events'][number] =>
+      Array.isArray(item) && typeof item[0] === 'string' && typeof item[1] === 'number' && item.slice(2).every((f) => typeof f === 'string'),
   );
   return { writer: w, n, events, named: g.filter((id): id is string => typeof id === 'string') };
 }

@@ -1,8 +1,8 @@
 import { cursorAfter } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
-import { BellTail, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
 import { parseRing, type Ring } from './bell.js';
+import { BellTail, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
 import { fieldsToEvent } from './codec.js';
 import { guardedRead } from './guarded-read.js';
 import type { Keys } from './keys.js';
