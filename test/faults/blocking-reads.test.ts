@@ -7,10 +7,12 @@ import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { longestPause, readTimed } from './timed-read.js';
 
 /**
- * The edge's blocking reader (one XREAD BLOCK loop per process, on its own connection named
- * `…:tail`) and the producer's queue read, under the failures PITFALLS names: a connection that
- * is killed, one that is wedged (open, but nothing comes back), and a command timeout far below
- * BLOCK. Each time a viewer must get every event, once, in order, on the response it opened.
+ * The edge's live read path (its doorbell subscription, one per process on its own connection
+ * named `…:tail`, which tells it what was written) and the producer's blocking queue read, under
+ * the failures PITFALLS names: a connection that is killed (rings published meanwhile reach
+ * nobody), one that is wedged (open, but nothing comes back: only the PING watchdog can tell),
+ * and a command timeout far below BLOCK. Each time a viewer must get every event, once, in
+ * order, on the response it opened.
  */
 const BLOCK_MS = 1_000;
 const MARGIN_MS = 1_000;
@@ -37,7 +39,7 @@ async function clients(): Promise<{ id: string; name: string; age: number }[]> {
     });
 }
 
-/** The edge's blocking reader, as CLIENT LIST names it (`<process role>:…:tail`). */
+/** The edge's doorbell subscription, as CLIENT LIST names it (`<process role>:…:tail`). */
 const isEdgeTail = (name: string) => name.startsWith('tokencast:edge:') && name.endsWith(':tail');
 
 describe('the edge reader connection', () => {
@@ -57,7 +59,7 @@ describe('the edge reader connection', () => {
     await proxy?.close();
   });
 
-  it('PITFALLS "Never resume a reader from `$` after a reconnect": CLIENT KILL of the `…:tail` connection, ten times mid-stream, loses nothing appended while it was down', async () => {
+  it('PITFALLS "Never resume a reader from `$` after a reconnect": CLIENT KILL of the `…:tail` (doorbell) connection, ten times mid-stream, loses nothing appended while it was down', async () => {
     const body = chatBody('[mock:len=600] the reader connection keeps dying');
     const ref = reference(body);
     const id = await submit(edge.url, body);
@@ -83,7 +85,7 @@ describe('the edge reader connection', () => {
     expect(textOf(r.events)).toBe(ref.text);
   }, 30_000);
 
-  it('PITFALLS "A blocking XREAD can hang forever after a reconnect": a wedged reader connection is replaced by the watchdog and the viewer carries on', async () => {
+  it('PITFALLS "A blocking XREAD can hang forever after a reconnect": a wedged doorbell connection is replaced by the PING watchdog and the viewer carries on', async () => {
     const body = chatBody('[mock:len=500] the reader connection hangs');
     const ref = reference(body);
     const id = await submit(edge.url, body);

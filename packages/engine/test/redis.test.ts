@@ -83,6 +83,89 @@ describe('redis: the fast append after a reconnect', () => {
   });
 });
 
+describe('redis: the doorbell (a pub/sub channel)', () => {
+  it('a tail reads a stream only when told to: an event written without a ring waits until a ring number is skipped, then the sweep finds it', async () => {
+    const { a, client, prefix } = await pair('tokencast:doorbell');
+    const meta = newMeta();
+    await a.queue.enqueue(meta);
+    const fence = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    await a.store.append(meta.id, fence, 0, [tok('one')]);
+    const got: number[] = [];
+    const tail = a.store.openTail((_id, events) => {
+      for (const ev of events) got.push(ev.offset);
+    });
+    try {
+      tail.add(meta.id, 0);
+      await waitUntil(() => got.length === 1); // add() reads the stream once
+      // Written behind the batcher's back (no ring): rings that number on without a gap say
+      // nothing about it, so the tail does not read the stream.
+      const events = `${prefix}:{${meta.id}}:events`;
+      await client.xadd(events, `2-${fence}`, 'k', 't', 'd', ' two', 'n', '1', 'ms', '11');
+      const ring = (n: number) => client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n, e: [], g: [] }));
+      await ring(1);
+      await ring(2);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(got).toEqual([1]);
+      // Ring 3 never came: the tail cannot know what it carried, so it reads every followed stream.
+      await ring(4);
+      await waitUntil(() => got.length === 2);
+      expect(got).toEqual([1, 2]);
+      // A ring carrying the next event is delivered from the ring itself; a ring whose event does
+      // not follow the cursor makes the tail read that stream (and find what is really there).
+      await client.xadd(events, `3-${fence}`, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12');
+      await client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n: 5, e: [[meta.id, 3, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12']], g: [] }));
+      await waitUntil(() => got.length === 3);
+      await client.xadd(events, `4-${fence}`, 'k', 't', 'd', ' four', 'n', '1', 'ms', '13');
+      await client.xadd(events, `5-${fence}`, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14');
+      await client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n: 6, e: [[meta.id, 5, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14']], g: [] }));
+      await waitUntil(() => got.length === 5);
+      expect(got).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      await tail.close();
+    }
+  });
+
+  it('a tail whose subscription was killed sweeps once it is back: what was written meanwhile arrives', async () => {
+    const name = `tokencast:doorbell-kill-${++n}`;
+    const { a, client } = await pair(name);
+    const meta = newMeta();
+    await a.queue.enqueue(meta);
+    const fence = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    const got: number[] = [];
+    const tail = a.store.openTail((_id, events) => {
+      for (const ev of events) got.push(ev.offset);
+    });
+    try {
+      tail.add(meta.id, 0);
+      await a.store.append(meta.id, fence, 0, [tok('one')]);
+      await waitUntil(() => got.length === 1);
+      const subscribers = String(await client.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name}:tokencast:tail `))
+        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+      expect(subscribers).toHaveLength(1);
+      // Killed, and an append lands while it is away: its ring reaches nobody.
+      await client
+        .multi()
+        .client('KILL', 'ID', subscribers[0] as string)
+        .exec();
+      await a.store.append(meta.id, fence, 1, [tok('two')]);
+      await waitUntil(() => got.length === 2);
+      expect(got).toEqual([1, 2]);
+    } finally {
+      await tail.close();
+    }
+  });
+});
+
+async function waitUntil(ok: () => boolean, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 engineConformance('redis', async (opts) => {
   if (!redis) {
     throw new Error(`the Redis conformance run needs a Redis and could not get one: ${setupError instanceof Error ? setupError.message : String(setupError)}`);

@@ -50,9 +50,18 @@ export interface AppendBatchOptions {
   maxPerCall: number;
   /**
    * Redis Cluster: a script call may only name keys of one slot, and generations rarely share
-   * one, so each append is its own call, sent at once; no fast appends, no batching.
+   * one, so each careful append is its own call. Fast appends go to the master of their slot
+   * directly (nodeFor), one pipeline per master per flush.
    */
   cluster: boolean;
+  /**
+   * Redis Cluster: the connection to the master that serves a key's slot now, as the cluster
+   * client knows it, if it is connected; null sends the append carefully (through the cluster
+   * client, which follows MOVED and failovers; append.lua checks the offset). Sent straight to a
+   * node, a plain XADD is never re-sent elsewhere: a slot that moved answers MOVED (or ASK), a
+   * demoted master READONLY, a node that went away closes: each goes careful.
+   */
+  nodeFor?: (key: string) => ScriptedRedis | null;
   /**
    * One Redis: the doorbell channel (bell.ts; every edge's tail subscribes), rung once per flush,
    * after its writes answered, with what they wrote (ringOf). null on a Redis Cluster, where the
@@ -120,8 +129,8 @@ function ringOf(written: readonly Written[], writer: string, n: number): Ring {
  * the stream past this writer's fence, and such a refusal (or a stream gone) goes to append.lua,
  * which answers exactly why. Everything else goes to append.lua directly, with appends to many
  * generations gathered into few calls. On one Redis a flush is one pipeline of XADDs and the
- * script calls on the writer's connection; then one doorbell entry carrying the events. Appends
- * of one generation keep their order (the producer has one in flight per generation).
+ * script calls on the writer's connection; then one PUBLISH on the doorbell carrying the events.
+ * Appends of one generation keep their order (the producer has one in flight per generation).
  */
 export class AppendBatcher {
   private queue: PendingAppend[] = [];
@@ -139,15 +148,6 @@ export class AppendBatcher {
   ) {}
 
   push(p: PendingAppend): void {
-    if (this.opts.cluster) {
-      // A call may only name one slot, and generations rarely share one: there is nothing to
-      // gather, so send at once. (The store never asks for fast appends on a Cluster.)
-      const ring = this.opts.ring;
-      void this.send([p]).then((written) => {
-        if (ring && written.length > 0) ring(written.map((w) => w.id)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
-      });
-      return;
-    }
     this.queue.push(p);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -167,7 +167,29 @@ export class AppendBatcher {
       (p.fast ? fast : careful).push(p);
     }
     const sent: Promise<Written[]>[] = [];
-    if (fast.length > 0) sent.push(this.sendFast(fast));
+    if (this.opts.cluster) {
+      // Careful appends: one call each (one slot per call). Fast ones: a pipeline per master.
+      for (const p of careful) sent.push(this.send([p]));
+      const byNode = new Map<ScriptedRedis, PendingAppend[]>();
+      for (const p of fast) {
+        const node = this.opts.nodeFor?.(p.eventsKey) ?? null;
+        if (!node) {
+          sent.push(this.send([p]));
+          continue;
+        }
+        const list = byNode.get(node);
+        if (list) list.push(p);
+        else byNode.set(node, [p]);
+      }
+      for (const [node, list] of byNode) sent.push(this.sendFast(node, list));
+      const ring = this.opts.ring;
+      for (const s of sent)
+        void s.then((written) => {
+          if (ring && written.length > 0) ring(written.map((w) => w.id)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+        });
+      return;
+    }
+    if (fast.length > 0) sent.push(this.sendFast(this.cmd, fast));
     for (let i = 0; i < careful.length; i += this.opts.maxPerCall) sent.push(this.send(careful.slice(i, i + this.opts.maxPerCall)));
     const bell = this.opts.bellChannel;
     if (bell === null) return;
@@ -200,8 +222,8 @@ export class AppendBatcher {
    * connection, then sends on the next one). Resolves (never rejects) with what was written; a
    * refused id or a missing stream goes to append.lua in the next flush, which says why.
    */
-  private sendFast(list: PendingAppend[]): Promise<Written[]> {
-    const pipeline = this.cmd.pipeline();
+  private sendFast(conn: Pick<ScriptedRedis, 'pipeline'>, list: PendingAppend[]): Promise<Written[]> {
+    const pipeline = conn.pipeline();
     for (const p of list) {
       const f = p.fast as FastAppend;
       this.inflight.add(p);
@@ -216,7 +238,7 @@ export class AppendBatcher {
           const [err, reply] = results?.[i] ?? [new Error('no reply to the append'), null];
           if (err) {
             if (err instanceof ReplyError)
-              this.fallBack(p); // id refused: taken, or fenced
+              this.fallBack(p); // id refused (taken, or fenced); on a cluster also MOVED, ASK, READONLY
             else p.reject(err);
           } else if (reply === null)
             this.fallBack(p); // no stream: gone, or never written

@@ -3,12 +3,12 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
 import { ConfigError, isOutOfMemory, StoreFullError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
-import { bellShardOf, ClusterTail } from './cluster-tail.js';
+import { bellShardOf, ClusterTail, keySlot } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
 import { RedisDurableStore } from './durable.js';
 import { Keys } from './keys.js';
 import { RedisJobQueue } from './queue.js';
-import { withScripts } from './scripts.js';
+import { type ScriptedRedis, withScripts } from './scripts.js';
 import { RedisGenerationStore } from './store.js';
 
 export interface RedisEngineOptions {
@@ -118,7 +118,9 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   // One Redis: appends have their own connection (append-batch.ts), which never sends a command
   // over a later connection than the one it was issued on, so a fast append cannot land on a
   // Redis that restarted without the events before it (every writer's next append is careful
-  // then). A Redis Cluster has no fast appends (store.ts).
+  // then). A Redis Cluster: fast appends go straight to the master's connection of the cluster
+  // client (nodeFor), which never reconnects (ioredis makes a new one), so nothing is re-sent;
+  // any node connection that closes counts as a drop (below).
   const writer = cluster ? cmd : withScripts(commandConnection({ url: o.url, name: `${name}:writer`, commandTimeoutMs, noResend: true }));
   if (writer !== cmd) {
     watch(writer);
@@ -126,17 +128,25 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   }
   const store = new RedisGenerationStore(cmd, writer, makeBlocking, keys, {
     ttlSeconds: ttl,
-    batch: { windowMs: o.appendBatchMs ?? 0, maxPerCall: 256, cluster, bellChannel: cluster ? null : keys.bell, ring: cluster ? ring : null },
+    batch: {
+      windowMs: o.appendBatchMs ?? 0,
+      maxPerCall: 256,
+      cluster,
+      bellChannel: cluster ? null : keys.bell,
+      ring: cluster ? ring : null,
+      ...(cluster ? { nodeFor: (key: string) => masterOf(cmd as unknown as Cluster, key) } : {}),
+    },
     // A quarter of the TTL at most, so a generation never expires between two checkpoints; a
     // minute otherwise (a checkpoint is a script call: at 20 tokens/s one every 5 s cost Redis
     // about 1 µs per token). getMeta's read past last_offset stays short by the event bound
     // (store.ts CHECKPOINT_EVENTS), whatever the time.
     checkpointMs: Math.min(60_000, (ttl * 1000) / 4),
-    fastAppends: !cluster,
+    fastAppends: true,
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },
     ...(cluster ? { openTail: openClusterTail } : {}),
   });
   if (writer !== cmd) writer.on('close', () => store.connectionLost());
+  else if (cluster) (cmd as unknown as Cluster).on('+node', (node: Redis) => node.on('close', () => store.connectionLost()));
   const queues = new Map<string, ReturnType<typeof asUnavailable<RedisJobQueue>>>();
   const queueFor = (name: string) => {
     let q = queues.get(name);
@@ -221,12 +231,13 @@ function asUnavailable<T extends object>(target: T): T {
  * Eviction deletes whole streams: with allkeys-* a live generation can vanish mid-stream, and
  * with volatile-* so can ours, since every tokencast key carries a TTL. Only noeviction is safe.
  */
-/** Oldest Redis tokencast runs on: the doorbell relies on `XADD key 0-*` (Redis 7.0). */
+/** Oldest Redis tokencast runs on: the cluster's doorbell shards rely on `XADD key 0-*` (Redis 7.0). */
 export const MIN_REDIS_VERSION = [7, 0] as const;
 
 /**
- * The doorbell gets its entries with `XADD … 0-*` (the stream picks the next sequence number), which
- * Redis < 7.0 rejects as an invalid id: refuse to start instead of failing the first append.
+ * The cluster's doorbell shards get their entries with `XADD … 0-*` (the stream picks the next
+ * sequence number), which Redis < 7.0 rejects as an invalid id; the entry ids `<offset>-<fence>`
+ * need XSETID's 7.0 form too. Refuse to start instead of failing the first append.
  */
 async function checkVersion(cmd: { info(section: 'server'): Promise<string> }): Promise<void> {
   let info: string;
@@ -256,4 +267,17 @@ async function checkEvictionPolicy(cmd: { config(op: 'GET', name: string): Promi
   const why = `Redis maxmemory-policy is ${policy}: under memory pressure Redis would delete generations (streams and metadata) while clients read them`;
   if (!allow) throw new ConfigError(`${why}. Set it to noeviction (CONFIG SET maxmemory-policy noeviction), or set REDIS_ALLOW_EVICTION=true to accept the risk.`);
   return [`${why}; running anyway because REDIS_ALLOW_EVICTION=true`];
+}
+
+/**
+ * The cluster client's connection to the master serving `key`'s slot, when it is connected; null
+ * otherwise (the append then goes careful, through the client). ioredis keeps the slot map and
+ * the node connections (`slots`, `connectionPool`) without typing them: read, never changed.
+ */
+function masterOf(c: Cluster, key: string): ScriptedRedis | null {
+  const inner = c as unknown as { slots: (string[] | undefined)[]; connectionPool?: { getInstanceByKey(k: string): Redis | undefined } };
+  const nodeKey = inner.slots[keySlot(key)]?.[0];
+  if (nodeKey === undefined) return null;
+  const node = inner.connectionPool?.getInstanceByKey(nodeKey);
+  return node && node.status === 'ready' ? (node as ScriptedRedis) : null;
 }

@@ -12,8 +12,8 @@ import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
  *   <prefix>:dead            stream  jobs that kept failing, with the reason
  *   <prefix>:recent          zset    generation ids by creation time (for listing)
  *   <prefix>:cancel          pubsub  channel: generation ids whose cancel was requested
- *   <prefix>:bell            stream  doorbell (one Redis): per append call, the ids it wrote
- *                                    (append.lua; the edges' tails block on it, tail.ts)
+ *   <prefix>:bell            pubsub  doorbell (one Redis): one ring per producer flush, the events
+ *                                    it wrote (bell.ts; every edge's tail subscribes, tail.ts)
  *   <prefix>:bell:{<prefix>-bell-<k>}  stream  Redis Cluster: doorbell shard k (cluster-tail.ts)
  *   <prefix>:apikeys         hash    sha256(key) → key name (keys shared by every edge)
  *   <prefix>:revoked         set     names of revoked keys

@@ -22,10 +22,8 @@ export interface RedisStoreOptions {
    */
   checkpointMs: number;
   /**
-   * Write a lone token with one plain XADD when it is safe (see append). Off on a Redis Cluster:
-   * ioredis' Cluster re-sends a command whose node connection closed (to the node that owns the
-   * slot then, a promoted replica after a failover), so a fast append could land past events
-   * that the failover lost; append.lua would notice, a plain XADD cannot.
+   * Write a lone token with one plain XADD when it is safe (see append): on one Redis over the
+   * writer's own connection, on a Redis Cluster straight to the slot's master (append-batch.ts).
    */
   fastAppends: boolean;
 }
