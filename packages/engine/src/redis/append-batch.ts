@@ -69,10 +69,10 @@ export interface AppendBatchOptions {
    */
   bellChannel: string | null;
   /**
-   * Redis Cluster: rings the doorbell shards (cluster-tail.ts) with the ids a write wrote, once
-   * it has answered (so a reader woken by the bell finds the events).
+   * Redis Cluster: rings the doorbell shards (cluster-tail.ts) with what a write wrote (the
+   * events, or the ids of those too big to carry), once it has answered.
    */
-  ring: ((written: string[]) => Promise<unknown>) | null;
+  ring: ((written: Ring) => Promise<unknown>) | null;
   /**
    * The writer connection's epoch now (store.ts counts its drops). A fast append judged in an
    * earlier epoch goes careful: between the judgement and the flush the connection may have
@@ -185,7 +185,7 @@ export class AppendBatcher {
       const ring = this.opts.ring;
       for (const s of sent)
         void s.then((written) => {
-          if (ring && written.length > 0) ring(written.map((w) => w.id)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+          if (ring && written.length > 0) ring(ringOf(written, this.writer, 0)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
         });
       return;
     }

@@ -81,6 +81,31 @@ export abstract class BellTail implements Tail {
   abstract close(): Promise<void>;
 
   /**
+   * Events a doorbell ring carried ([id, offset, ...fields], bell.ts): each is delivered as it is
+   * when it comes right after its generation's cursor (the stream holds exactly it: a ring goes
+   * out only after the write succeeded), skipped when already delivered or not followed; any other
+   * offset means something came between, so that generation becomes dirty (its stream is read).
+   */
+  protected deliverRung(events: readonly (readonly [string, number, ...string[]])[]): void {
+    for (const item of events) {
+      const id = item[0];
+      const offset = item[1];
+      const cursor = this.cursors.cursor(id);
+      if (cursor === undefined || offset <= cursor) continue;
+      if (offset === cursor + 1) {
+        const ev = fieldsToEvent(offset, item.slice(2) as string[]);
+        if (ev && this.cursors.deliver(id, [ev]) === 1) continue;
+      }
+      this.markNews(id);
+    }
+  }
+
+  /** A followed generation has news its ring did not carry: read its stream. */
+  protected markNews(id: string): void {
+    this.dirty.add(id);
+  }
+
+  /**
    * A tail's loop: `step` again and again until closed, waiting on `idle` while nothing is
    * followed. A step that throws calls `onError` (which makes the next step sweep), then the
    * loop pauses `pauseMs` before the next.

@@ -21,6 +21,23 @@ export function formatRing(ring: Ring): string {
   return JSON.stringify({ w: ring.writer, n: ring.n, e: ring.events, g: ring.named });
 }
 
+/** The well-formed events of a ring's `e` JSON (a Redis Cluster doorbell entry carries it alone). */
+export function ringEvents(json: string): Ring['events'] {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  return Array.isArray(v) ? v.filter(isRingEvent) : [];
+}
+
+function isRingEvent(item: unknown): item is Ring['events'][number] {
+  if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'number') return false;
+  for (let i = 2; i < item.length; i++) if (typeof item[i] !== 'string') return false;
+  return true;
+}
+
 /** The ring in a message, or null when the message is not one (anything else on the channel). */
 export function parseRing(message: string): Ring | null {
   let v: unknown;
@@ -32,9 +49,5 @@ export function parseRing(message: string): Ring | null {
   if (typeof v !== 'object' || v === null) return null;
   const { w, n, e, g } = v as Record<string, unknown>;
   if (typeof w !== 'string' || typeof n !== 'number' || !Array.isArray(e) || !Array.isArray(g)) return null;
-  const events = e.filter(
-    (item): item is Ring['events'][number] =>
-      Array.isArray(item) && typeof item[0] === 'string' && typeof item[1] === 'number' && item.slice(2).every((f) => typeof f === 'string'),
-  );
-  return { writer: w, n, events, named: g.filter((id): id is string => typeof id === 'string') };
+  return { writer: w, n, events: e.filter(isRingEvent), named: g.filter((id): id is string => typeof id === 'string') };
 }

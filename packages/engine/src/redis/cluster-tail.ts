@@ -2,6 +2,7 @@ import { cursorAfter } from '@tokencast/protocol';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
+import { ringEvents } from './bell.js';
 import { BellTail, bellSeq, bellTop, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
 import { guardedRead, pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
@@ -40,12 +41,13 @@ export function bellShardOf(keys: Keys, id: string, bells: number): number {
  * A blocking XREAD may only name keys of one slot, and the generations an edge follows are spread
  * over all 16384 slots; so, as on one Redis (tail.ts), the tail blocks on doorbells, not on the
  * generations' streams. There are `bells` doorbell streams (<prefix>:bell:{…-<k>}, each in a slot
- * of its own); a writer rings shard slot(generation) mod `bells` with the ids it wrote, after the
- * write is acknowledged (append-batch.ts: it cannot be in the same script, it is another slot).
+ * of its own); a writer rings shard slot(generation) mod `bells` with the events it wrote, after
+ * the write is acknowledged (engine.ts: it cannot be in the same script, it is another slot).
  * The tail blocks on every shard, each on a connection of its own (a blocking read holds its
- * connection), and reads, without blocking, only the followed streams the bells named: one
- * XREAD per slot, auto-pipelined per node by ioredis. A quiet cluster costs one read per shard
- * per BLOCK; a wake costs what has news.
+ * connection), delivers the events the entries carry when they follow on, and reads, without
+ * blocking, only the followed streams that did not (or that a ring named, their events too big
+ * to carry): one XREAD per slot, auto-pipelined per node by ioredis. A quiet cluster costs one
+ * read per shard per BLOCK; a wake costs what has news.
  *
  * A shard it cannot trust (at start, after its connection came back, on a gap in the bell's ids)
  * is swept: its newest id is read, then every followed generation of the shard, then the bell is
@@ -107,6 +109,10 @@ export class ClusterTail extends BellTail {
     this.kick.wake();
   }
 
+  protected override markNews(id: string): void {
+    this.markDirty(id);
+  }
+
   /** One turn of a shard's loop: a sweep when the shard is not trusted, else a wait on its bell. */
   private async bellStep(shard: Shard): Promise<void> {
     const conn = shard.conn as unknown as Redis; // guardedRead uses only what Redis and Cluster share
@@ -135,7 +141,13 @@ export class ClusterTail extends BellTail {
         return;
       }
       shard.seq = n;
-      for (const id of (fields[1] ?? '').split(' ')) if (this.cursors.has(id)) this.markDirty(id);
+      // g: ids to read; e: the events written (engine.ts ring), delivered when they follow on.
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const value = fields[i + 1] as string;
+        if (fields[i] === 'g') {
+          for (const id of value.split(' ')) if (this.cursors.has(id)) this.markDirty(id);
+        } else if (fields[i] === 'e') this.deliverRung(ringEvents(value));
+      }
     }
   }
 

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
 import { ConfigError, isOutOfMemory, StoreFullError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
+import type { Ring } from './bell.js';
 import { bellShardOf, ClusterTail, keySlot } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
 import { RedisDurableStore } from './durable.js';
@@ -86,33 +87,38 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     return new ClusterTail(c, openBell, keys, onEvents, { count: 512, blockMs, watchdogMarginMs: margin, bells });
   };
   // Cluster: the doorbell shards live on other slots than the generations: rung after the write,
-  // one ring in flight per shard at a time. Ids written meanwhile wait for it and go together in
-  // the next, so a busy writer sends few, fuller rings (self-clocking, like the append batches).
-  const pendingRing = new Map<number, Set<string>>();
+  // one ring in flight per shard at a time. What is written meanwhile waits for it and goes
+  // together in the next, so a busy writer sends few, fuller rings (self-clocking, like the
+  // append batches). An entry carries the events (`e`, as bell.ts; readers deliver them without
+  // reading the streams) and the ids of generations whose events were too big to carry (`g`).
+  const pendingRing = new Map<number, { named: Set<string>; events: Ring['events'] }>();
   const ringing = new Set<number>();
   const ringShard = (k: number): void => {
-    const ids = pendingRing.get(k);
-    if (!ids || ids.size === 0 || ringing.has(k)) return;
+    const next = pendingRing.get(k);
+    if (!next || ringing.has(k)) return;
     pendingRing.delete(k);
     ringing.add(k);
+    const fields = ['g', [...next.named].join(' ')];
+    if (next.events.length > 0) fields.push('e', JSON.stringify(next.events));
     cmd
-      .xadd(keys.bellShard(k), 'MAXLEN', '~', 2_000, '0-*', 'g', [...ids].join(' '))
+      .xadd(keys.bellShard(k), 'MAXLEN', '~', 2_000, '0-*', ...fields)
       .catch(() => {}) // a lost ring costs latency, not events: readers sweep
       .finally(() => {
         ringing.delete(k);
         ringShard(k);
       });
   };
-  const ring = async (written: string[]) => {
-    for (const id of written) {
-      const k = bellShardOf(keys, id, bells);
-      let set = pendingRing.get(k);
-      if (!set) {
-        set = new Set();
-        pendingRing.set(k, set);
-      }
-      set.add(id);
+  const pendingFor = (k: number) => {
+    let p = pendingRing.get(k);
+    if (!p) {
+      p = { named: new Set(), events: [] };
+      pendingRing.set(k, p);
     }
+    return p;
+  };
+  const ring = async (written: Ring) => {
+    for (const id of written.named) pendingFor(bellShardOf(keys, id, bells)).named.add(id);
+    for (const ev of written.events) pendingFor(bellShardOf(keys, ev[0], bells)).events.push(ev);
     for (const k of [...pendingRing.keys()]) ringShard(k);
   };
   // One Redis: appends have their own connection (append-batch.ts), which never sends a command

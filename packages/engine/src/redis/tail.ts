@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
 import { parseRing, type Ring } from './bell.js';
 import { BellTail, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
-import { fieldsToEvent } from './codec.js';
 import { guardedRead } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -177,7 +176,7 @@ export class RedisTail extends BellTail {
     if (!ring) return; // not ours
     if (this.skipped(ring)) this.sweep();
     for (const id of ring.named) if (this.cursors.has(id)) this.dirty.add(id);
-    this.fromRing(ring);
+    this.deliverRung(ring.events);
     if (this.dirty.size > 0) this.wakeup.wake();
   }
 
@@ -189,25 +188,5 @@ export class RedisTail extends BellTail {
     // A writer first heard of now rang before this subscription (the sweep found those events)
     // or this is its first ring.
     return last !== undefined && ring.n !== last + 1;
-  }
-
-  /**
-   * The events a ring carries: each is delivered as it is when it comes right after its
-   * generation's cursor (the stream holds exactly it: the ring goes out only after the write
-   * succeeded), skipped when already delivered or not followed; any other offset means something
-   * came between, so that stream is read.
-   */
-  private fromRing(ring: Ring): void {
-    for (const item of ring.events) {
-      const id = item[0];
-      const offset = item[1];
-      const cursor = this.cursors.cursor(id);
-      if (cursor === undefined || offset <= cursor) continue;
-      if (offset === cursor + 1) {
-        const ev = fieldsToEvent(offset, item.slice(2) as string[]);
-        if (ev && this.cursors.deliver(id, [ev]) === 1) continue;
-      }
-      this.dirty.add(id);
-    }
   }
 }
