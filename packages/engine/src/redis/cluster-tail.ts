@@ -30,19 +30,15 @@ export function keySlot(key: string): number {
   return calculateSlot(key);
 }
 
-/** The doorbell shard of a generation: its slot modulo the number of shards (writers agree). */
-export function bellShardOf(keys: Keys, id: string, bells: number): number {
-  return keySlot(keys.events(id)) % bells;
-}
-
 /**
  * The live read path on a Redis Cluster: reads that block instead of polling (issue #13).
  *
  * A blocking XREAD may only name keys of one slot, and the generations an edge follows are spread
  * over all 16384 slots; so, as on one Redis (tail.ts), the tail blocks on doorbells, not on the
  * generations' streams. There are `bells` doorbell streams (<prefix>:bell:{…-<k>}, each in a slot
- * of its own); a writer rings shard slot(generation) mod `bells` with the events it wrote, after
- * the write is acknowledged (engine.ts: it cannot be in the same script, it is another slot).
+ * of its own); a writer rings its own shard (engine.ts: picked at random, so writers spread over
+ * the shards) with the events it wrote, after the write is acknowledged (it cannot be in the same
+ * script: it is another slot).
  * The tail blocks on every shard, each on a connection of its own (a blocking read holds its
  * connection), delivers the events the entries carry when they follow on, and reads, without
  * blocking, only the followed streams that did not (or that a ring named, their events too big
@@ -120,7 +116,9 @@ export class ClusterTail extends BellTail {
       const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
       if (top === null) throw new Error('interrupted');
       shard.seq = top;
-      for (const id of this.cursors.ids()) if (bellShardOf(this.keys, id, this.opts.bells) === shard.k) this.markDirty(id);
+      // A writer rings its own shard with whatever generations it wrote: any of them may have
+      // been rung here.
+      for (const id of this.cursors.ids()) this.markDirty(id);
       return;
     }
     const from = shard.seq;

@@ -4,7 +4,7 @@ import type { Engine, TailListener } from '../contracts.js';
 import { ConfigError, isOutOfMemory, StoreFullError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
 import type { Ring } from './bell.js';
-import { bellShardOf, ClusterTail, keySlot } from './cluster-tail.js';
+import { ClusterTail, keySlot } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
 import { RedisDurableStore } from './durable.js';
 import { Keys } from './keys.js';
@@ -87,10 +87,13 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     return new ClusterTail(c, openBell, keys, onEvents, { count: 512, blockMs, watchdogMarginMs: margin, bells });
   };
   // Cluster: the doorbell shards live on other slots than the generations: rung after the write,
-  // one ring in flight per shard at a time. What is written meanwhile waits for it and goes
-  // together in the next, so a busy writer sends few, fuller rings (self-clocking, like the
-  // append batches). An entry carries the events (`e`, as bell.ts; readers deliver them without
-  // reading the streams) and the ids of generations whose events were too big to carry (`g`).
+  // one ring in flight at a time. What is written meanwhile waits for it and goes together in the
+  // next, so a busy writer sends few, fuller rings (self-clocking, like the append batches). An
+  // entry carries the events (`e`, as bell.ts; readers deliver them without reading the streams)
+  // and the ids of generations whose events were too big to carry (`g`). Every reader reads every
+  // shard, so this process rings one shard only, its own (picked at random: writers spread over
+  // the shards): one ring per flush, not one per shard it touched.
+  const ownShard = Math.floor(Math.random() * bells);
   const pendingRing = new Map<number, { named: Set<string>; events: Ring['events'] }>();
   const ringing = new Set<number>();
   const ringShard = (k: number): void => {
@@ -117,9 +120,10 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     return p;
   };
   const ring = async (written: Ring) => {
-    for (const id of written.named) pendingFor(bellShardOf(keys, id, bells)).named.add(id);
-    for (const ev of written.events) pendingFor(bellShardOf(keys, ev[0], bells)).events.push(ev);
-    for (const k of [...pendingRing.keys()]) ringShard(k);
+    const next = pendingFor(ownShard);
+    for (const id of written.named) next.named.add(id);
+    for (const ev of written.events) next.events.push(ev);
+    ringShard(ownShard);
   };
   // One Redis: appends have their own connection (append-batch.ts), which never sends a command
   // over a later connection than the one it was issued on, so a fast append cannot land on a
