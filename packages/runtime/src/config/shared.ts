@@ -30,7 +30,12 @@ export const engineOptions = {
   }),
   prefix: str('TOKENCAST_KEY_PREFIX', { default: 'tc', why: 'prefix of every Redis key (several deployments can share one Redis)' }),
   ttlSeconds: int('GENERATION_TTL_SECONDS', { default: 86_400, min: 1, unit: 's', why: "a generation's stream and metadata live this long after their last write" }),
-  blockMs: int('REDIS_BLOCK_MS', { default: 5_000, min: 10, unit: 'ms', why: 'BLOCK of blocking reads (XREAD, XREADGROUP), and how often an edge PINGs its doorbell subscription: how often an idle reader wakes' }),
+  blockMs: int('REDIS_BLOCK_MS', {
+    default: 5_000,
+    min: 10,
+    unit: 'ms',
+    why: 'BLOCK of blocking reads (XREAD, XREADGROUP), and how often an edge PINGs its doorbell subscription: how often an idle reader wakes',
+  }),
   watchdogMarginMs: int('REDIS_WATCHDOG_MARGIN_MS', {
     default: 5_000,
     min: 100,
