@@ -1,7 +1,7 @@
 import { newGenerationId, type StoredEvent } from '@tokencast/protocol';
 import { Redis as RedisClient } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, createRedisEngine, Keys, type NewEvent } from '../../packages/engine/src/index.js';
+import { createEngine, createRedisEngine, Keys, type NewEvent, OffsetMismatchError } from '../../packages/engine/src/index.js';
 import { keySlot } from '../../packages/engine/src/redis/cluster-tail.js';
 import { end, engineConformance, newMeta, tok } from '../../packages/engine/test/conformance.js';
 import { writersAcrossProcesses } from '../../packages/engine/test/writers.js';
@@ -86,6 +86,67 @@ writersAcrossProcesses('redis cluster', async () => {
 });
 
 const writerEngines: Awaited<ReturnType<typeof createRedisEngine>>[] = [];
+
+describe('redis cluster: the fast append after a node connection closed', () => {
+  it('lone tokens go straight to the master as plain XADDs; after its connection closed, the next goes through append.lua, which finds a master that lost events', async () => {
+    const c = need();
+    const prefix = await crossNodePrefix(c);
+    const name = `tokencast:cluster-rewind-${++n}`;
+    const e = createRedisEngine({ url: c.url, cluster: true, prefix, name, blockMs: 1_000, watchdogMarginMs: 2_000, commandTimeoutMs: 5_000 });
+    writerEngines.push(e);
+    const meta = newMeta();
+    await e.queue.enqueue(meta);
+    const fence = (await e.store.claim(meta.id, 'p1'))?.fence as number;
+    const events = `${prefix}:{${meta.id}}:events`;
+    const node = new RedisClient(await c.masterOf(events));
+    try {
+      const scripts = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await node.info('commandstats'))?.[1] ?? 0);
+      await e.store.append(meta.id, fence, 0, [tok('0')]); // the first append after a claim: careful
+      const before = await scripts();
+      for (let k = 1; k < 6; k++) await e.store.append(meta.id, fence, k, [tok(String(k))]);
+      // The five tokens after it were plain XADDs on the master: no script ran there.
+      expect(await scripts()).toBe(before);
+      // The master "restarts" without its newest 2 events: they go, the last id goes back, and
+      // the engine's connections to it close (one transaction, so no append slips in between).
+      const ids = String(await node.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name} `))
+        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+      expect(ids.length).toBeGreaterThan(0);
+      const tx = node.multi().xdel(events, `6-${fence}`, `5-${fence}`).xsetid(events, `4-${fence}`);
+      for (const id of ids) tx.client('KILL', 'ID', id);
+      await tx.exec();
+      // Back on a new connection (a read of the same slot makes the cluster client open it), so
+      // the plain XADD would go through: only the drop having been counted makes it careful.
+      await waitFor(
+        'the engine connected to the master again',
+        async () => {
+          try {
+            return (await e.store.getMeta(meta.id)) !== null && String(await node.client('LIST')).includes(` name=${name} `);
+          } catch {
+            return false;
+          }
+        },
+        10_000,
+      );
+      // The writer's idea of the newest offset (6) is wrong now: refused, never written as 7 after a gap.
+      let refused: unknown = null;
+      for (let attempt = 0; attempt < 50 && refused === null; attempt++) {
+        try {
+          await e.store.append(meta.id, fence, 6, [tok('after the gap')]);
+          break;
+        } catch (err) {
+          if (err instanceof OffsetMismatchError) refused = err;
+          else await sleep(100); // the cluster client is reconnecting to the node
+        }
+      }
+      expect(refused).toBeInstanceOf(OffsetMismatchError);
+      expect((await node.xrange(events, '-', '+')).map(([eid]) => eid)).toEqual([1, 2, 3, 4].map((k) => `${k}-${fence}`));
+    } finally {
+      node.disconnect();
+    }
+  });
+});
 afterAll(async () => {
   for (const e of writerEngines) await e.close();
 });
