@@ -182,11 +182,12 @@ export class AppendBatcher {
         else byNode.set(node, [p]);
       }
       for (const [node, list] of byNode) sent.push(this.sendFast(node, list));
+      // One ring for the whole flush, once every master answered (as on one Redis).
       const ring = this.opts.ring;
-      for (const s of sent)
-        void s.then((written) => {
-          if (ring && written.length > 0) ring(ringOf(written, this.writer, 0)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
-        });
+      void Promise.all(sent).then((lists) => {
+        const written = lists.flat();
+        if (ring && written.length > 0) ring(ringOf(written, this.writer, 0)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+      });
       return;
     }
     if (fast.length > 0) sent.push(this.sendFast(this.cmd, fast));
