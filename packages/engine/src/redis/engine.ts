@@ -282,12 +282,13 @@ async function checkEvictionPolicy(cmd: { config(op: 'GET', name: string): Promi
 /**
  * The cluster client's connection to the master serving `key`'s slot, when it is connected; null
  * otherwise (the append then goes careful, through the client). ioredis keeps the slot map and
- * the node connections (`slots`, `connectionPool`) without typing them: read, never changed.
+ * the node connections (`slots`, `connectionPool`) without typing them: read, never changed; a
+ * release without them sends every append careful, as before issue #13's cluster fast path.
  */
 function masterOf(c: Cluster, key: string): ScriptedRedis | null {
-  const inner = c as unknown as { slots: (string[] | undefined)[]; connectionPool?: { getInstanceByKey(k: string): Redis | undefined } };
-  const nodeKey = inner.slots[keySlot(key)]?.[0];
+  const inner = c as unknown as { slots?: (string[] | undefined)[]; connectionPool?: { getInstanceByKey?(k: string): Redis | undefined } };
+  const nodeKey = inner.slots?.[keySlot(key)]?.[0];
   if (nodeKey === undefined) return null;
-  const node = inner.connectionPool?.getInstanceByKey(nodeKey);
+  const node = inner.connectionPool?.getInstanceByKey?.(nodeKey);
   return node && node.status === 'ready' ? (node as ScriptedRedis) : null;
 }
