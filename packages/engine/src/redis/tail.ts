@@ -69,6 +69,9 @@ export class RedisTail extends BellTail {
     sub.on('close', () => {
       this.subscribed = false;
       this.writers.clear();
+      // A PING in flight on the closed connection never settles (nothing is re-sent): the next
+      // connection gets its own.
+      this.pinging = false;
     });
     if (sub.status === 'ready') this.subscribe();
     this.watchdog = setInterval(() => this.ping(), opts.blockMs);
