@@ -1,6 +1,6 @@
 import type { TokenEvent } from '@tokencast/protocol';
 import { describe, expect, it } from 'vitest';
-import { type Engine, FencedError } from '../src/index.js';
+import { type Engine, FencedError, OffsetMismatchError } from '../src/index.js';
 import { end, newMeta, tok } from './conformance.js';
 
 /**
@@ -68,4 +68,22 @@ export function writersAcrossProcesses(name: string, open: () => Promise<{ a: En
       expect((await b.store.readEvents(meta.id, 0, 10)).map((e) => (e as TokenEvent).text)).toEqual(['a', 'b', 'c']);
     });
   });
+}
+
+/**
+ * A writer's next append after its store lost the newest events behind its back (a restart, a
+ * failover), retried while its connection comes back: what refused it, or null once one was
+ * written (the gap the tests that call this must never see).
+ */
+export async function appendAfterLoss(engine: Engine, id: string, fence: number, after: number): Promise<unknown> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await engine.store.append(id, fence, after, [tok('after the gap')]);
+      return null;
+    } catch (err) {
+      if (err instanceof OffsetMismatchError) return err;
+      await new Promise((r) => setTimeout(r, 100)); // the connection is coming back
+    }
+  }
+  return null;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ReplyError } from 'ioredis';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
-import { formatRing, type Ring } from './bell.js';
+import { formatRing, type RingContent } from './bell.js';
 import type { ScriptArg, ScriptedRedis } from './scripts.js';
 
 /** append.lua's error codes (its header lists them), mapped to typed errors: no message matching. */
@@ -72,7 +72,7 @@ export interface AppendBatchOptions {
    * Redis Cluster: rings the doorbell shards (cluster-tail.ts) with what a write wrote (the
    * events, or the ids of those too big to carry), once it has answered.
    */
-  ring: ((written: Ring) => Promise<unknown>) | null;
+  ring: ((written: RingContent) => Promise<unknown>) | null;
   /**
    * The writer connection's epoch now (store.ts counts its drops). A fast append judged in an
    * earlier epoch goes careful: between the judgement and the flush the connection may have
@@ -109,9 +109,9 @@ function fieldBytes(events: readonly string[][]): number {
  * only named. A retried append that had been applied is announced again; readers skip offsets
  * they have.
  */
-function ringOf(written: readonly Written[], writer: string, n: number): Ring {
+function ringOf(written: readonly Written[]): RingContent {
   const named = new Set<string>();
-  const events: Ring['events'] = [];
+  const events: RingContent['events'] = [];
   for (const w of written) {
     if (fieldBytes(w.events) > BELL_EVENT_BYTES) {
       named.add(w.id);
@@ -120,7 +120,7 @@ function ringOf(written: readonly Written[], writer: string, n: number): Ring {
     const first = w.last - w.events.length + 1;
     for (let i = 0; i < w.events.length; i++) events.push([w.id, first + i, ...(w.events[i] as string[])]);
   }
-  return { writer, n, events, named: [...named] };
+  return { events, named: [...named] };
 }
 
 /**
@@ -186,7 +186,7 @@ export class AppendBatcher {
       const ring = this.opts.ring;
       void Promise.all(sent).then((lists) => {
         const written = lists.flat();
-        if (ring && written.length > 0) ring(ringOf(written, this.writer, 0)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
+        if (ring && written.length > 0) ring(ringOf(written)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
       });
       return;
     }
@@ -201,7 +201,7 @@ export class AppendBatcher {
       if (written.length === 0) return;
       // Numbered before it is sent: a ring that fails leaves a gap readers notice (they sweep).
       this.rings += 1;
-      this.cmd.publish(bell, formatRing(ringOf(written, this.writer, this.rings))).catch(() => {});
+      this.cmd.publish(bell, formatRing({ ...ringOf(written), writer: this.writer, n: this.rings })).catch(() => {});
     });
   }
 

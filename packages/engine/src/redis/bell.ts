@@ -10,11 +10,15 @@
  * (field/value pairs as in the stream entry). g names generations whose events were too big to
  * carry: readers that follow them read their streams.
  */
-export interface Ring {
-  writer: string;
-  n: number;
+export interface RingContent {
   events: [id: string, offset: number, ...fields: string[]][];
   named: string[];
+}
+
+/** A ring on one Redis: its content, numbered by its writer. */
+export interface Ring extends RingContent {
+  writer: string;
+  n: number;
 }
 
 export function formatRing(ring: Ring): string {

@@ -68,7 +68,7 @@ export class ClusterTail extends BellTail {
     super(onEvents);
     conn.on('error', () => {}); // reconnects by itself; errors surface as failed reads
     for (let k = 0; k < opts.bells; k++) {
-      const shard = new Shard(k, keys.bellShard(k), openBlocking(`tail:bell:${k}`));
+      const shard = new Shard(keys.bellShard(k), openBlocking(`tail:bell:${k}`));
       shard.conn.on('error', () => {});
       shard.conn.on('ready', () => {
         shard.seq = null; // (re)connected: sweep
@@ -198,7 +198,6 @@ class Shard {
   readonly idle = new Wakeup();
 
   constructor(
-    readonly k: number,
     readonly key: string,
     readonly conn: Cluster,
   ) {}

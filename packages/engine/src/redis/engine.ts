@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
 import { ConfigError, isOutOfMemory, StoreFullError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
-import type { Ring } from './bell.js';
+import type { RingContent } from './bell.js';
 import { ClusterTail, keySlot } from './cluster-tail.js';
 import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
 import { RedisDurableStore } from './durable.js';
@@ -93,37 +93,29 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   // and the ids of generations whose events were too big to carry (`g`). Every reader reads every
   // shard, so this process rings one shard only, its own (picked at random: writers spread over
   // the shards): one ring per flush, not one per shard it touched.
-  const ownShard = Math.floor(Math.random() * bells);
-  const pendingRing = new Map<number, { named: Set<string>; events: Ring['events'] }>();
-  const ringing = new Set<number>();
-  const ringShard = (k: number): void => {
-    const next = pendingRing.get(k);
-    if (!next || ringing.has(k)) return;
-    pendingRing.delete(k);
-    ringing.add(k);
-    const fields = ['g', [...next.named].join(' ')];
+  const ownBell = keys.bellShard(Math.floor(Math.random() * bells));
+  let pending: RingContent | null = null;
+  let ringing = false;
+  const ringNext = (): void => {
+    const next = pending;
+    if (!next || ringing) return;
+    pending = null;
+    ringing = true;
+    const fields = ['g', next.named.join(' ')];
     if (next.events.length > 0) fields.push('e', JSON.stringify(next.events));
     cmd
-      .xadd(keys.bellShard(k), 'MAXLEN', '~', 2_000, '0-*', ...fields)
+      .xadd(ownBell, 'MAXLEN', '~', 2_000, '0-*', ...fields)
       .catch(() => {}) // a lost ring costs latency, not events: readers sweep
       .finally(() => {
-        ringing.delete(k);
-        ringShard(k);
+        ringing = false;
+        ringNext();
       });
   };
-  const pendingFor = (k: number) => {
-    let p = pendingRing.get(k);
-    if (!p) {
-      p = { named: new Set(), events: [] };
-      pendingRing.set(k, p);
-    }
-    return p;
-  };
-  const ring = async (written: Ring) => {
-    const next = pendingFor(ownShard);
-    for (const id of written.named) next.named.add(id);
-    for (const ev of written.events) next.events.push(ev);
-    ringShard(ownShard);
+  const ring = async (written: RingContent) => {
+    if (!pending) pending = { events: [], named: [] };
+    for (const id of written.named) if (!pending.named.includes(id)) pending.named.push(id);
+    for (const ev of written.events) pending.events.push(ev);
+    ringNext();
   };
   // One Redis: appends have their own connection (append-batch.ts), which never sends a command
   // over a later connection than the one it was issued on, so a fast append cannot land on a
@@ -151,7 +143,6 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     // about 1 µs per token). getMeta's read past last_offset stays short by the event bound
     // (store.ts CHECKPOINT_EVENTS), whatever the time.
     checkpointMs: Math.min(60_000, (ttl * 1000) / 4),
-    fastAppends: true,
     tail: { blockMs, watchdogMarginMs: margin, count: 512 },
     ...(cluster ? { openTail: openClusterTail } : {}),
   });

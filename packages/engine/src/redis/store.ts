@@ -21,11 +21,6 @@ export interface RedisStoreOptions {
    * (and at the first append after a claim, and with the terminal event).
    */
   checkpointMs: number;
-  /**
-   * Write a lone token with one plain XADD when it is safe (see append): on one Redis over the
-   * writer's own connection, on a Redis Cluster straight to the slot's master (append-batch.ts).
-   */
-  fastAppends: boolean;
 }
 
 /** A checkpoint also after this many events, so getMeta never has far to read past last_offset. */
@@ -167,7 +162,7 @@ export class RedisGenerationStore implements GenerationStore {
     // careful append.
     const epoch = this.epoch;
     const fast =
-      this.opts.fastAppends && events.length === 1 && end === '' && !checkpoint && state.epoch === epoch && state.offset === afterOffset && (tokens === 0 || state.firstToken)
+      events.length === 1 && end === '' && !checkpoint && state.epoch === epoch && state.offset === afterOffset && (tokens === 0 || state.firstToken)
         ? { epoch, offset: afterOffset + 1, entryId: entryIdOf(afterOffset + 1, fence), fields }
         : null;
     let last: number;
