@@ -148,6 +148,44 @@ describe('redis: the doorbell (a pub/sub channel)', () => {
   });
 });
 
+describe('redis: the flush window (REDIS_APPEND_BATCH_MS) is a throttle, not a debounce', () => {
+  it('an append after a quiet spell goes out at once; appends within the window of a flush share the next one, and its one ring', async () => {
+    const r = need();
+    const prefix = `${r.prefix}-${++n}`;
+    const windowMs = 1_000;
+    const e = createRedisEngine({ url: r.url, prefix, name: 'tokencast:window', blockMs: 1_000, watchdogMarginMs: 2_000, commandTimeoutMs: 5_000, appendBatchMs: windowMs });
+    opened.push(e);
+    const sub = new Redis(r.url);
+    const rings: { e: [string, number][] }[] = [];
+    sub.on('message', (_ch: string, msg: string) => rings.push(JSON.parse(msg)));
+    await sub.subscribe(`${prefix}:bell`);
+    try {
+      const [x, y] = [newMeta(), newMeta()];
+      const fences: number[] = [];
+      for (const m of [x, y]) {
+        await e.queue.enqueue(m);
+        fences.push((await e.store.claim(m.id, 'p1'))?.fence as number);
+        await e.store.append(m.id, fences.at(-1) as number, 0, [tok('first')]);
+      }
+      await new Promise((res) => setTimeout(res, windowMs + 100)); // a quiet spell: the window has passed
+      rings.length = 0;
+      // Alone after the quiet spell: not held for the window (a debounce would hold it 1 s).
+      let t = Date.now();
+      await e.store.append(x.id, fences[0] as number, 1, [tok(' two')]);
+      const lone = Date.now() - t;
+      expect(lone).toBeLessThan(windowMs / 2);
+      // Right after that flush: both wait for the rest of its window, then go out together.
+      t = Date.now();
+      await Promise.all([e.store.append(x.id, fences[0] as number, 2, [tok(' three')]), e.store.append(y.id, fences[1] as number, 1, [tok(' two')])]);
+      expect(Date.now() - t).toBeGreaterThanOrEqual(windowMs - lone - 50);
+      await waitUntil(() => rings.length === 2);
+      expect(rings.map((ring) => ring.e.map(([id, offset]) => `${id === x.id ? 'x' : 'y'}${offset}`))).toEqual([['x2'], ['x3', 'y2']]);
+    } finally {
+      sub.disconnect();
+    }
+  });
+});
+
 async function waitUntil(ok: () => boolean, ms = 5_000): Promise<void> {
   const until = Date.now() + ms;
   while (!ok()) {

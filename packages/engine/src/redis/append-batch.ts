@@ -41,9 +41,12 @@ export interface PendingAppend {
 
 export interface AppendBatchOptions {
   /**
-   * How long the first append of a batch waits for others, ms. 0: until the end of the current
-   * turn of the event loop (setImmediate), which already gathers every append that the
-   * producer's timers and sockets issued in that turn, at no added latency worth measuring.
+   * Least time between the starts of two flushes, ms: an append that finds the last flush older
+   * than this goes out at the end of the event loop's turn (setImmediate, which gathers every
+   * append that turn issued); one that finds it younger waits for the rest of the window. So a
+   * lone token is not delayed, and under load flushes come at most once per window, each carrying
+   * every append since (Redis pays a round trip, a wake and a ring per flush, issue #13). 0: every
+   * turn of the event loop.
    */
   windowMs: number;
   /** Most generations in one script call: bounds how long one call holds Redis. */
@@ -138,6 +141,8 @@ export class AppendBatcher {
   private readonly writer = randomBytes(9).toString('base64url');
   private rings = 0;
   private scheduled = false;
+  /** When the last flush started (performance.now()); the window counts from it. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   /** Sent and not answered yet (see abortInFlight). */
   private readonly inflight = new Set<PendingAppend>();
 
@@ -151,12 +156,15 @@ export class AppendBatcher {
     this.queue.push(p);
     if (this.scheduled) return;
     this.scheduled = true;
-    if (this.opts.windowMs > 0) setTimeout(() => this.flush(), this.opts.windowMs);
+    // Throttled, not debounced: a window that opened at the last flush, not at this append.
+    const wait = this.lastFlushAt + this.opts.windowMs - performance.now();
+    if (wait >= 1) setTimeout(() => this.flush(), wait);
     else setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = false;
+    this.lastFlushAt = performance.now();
     const all = this.queue;
     this.queue = [];
     const epoch = this.opts.epoch();

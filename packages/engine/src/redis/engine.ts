@@ -37,9 +37,9 @@ export interface RedisEngineOptions {
   /** ms before an ordinary command fails (0: never). */
   commandTimeoutMs?: number;
   /**
-   * How long an append waits for others to share its script call, ms. 0 (the default here; the
-   * processes' REDIS_APPEND_BATCH_MS defaults to 2): until the end of the event loop's turn,
-   * which batches whatever was written in that turn.
+   * Least time between two flushes of appends, ms (append-batch.ts: throttled, so a lone append
+   * is not delayed). 0 (the default here; the processes' REDIS_APPEND_BATCH_MS defaults to 5):
+   * a flush every turn of the event loop, carrying whatever was written in that turn.
    */
   appendBatchMs?: number;
 }
