@@ -141,6 +141,100 @@ afterAll(async () => {
   for (const e of writerEngines) await e.close();
 });
 
+describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
+  /** An engine with one doorbell shard, a tail following one claimed generation, and what it got. */
+  async function following(name: string) {
+    const c = need();
+    const prefix = await crossNodePrefix(c);
+    const e = createRedisEngine({ url: c.url, cluster: true, prefix, name, clusterBells: 1, blockMs: 500, watchdogMarginMs: 1_000, commandTimeoutMs: 5_000 });
+    writerEngines.push(e);
+    const meta = newMeta();
+    await e.queue.enqueue(meta);
+    const fence = (await e.store.claim(meta.id, 'p1'))?.fence as number;
+    const got: number[] = [];
+    const tail = e.store.openTail((_id, evs) => got.push(...evs.map((ev) => ev.offset)));
+    tail.add(meta.id, 0);
+    const bell = new Keys(prefix).bellShard(0);
+    const subscribers = async (port: number) => Number(((await c.node(port).call('PUBSUB', 'SHARDNUMSUB', bell)) as [string, number])[1]);
+    await waitFor('the tail subscribed to its shard', async () => (await subscribers(await c.masterOf(bell))) === 1, 10_000);
+    return { c, e, meta, fence, got, tail, bell, subscribers, events: `${prefix}:{${meta.id}}:events` };
+  }
+
+  it('an event written without a ring waits until a ring number is skipped, then the sweep finds it; rung events are delivered from the ring', async () => {
+    const { c, e, meta, fence, got, tail, bell, events } = await following(`tokencast:cluster-bell-${++n}`);
+    try {
+      await e.store.append(meta.id, fence, 0, [tok('one')]);
+      await waitFor('got [1]', () => got.length === 1, 5_000, 10);
+      // Written behind the writers' backs (no ring): rings that number on say nothing about it.
+      const eventsNode = c.node(await c.masterOf(events));
+      const bellNode = c.node(await c.masterOf(bell));
+      await eventsNode.xadd(events, `2-${fence}`, 'k', 't', 'd', ' two', 'n', '1', 'ms', '11');
+      const ring = (n: number, e: unknown[] = []) => bellNode.call('SPUBLISH', bell, JSON.stringify({ w: 'test-writer', n, e, g: [] }));
+      await ring(1);
+      await ring(2);
+      await sleep(300);
+      expect(got).toEqual([1]);
+      // Ring 3 never came: the tail reads every followed stream.
+      await ring(4);
+      await waitFor('got [1, 2]', () => got.length === 2, 5_000, 10);
+      // A ring carrying the next event delivers it; one whose event does not follow makes the tail read.
+      await eventsNode.xadd(events, `3-${fence}`, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12');
+      await ring(5, [[meta.id, 3, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12']]);
+      await waitFor('got [1, 2, 3]', () => got.length === 3, 5_000, 10);
+      await eventsNode.xadd(events, `4-${fence}`, 'k', 't', 'd', ' four', 'n', '1', 'ms', '13');
+      await eventsNode.xadd(events, `5-${fence}`, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14');
+      await ring(6, [[meta.id, 5, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14']]);
+      await waitFor('got [1 … 5]', () => got.length === 5, 5_000, 10);
+      expect(got).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      await tail.close();
+    }
+  });
+
+  it('a killed shard subscription is made again, and its sweep delivers what was written meanwhile', async () => {
+    const name = `tokencast:cluster-bell-kill-${++n}`;
+    const { c, e, meta, fence, got, tail, bell } = await following(name);
+    try {
+      const bellNode = c.node(await c.masterOf(bell));
+      for (let k = 0; k < 5; k++) {
+        const ids = String(await bellNode.client('LIST'))
+          .split('\n')
+          .filter((line) => line.includes(` name=${name}:tail:bell:0 `))
+          .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+        expect(ids).toHaveLength(1);
+        // Killed, and an append lands while it is away: its ring reaches nobody.
+        await bellNode.client('KILL', 'ID', ids[0] as string);
+        await e.store.append(meta.id, fence, k, [tok(String(k))]);
+        await waitFor(`got ${k + 1}`, () => got.length === k + 1, 10_000, 10);
+      }
+      expect(got).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      await tail.close();
+    }
+  });
+
+  it("follows its shard's slot to another master: subscribed there, and live events keep coming", async () => {
+    const { c, e, meta, fence, got, tail, bell, subscribers } = await following(`tokencast:cluster-bell-move-${++n}`);
+    try {
+      await e.store.append(meta.id, fence, 0, [tok('a')]);
+      await waitFor('got [1]', () => got.length === 1, 5_000, 10);
+      const from = await c.masterOf(bell);
+      const to = c.ports.find((p) => p !== from) as number;
+      await moveSlot(c, keySlot(bell), from, to);
+      await waitFor('subscribed on the new master', async () => (await subscribers(to)) === 1, 15_000);
+      expect(await subscribers(from)).toBe(0);
+      let last = 1;
+      for (let k = 0; k < 5; k++) {
+        last = (await e.store.append(meta.id, fence, last, [tok(String(k))])).lastOffset;
+        await waitFor(`got ${last}`, () => got.length === last, 5_000, 10);
+      }
+      expect(got).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await tail.close();
+    }
+  });
+});
+
 describe('redis cluster specifics', () => {
   it('computes the slot Redis computes, and a generation keeps all its keys in one slot', async () => {
     const c = need();

@@ -1,9 +1,9 @@
 import { entryIdToOffset, type StoredEvent } from '@tokencast/protocol';
-import type { Redis } from 'ioredis';
 import type { Tail, TailListener } from '../contracts.js';
 import { TailCursors } from '../tail-core.js';
+import type { Ring } from './bell.js';
 import { fieldsToEvent } from './codec.js';
-import { guardedRead, pause } from './guarded-read.js';
+import { pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
 /*
@@ -148,15 +148,28 @@ export class Wakeup {
   }
 }
 
-/** n of a doorbell's newest entry (0 when it has none); null when the read was interrupted (guardedRead). */
-export async function bellTop(conn: Redis, key: string, watchdogMarginMs: number): Promise<number | null> {
-  const newest = await guardedRead(conn, () => conn.xrevrange(key, '+', '-', 'COUNT', 1), 0, watchdogMarginMs);
-  if (newest === null) return null;
-  const id = newest[0]?.[0];
-  return id === undefined ? 0 : bellSeq(id);
-}
+/** Writers whose ring numbers are remembered (a writer that restarts is a new one). */
+const MAX_WRITERS = 4_096;
 
-/** The n of a bell entry id 0-n. */
-export function bellSeq(entryId: string): number {
-  return Number(entryId.slice(entryId.indexOf('-') + 1));
+/**
+ * The ring numbers one subscription has seen, per writer (bell.ts: each writer numbers its rings
+ * 1, 2, …): a number skipped is a ring that never arrived, whose events only a sweep finds.
+ * Cleared when the subscription ends (what was rung meanwhile, the next one's sweep reads).
+ */
+export class RingNumbers {
+  private readonly last = new Map<string, number>();
+
+  /** Whether a ring of this writer came between the last one seen and this one (and was lost). */
+  skipped(ring: Ring): boolean {
+    const last = this.last.get(ring.writer);
+    if (last === undefined && this.last.size >= MAX_WRITERS) this.last.clear();
+    this.last.set(ring.writer, ring.n);
+    // A writer first heard of now rang before this subscription (the sweep found those events)
+    // or this is its first ring.
+    return last !== undefined && ring.n !== last + 1;
+  }
+
+  clear(): void {
+    this.last.clear();
+  }
 }

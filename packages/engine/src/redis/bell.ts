@@ -1,7 +1,10 @@
 /**
- * The doorbell's ring on one Redis (<prefix>:bell, a pub/sub channel): what one flush of appends
- * wrote, published once its writes answered (append-batch.ts) and read by every edge's tail
- * (tail.ts). JSON, readable with `redis-cli SUBSCRIBE <prefix>:bell`:
+ * The doorbell's ring: what one flush of appends wrote, published once its writes answered
+ * (append-batch.ts). On one Redis it goes to the pub/sub channel <prefix>:bell, read by every
+ * edge's tail (tail.ts); on a Redis Cluster to the writer's own sharded channel
+ * <prefix>:bell:{<prefix>-bell-<k>} (SPUBLISH, engine.ts), read by every edge's tail on that
+ * shard's master (cluster-tail.ts). JSON, readable with `redis-cli SUBSCRIBE <prefix>:bell` (or
+ * `SSUBSCRIBE` on the shard's master):
  *
  *   {"w": writer, "n": 7, "e": [[id, offset, field, value, …], …], "g": [id, …]}
  *
@@ -15,7 +18,7 @@ export interface RingContent {
   named: string[];
 }
 
-/** A ring on one Redis: its content, numbered by its writer. */
+/** A ring as published: its content, numbered by its writer. */
 export interface Ring extends RingContent {
   writer: string;
   n: number;
@@ -23,17 +26,6 @@ export interface Ring extends RingContent {
 
 export function formatRing(ring: Ring): string {
   return JSON.stringify({ w: ring.writer, n: ring.n, e: ring.events, g: ring.named });
-}
-
-/** The well-formed events of a ring's `e` JSON (a Redis Cluster doorbell entry carries it alone). */
-export function ringEvents(json: string): Ring['events'] {
-  let v: unknown;
-  try {
-    v = JSON.parse(json);
-  } catch {
-    return [];
-  }
-  return Array.isArray(v) ? v.filter(isRingEvent) : [];
 }
 
 function isRingEvent(item: unknown): item is Ring['events'][number] {

@@ -2,27 +2,25 @@ import { cursorAfter } from '@tokencast/protocol';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
-import { ringEvents } from './bell.js';
-import { BellTail, bellSeq, bellTop, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
-import { guardedRead, pause } from './guarded-read.js';
+import { parseRing } from './bell.js';
+import { BellTail, deliverReply, RingNumbers, Wakeup, type XReadReply } from './bell-tail.js';
+import { pause } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
 export interface ClusterTailOptions {
   /** Entries per stream per XREAD. */
   count: number;
-  /** BLOCK of each bell read, ms. */
+  /** How often each shard's subscription is checked (a PING, and whether its slot moved), ms. */
   blockMs: number;
-  /** How long past BLOCK a read may run before its connection is recycled, ms. */
+  /** How long a read or a PING may go unanswered before its connection is declared wedged, ms. */
   watchdogMarginMs: number;
-  /** Doorbell shards (Keys.bellShard): one blocking read each. The writers use the same number. */
+  /** Doorbell shards (Keys.bellShard): one subscription each. The writers use the same number. */
   bells: number;
 }
 
 /** Streams named in one XREAD (all of one slot). */
 const KEYS_PER_READ = 256;
-/** Bell entries per blocking read. */
-const BELL_COUNT = 1_000;
-/** After a failed read of news, wait this long before reading again, ms. */
+/** After a failed read of news, or a subscription that ended, wait this long before the next, ms. */
 const ERROR_PAUSE_MS = 200;
 
 /** Redis Cluster's slot of a key (the cluster-key-slot package, as ioredis computes it). */
@@ -31,24 +29,35 @@ export function keySlot(key: string): number {
 }
 
 /**
- * The live read path on a Redis Cluster: reads that block instead of polling (issue #13).
+ * Opens a connection to one cluster node (engine.ts: the cluster's credentials, TLS and a name),
+ * not yet connected, that never reconnects by itself: a shard's subscription moves with its slot,
+ * so the tail picks the node again each time.
+ */
+export type OpenNode = (host: string, port: number, role: string) => Redis;
+
+/**
+ * The live read path on a Redis Cluster: nothing polls, and a wake costs what has news (issue #13).
  *
- * A blocking XREAD may only name keys of one slot, and the generations an edge follows are spread
- * over all 16384 slots; so, as on one Redis (tail.ts), the tail blocks on doorbells, not on the
- * generations' streams. There are `bells` doorbell streams (<prefix>:bell:{…-<k>}, each in a slot
- * of its own); a writer rings its own shard (engine.ts: picked at random, so writers spread over
- * the shards) with the events it wrote, after the write is acknowledged (it cannot be in the same
- * script: it is another slot).
- * The tail blocks on every shard, each on a connection of its own (a blocking read holds its
- * connection), delivers the events the entries carry when they follow on, and reads, without
- * blocking, only the followed streams that did not (or that a ring named, their events too big
- * to carry): one XREAD per slot, auto-pipelined per node by ioredis. A quiet cluster costs one
- * read per shard per BLOCK; a wake costs what has news.
+ * A generation's keys live on its slot, and the generations an edge follows are spread over all
+ * 16384 slots; so, as on one Redis (tail.ts), the tail waits on doorbells, not on the streams.
+ * The doorbell is `bells` sharded pub/sub channels (SPUBLISH / SSUBSCRIBE, Redis 7.0: a channel
+ * lives on its slot's master, and a message goes to that master's subscribers only, not over the
+ * cluster bus to every node). A writer rings its own shard (engine.ts: picked at random, so
+ * writers spread over the shards) once per flush, after its writes answered, with the events it
+ * wrote, numbered as on one Redis (bell.ts). The tail subscribes to every shard, each on a
+ * connection to the master serving the shard's slot, delivers the events that follow on, and
+ * reads, without blocking, only the followed streams that did not (or that a ring named, their
+ * events too big to carry): one XREAD per slot, auto-pipelined per node by ioredis.
  *
- * A shard it cannot trust (at start, after its connection came back, on a gap in the bell's ids)
- * is swept: its newest id is read, then every followed generation of the shard, then the bell is
- * read from that id, so nothing written before or after is missed. Slot moves and failovers are
- * ioredis' business (MOVED, slot map refresh); a read that fails is retried from the cursors.
+ * Pub/sub loses what is published while nobody listens, so a shard's subscription is trusted only
+ * while it lasts: once Redis confirms it, every followed generation is read from its cursor (a
+ * writer rings its own shard with whatever it wrote), and a writer's skipped ring number does the
+ * same. A subscription ends, and is made again at the slot's master now, when its connection
+ * closes, when a PING goes unanswered past the margin (PITFALLS: a connection can wedge open and
+ * silent), when Redis says the slot moved (MOVED to SSUBSCRIBE, or the server's own SUNSUBSCRIBE
+ * when the node gives the slot away), or when the cluster client's slot map names another master
+ * (each check also sends one EXISTS on the shard's slot through it, so a move it has not seen
+ * answers MOVED and updates the map).
  */
 export class ClusterTail extends BellTail {
   private readonly shards: Shard[] = [];
@@ -57,10 +66,9 @@ export class ClusterTail extends BellTail {
   private readonly kick = new Wakeup();
 
   constructor(
-    /** For the reads of news (non-blocking), with auto-pipelining. */
+    /** For the reads of news (non-blocking), with auto-pipelining; its slot map places the shards. */
     private readonly conn: Cluster,
-    /** Opens one blocking connection per shard. */
-    openBlocking: (name: string) => Cluster,
+    private readonly openNode: OpenNode,
     private readonly keys: Keys,
     onEvents: TailListener,
     private readonly opts: ClusterTailOptions,
@@ -68,16 +76,9 @@ export class ClusterTail extends BellTail {
     super(onEvents);
     conn.on('error', () => {}); // reconnects by itself; errors surface as failed reads
     for (let k = 0; k < opts.bells; k++) {
-      const shard = new Shard(keys.bellShard(k), openBlocking(`tail:bell:${k}`));
-      shard.conn.on('error', () => {});
-      shard.conn.on('ready', () => {
-        shard.seq = null; // (re)connected: sweep
-      });
+      const shard = new Shard(k, keys.bellShard(k));
       this.shards.push(shard);
-      const sweep = () => {
-        shard.seq = null;
-      };
-      this.running.push(this.whileFollowing(shard.idle, () => this.bellStep(shard), sweep, ERROR_PAUSE_MS));
+      this.running.push(this.shardLoop(shard));
     }
     this.running.push(this.readLoop());
   }
@@ -94,7 +95,7 @@ export class ClusterTail extends BellTail {
     this.kick.wake();
     for (const s of this.shards) {
       s.idle.wake();
-      s.conn.disconnect(false);
+      s.end?.();
     }
     this.conn.disconnect(false);
     await Promise.all(this.running);
@@ -109,44 +110,89 @@ export class ClusterTail extends BellTail {
     this.markDirty(id);
   }
 
-  /** One turn of a shard's loop: a sweep when the shard is not trusted, else a wait on its bell. */
-  private async bellStep(shard: Shard): Promise<void> {
-    const conn = shard.conn as unknown as Redis; // guardedRead uses only what Redis and Cluster share
-    if (shard.seq === null) {
-      const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
-      if (top === null) throw new Error('interrupted');
-      shard.seq = top;
-      // A writer rings its own shard with whatever generations it wrote: any of them may have
-      // been rung here.
-      for (const id of this.cursors.ids()) this.markDirty(id);
-      return;
-    }
-    const from = shard.seq;
-    const read = () => conn.call('XREAD', 'COUNT', BELL_COUNT, 'BLOCK', this.opts.blockMs, 'STREAMS', shard.key, `0-${from}`) as Promise<XReadReply>;
-    const reply = (await guardedRead(conn, read, this.opts.blockMs, this.opts.watchdogMarginMs)) as XReadReply;
-    const entries = reply?.[0]?.[1] ?? [];
-    if (entries.length === 0) {
-      // Quiet for a whole BLOCK: a bell that went back (deleted, recreated) would never
-      // ring past our id. Check, at one command per quiet BLOCK.
-      const top = await bellTop(conn, shard.key, this.opts.watchdogMarginMs);
-      if (top !== null && top < from) shard.seq = null;
-      return;
-    }
-    for (const [entryId, fields] of entries) {
-      const n = bellSeq(entryId);
-      if (shard.seq === null || n !== shard.seq + 1) {
-        shard.seq = null; // a gap: trimmed before this reader saw it
-        return;
+  /** Every followed generation is read from its cursor. */
+  private sweep(): void {
+    for (const id of this.cursors.ids()) this.markDirty(id);
+  }
+
+  /** A shard's subscriptions, one after another, while anything is followed. */
+  private async shardLoop(shard: Shard): Promise<void> {
+    while (!this.closed) {
+      if (this.cursors.size === 0) {
+        await shard.idle.wait();
+        continue;
       }
-      shard.seq = n;
-      // g: ids to read; e: the events written (engine.ts ring), delivered when they follow on.
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        const value = fields[i + 1] as string;
-        if (fields[i] === 'g') {
-          for (const id of value.split(' ')) if (this.cursors.has(id)) this.markDirty(id);
-        } else if (fields[i] === 'e') this.deliverRung(ringEvents(value));
+      try {
+        await this.subscription(shard);
+      } catch {
+        // not connected, not subscribed, or no master known for the slot yet: try again
       }
+      shard.numbers.clear();
+      if (!this.closed) await pause(ERROR_PAUSE_MS);
     }
+  }
+
+  /** One subscription of a shard, from connecting to its end. */
+  private async subscription(shard: Shard): Promise<void> {
+    // A command on the shard's slot through the cluster client first: if the slot moved since
+    // the client last looked, MOVED updates its slot map (a MOVED to our own SSUBSCRIBE would not).
+    await this.conn.exists(shard.key);
+    const node = nodeOf(this.conn, shard.key);
+    if (node === null) throw new Error(`no master known for ${shard.key}`);
+    const colon = node.lastIndexOf(':');
+    const sub = this.openNode(node.slice(0, colon), Number(node.slice(colon + 1)), `tail:bell:${shard.k}`);
+    let watch: NodeJS.Timeout | undefined;
+    try {
+      const ended = new Promise<void>((resolve) => {
+        shard.end = resolve;
+        sub.on('close', resolve);
+        // SSUBSCRIBE answered MOVED (ioredis emits 'moved' and never settles the command): the
+        // slot map was stale. A SUNSUBSCRIBE Redis sends by itself (the node gave the slot away)
+        // reaches ioredis with no command waiting for it: it reports that as an error.
+        sub.on('moved', resolve);
+        sub.on('error', (err: Error) => {
+          if (err.message.includes('sunsubscribe')) resolve();
+        });
+      });
+      sub.on('smessage', (_channel: string, message: string) => this.onRing(shard, message));
+      const interrupted = ended.then(() => {
+        throw new Error('the subscription ended before Redis confirmed it');
+      });
+      await Promise.race([sub.connect().then(() => sub.ssubscribe(shard.key)), interrupted]);
+      if (this.closed) return;
+      // Rings reach us from here on; what was rung before, the sweep reads.
+      this.sweep();
+      let pinging = false;
+      watch = setInterval(() => {
+        if (nodeOf(this.conn, shard.key) !== node) return shard.end?.(); // the slot has another master now
+        // A command on the shard's slot through the cluster client: a master that no longer serves
+        // it answers MOVED, which updates the slot map the line above reads at the next check.
+        this.conn.exists(shard.key).catch(() => {});
+        if (pinging) return;
+        pinging = true;
+        const timer = setTimeout(() => shard.end?.(), this.opts.watchdogMarginMs);
+        sub
+          .ping()
+          .catch(() => shard.end?.())
+          .finally(() => {
+            clearTimeout(timer);
+            pinging = false;
+          });
+      }, this.opts.blockMs);
+      await ended;
+    } finally {
+      clearInterval(watch);
+      shard.end = null;
+      sub.disconnect(false);
+    }
+  }
+
+  private onRing(shard: Shard, message: string): void {
+    const ring = parseRing(message);
+    if (!ring) return; // not ours
+    if (shard.numbers.skipped(ring)) this.sweep();
+    for (const id of ring.named) if (this.cursors.has(id)) this.markDirty(id);
+    this.deliverRung(ring.events);
   }
 
   /** Reads the streams of dirty generations, one XREAD per slot, as soon as there are any. */
@@ -190,15 +236,27 @@ export class ClusterTail extends BellTail {
   }
 }
 
-/** One doorbell shard: its key, its blocking connection, and the newest entry handled. */
+/** One doorbell shard: its channel, and its subscription's state. */
 class Shard {
-  /** n of the newest bell entry (0-n) handled; null: sweep first. */
-  seq: number | null = null;
+  /** Ring numbers seen per writer on this shard's current subscription. */
+  readonly numbers = new RingNumbers();
   /** Wakes the shard's loop from its wait for a first followed generation. */
   readonly idle = new Wakeup();
+  /** Ends the current subscription (closing, or found stale); null between subscriptions. */
+  end: (() => void) | null = null;
 
   constructor(
+    readonly k: number,
     readonly key: string,
-    readonly conn: Cluster,
   ) {}
+}
+
+/**
+ * "host:port" of the master serving a key's slot, as the cluster client's slot map has it (ioredis
+ * keeps it untyped: read, never changed; engine.ts masterOf reads it the same way); null when
+ * unknown.
+ */
+function nodeOf(c: Cluster, key: string): string | null {
+  const slots = (c as unknown as { slots?: (string[] | undefined)[] }).slots;
+  return slots?.[keySlot(key)]?.[0] ?? null;
 }

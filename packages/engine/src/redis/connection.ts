@@ -122,3 +122,22 @@ export function commandCluster(opts: ConnectionOptions): Cluster {
 export function blockingCluster(opts: ConnectionOptions): Cluster {
   return cluster(opts.url, { connectionName: opts.name, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: false });
 }
+
+/**
+ * A connection to one node of a Redis Cluster (a doorbell shard's subscription, cluster-tail.ts),
+ * with the seeds' credentials and TLS. Not connected until connect(), and never reconnected by
+ * ioredis: what it serves moves with its slot, so its owner opens the next one where the slot is.
+ */
+export function nodeConnection(opts: ConnectionOptions, host: string, port: number): Redis {
+  return new Redis({
+    ...clusterSeeds(opts.url).auth,
+    host,
+    port,
+    connectionName: opts.name,
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    autoResubscribe: false,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: () => null,
+  });
+}

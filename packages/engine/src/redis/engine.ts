@@ -1,11 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { TokencastError } from '@tokencast/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import type { Engine, TailListener } from '../contracts.js';
 import { ConfigError, isOutOfMemory, StoreFullError, StoreUnavailableError } from '../errors.js';
 import { RedisKeyStore, RedisLimiter, RedisPresence } from './access.js';
-import type { RingContent } from './bell.js';
+import { formatRing, type RingContent } from './bell.js';
 import { ClusterTail, keySlot } from './cluster-tail.js';
-import { blockingCluster, blockingConnection, commandCluster, commandConnection } from './connection.js';
+import { blockingCluster, blockingConnection, commandCluster, commandConnection, nodeConnection } from './connection.js';
 import { RedisDurableStore } from './durable.js';
 import { Keys } from './keys.js';
 import { RedisJobQueue } from './queue.js';
@@ -78,22 +79,20 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
   const openClusterTail = (onEvents: TailListener) => {
     const c = commandCluster({ url: o.url, name: `${name}:tail`, commandTimeoutMs: margin, autoPipelining: true });
     blocking.push(c);
-    const openBell = (role: string) => {
-      const b = blockingCluster({ url: o.url, name: `${name}:${role}` });
-      watch(b);
-      blocking.push(b);
-      return b;
-    };
-    return new ClusterTail(c, openBell, keys, onEvents, { count: 512, blockMs, watchdogMarginMs: margin, bells });
+    const openNode = (host: string, port: number, role: string) => nodeConnection({ url: o.url, name: `${name}:${role}` }, host, port);
+    return new ClusterTail(c, openNode, keys, onEvents, { count: 512, blockMs, watchdogMarginMs: margin, bells });
   };
-  // Cluster: the doorbell shards live on other slots than the generations: rung after the write,
-  // one ring in flight at a time. What is written meanwhile waits for it and goes together in the
-  // next, so a busy writer sends few, fuller rings (self-clocking, like the append batches). An
-  // entry carries the events (`e`, as bell.ts; readers deliver them without reading the streams)
-  // and the ids of generations whose events were too big to carry (`g`). Every reader reads every
-  // shard, so this process rings one shard only, its own (picked at random: writers spread over
-  // the shards): one ring per flush, not one per shard it touched.
+  // Cluster: the doorbell shards are sharded channels on other slots than the generations: rung
+  // after the write, one ring in flight at a time. What is written meanwhile waits for it and
+  // goes together in the next, so a busy writer sends few, fuller rings (self-clocking, like the
+  // append batches). A ring carries the events (bell.ts; readers deliver them without reading the
+  // streams) and the ids of generations whose events were too big to carry. Every reader
+  // subscribes to every shard, so this process rings one shard only, its own (picked at random:
+  // writers spread over the shards): one ring per flush, not one per shard it touched. Rings are
+  // numbered as on one Redis, so a reader notices one that failed to go out.
   const ownBell = keys.bellShard(Math.floor(Math.random() * bells));
+  const ringWriter = randomBytes(9).toString('base64url');
+  let rings = 0;
   let pending: RingContent | null = null;
   let ringing = false;
   const ringNext = (): void => {
@@ -101,10 +100,9 @@ export function createRedisEngine(o: RedisEngineOptions): Engine {
     if (!next || ringing) return;
     pending = null;
     ringing = true;
-    const fields = ['g', next.named.join(' ')];
-    if (next.events.length > 0) fields.push('e', JSON.stringify(next.events));
+    rings += 1;
     cmd
-      .xadd(ownBell, 'MAXLEN', '~', 2_000, '0-*', ...fields)
+      .spublish(ownBell, formatRing({ ...next, writer: ringWriter, n: rings }))
       .catch(() => {}) // a lost ring costs latency, not events: readers sweep
       .finally(() => {
         ringing = false;
@@ -232,13 +230,13 @@ function asUnavailable<T extends object>(target: T): T {
  * Eviction deletes whole streams: with allkeys-* a live generation can vanish mid-stream, and
  * with volatile-* so can ours, since every tokencast key carries a TTL. Only noeviction is safe.
  */
-/** Oldest Redis tokencast runs on: the cluster's doorbell shards rely on `XADD key 0-*` (Redis 7.0). */
+/** Oldest Redis tokencast runs on: the cluster's doorbell shards are sharded channels (SPUBLISH, Redis 7.0). */
 export const MIN_REDIS_VERSION = [7, 0] as const;
 
 /**
- * The cluster's doorbell shards get their entries with `XADD … 0-*` (the stream picks the next
- * sequence number), which Redis < 7.0 rejects as an invalid id; the entry ids `<offset>-<fence>`
- * need XSETID's 7.0 form too. Refuse to start instead of failing the first append.
+ * The cluster's doorbell shards are sharded channels (SPUBLISH and SSUBSCRIBE arrived in Redis
+ * 7.0), and a claim moves a stream's last id with XSETID's 7.0 form. Refuse to start instead of
+ * failing the first claim or ring.
  */
 async function checkVersion(cmd: { info(section: 'server'): Promise<string> }): Promise<void> {
   let info: string;
@@ -252,7 +250,7 @@ async function checkVersion(cmd: { info(section: 'server'): Promise<string> }): 
   const [major, minor] = [Number(m[1]), Number(m[2])];
   const [needMajor, needMinor] = MIN_REDIS_VERSION;
   if (major < needMajor || (major === needMajor && minor < needMinor)) {
-    throw new ConfigError(`Redis ${m[1]}.${m[2]} is too old: tokencast needs Redis ${needMajor}.${needMinor} or newer (it writes with XADD 0-*)`);
+    throw new ConfigError(`Redis ${m[1]}.${m[2]} is too old: tokencast needs Redis ${needMajor}.${needMinor} or newer (it uses XSETID and sharded pub/sub)`);
   }
 }
 

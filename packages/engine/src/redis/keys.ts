@@ -14,7 +14,7 @@ import { DURABLE_NAME_MAX_BYTES } from '../durable.js';
  *   <prefix>:cancel          pubsub  channel: generation ids whose cancel was requested
  *   <prefix>:bell            pubsub  doorbell (one Redis): one ring per producer flush, the events
  *                                    it wrote (bell.ts; every edge's tail subscribes, tail.ts)
- *   <prefix>:bell:{<prefix>-bell-<k>}  stream  Redis Cluster: doorbell shard k (cluster-tail.ts)
+ *   <prefix>:bell:{<prefix>-bell-<k>}  sharded pubsub  Redis Cluster: doorbell shard k (cluster-tail.ts)
  *   <prefix>:apikeys         hash    sha256(key) → key name (keys shared by every edge)
  *   <prefix>:revoked         set     names of revoked keys
  *   <prefix>:rl:<name>:<n>   string  requests of key <name> in fixed window n (expires)
@@ -103,7 +103,7 @@ export class Keys {
     return { due: `${base}:due`, ledger: `${base}:ent` };
   }
 
-  /** Doorbell shard k of a Redis Cluster (its own hash tag: each shard is a slot of its own). */
+  /** Doorbell shard k of a Redis Cluster, a sharded channel (its own hash tag: each shard is a slot of its own). */
   bellShard(k: number): string {
     return `${this.prefix}:bell:{${this.prefix}-bell-${k}}`;
   }

@@ -1,8 +1,8 @@
 import { cursorAfter } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
-import { parseRing, type Ring } from './bell.js';
-import { BellTail, deliverReply, Wakeup, type XReadReply } from './bell-tail.js';
+import { parseRing } from './bell.js';
+import { BellTail, deliverReply, RingNumbers, Wakeup, type XReadReply } from './bell-tail.js';
 import { guardedRead } from './guarded-read.js';
 import type { Keys } from './keys.js';
 
@@ -17,8 +17,6 @@ export interface RedisTailOptions {
 
 /** Streams named in one XREAD (a sweep of thousands is split). */
 const KEYS_PER_READ = 1_000;
-/** Writers whose ring numbers are remembered (a writer that restarts is a new one). */
-const MAX_WRITERS = 4_096;
 
 /**
  * The live read path on one Redis, for every generation this process follows: Redis work per
@@ -44,8 +42,8 @@ const MAX_WRITERS = 4_096;
 export class RedisTail extends BellTail {
   /** The subscription is confirmed and the sweep after it is under way or done. */
   private subscribed = false;
-  /** Writer → number of its last ring seen (append-batch.ts numbers them 1, 2, …). */
-  private readonly writers = new Map<string, number>();
+  /** The ring numbers this subscription has seen, per writer. */
+  private readonly numbers = new RingNumbers();
   /** Wakes the loop: something followed, something to read, or closing. */
   private readonly wakeup = new Wakeup();
   private readonly watchdog: NodeJS.Timeout;
@@ -68,7 +66,7 @@ export class RedisTail extends BellTail {
     sub.on('ready', () => this.subscribe());
     sub.on('close', () => {
       this.subscribed = false;
-      this.writers.clear();
+      this.numbers.clear();
       // A PING in flight on the closed connection never settles (nothing is re-sent): the next
       // connection gets its own.
       this.pinging = false;
@@ -177,19 +175,9 @@ export class RedisTail extends BellTail {
   private onRing(message: string): void {
     const ring = parseRing(message);
     if (!ring) return; // not ours
-    if (this.skipped(ring)) this.sweep();
+    if (this.numbers.skipped(ring)) this.sweep();
     for (const id of ring.named) if (this.cursors.has(id)) this.dirty.add(id);
     this.deliverRung(ring.events);
     if (this.dirty.size > 0) this.wakeup.wake();
-  }
-
-  /** Whether a ring of this writer came between the last one seen and this one (and was lost). */
-  private skipped(ring: Ring): boolean {
-    const last = this.writers.get(ring.writer);
-    if (last === undefined && this.writers.size >= MAX_WRITERS) this.writers.clear();
-    this.writers.set(ring.writer, ring.n);
-    // A writer first heard of now rang before this subscription (the sweep found those events)
-    // or this is its first ring.
-    return last !== undefined && ring.n !== last + 1;
   }
 }

@@ -26,7 +26,7 @@ export const engineOptions = {
     default: 8,
     min: 1,
     max: 1_024,
-    why: 'cluster mode: doorbell shards; each producer rings one of its own, each edge holds one blocking read per shard (an idle edge costs about 2 commands per shard per `REDIS_BLOCK_MS`). Every edge and producer of a deployment must use the same number',
+    why: 'cluster mode: doorbell shards (sharded pub/sub channels); each producer rings one of its own, each edge subscribes to every shard on its master (an idle edge costs about 2 commands per shard per `REDIS_BLOCK_MS`: a PING and a slot check). Every edge and producer of a deployment must use the same number',
   }),
   prefix: str('TOKENCAST_KEY_PREFIX', { default: 'tc', why: 'prefix of every Redis key (several deployments can share one Redis)' }),
   ttlSeconds: int('GENERATION_TTL_SECONDS', { default: 86_400, min: 1, unit: 's', why: "a generation's stream and metadata live this long after their last write" }),
