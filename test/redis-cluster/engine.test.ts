@@ -213,6 +213,35 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
     }
   });
 
+  it('PITFALLS "a connection can wedge open and silent": a shard subscription whose PING goes unanswered past the margin is made again, and its sweep delivers what was written meanwhile', async () => {
+    const name = `tokencast:cluster-bell-wedged-${++n}`;
+    const { c, e, meta, fence, got, tail, bell } = await following(name);
+    const bellNode = c.node(await c.masterOf(bell));
+    const subscriptions = async () =>
+      String(await bellNode.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name}:tail:bell:0 `))
+        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+    try {
+      await e.store.append(meta.id, fence, 0, [tok('a')]);
+      await waitFor('got [1]', () => got.length === 1, 5_000, 10);
+      const before = await subscriptions();
+      expect(before).toHaveLength(1);
+      // The shard's master answers nothing for 2.5 s (the connection stays open): longer than a
+      // check interval (500 ms) plus the margin (1 s). A ring sent meanwhile waits behind the pause.
+      await bellNode.call('CLIENT', 'PAUSE', '2500', 'ALL');
+      await e.store.append(meta.id, fence, 1, [tok('b')]);
+      await waitFor('got [1, 2]', () => got.length === 2, 10_000, 10);
+      const after = await subscriptions();
+      expect(after).toHaveLength(1);
+      // Replaced, not waited out: the silent subscription was given up while the master was paused.
+      expect(after[0]).not.toBe(before[0]);
+      expect(got).toEqual([1, 2]);
+    } finally {
+      await tail.close();
+    }
+  });
+
   it("follows its shard's slot to another master: subscribed there, and live events keep coming", async () => {
     const { c, e, meta, fence, got, tail, bell, subscribers } = await following(`tokencast:cluster-bell-move-${++n}`);
     try {
