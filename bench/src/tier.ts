@@ -87,7 +87,7 @@ class UsageError extends Error {}
 
 function parse(argv: string[]): { spec: Spec; builds: Build[]; modes: ('single' | 'cluster')[]; reps: number; out: string; quietList: number[] } {
   const here = fileURLToPath(new URL('../..', import.meta.url));
-  const spec: Spec = { gens: 600, rate: 20, tokens: 200, edges: 2, producers: 1, quiet: 0, idleMs: 3_000 };
+  const spec: Spec = { gens: 600, rate: 20, tokens: 200, edges: 2, producers: 1, quiet: 0, idleMs: 10_000 };
   let builds: Build[] = [{ name: 'current', root: here, env: {} }];
   let modes: ('single' | 'cluster')[] = ['single'];
   let reps = 1;
@@ -396,7 +396,9 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
       if (complete < spec.gens) problems.push(`${spec.gens - complete} of ${spec.gens} streams did not get exactly ${spec.tokens} tokens and [DONE]`);
     }
 
-    // Idle: nothing written, quiet viewers still attached.
+    // Idle: nothing written, quiet viewers still attached. Two whole REDIS_BLOCK_MS periods (5 s
+    // by default): each doorbell subscription PINGs once per period, all in step, so a shorter
+    // window counted all of those or none of them.
     await sleep(500);
     const idleBefore = await infoAll(tier.admins);
     await sleep(spec.idleMs);
