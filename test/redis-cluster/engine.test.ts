@@ -157,7 +157,13 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
     const bell = new Keys(prefix).bellShard(0);
     const subscribers = async (port: number) => Number(((await c.node(port).call('PUBSUB', 'SHARDNUMSUB', bell)) as [string, number])[1]);
     await waitFor('the tail subscribed to its shard', async () => (await subscribers(await c.masterOf(bell))) === 1, 10_000);
-    return { c, e, meta, fence, got, tail, bell, subscribers, events: `${prefix}:{${meta.id}}:events` };
+    /** CLIENT LIST ids of the tail's subscriptions to the shard, on the shard's master. */
+    const subscriptionIds = async () =>
+      String(await c.node(await c.masterOf(bell)).client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name}:tail:bell:0 `))
+        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+    return { c, e, meta, fence, got, tail, bell, subscribers, subscriptionIds, events: `${prefix}:{${meta.id}}:events` };
   }
 
   it('an event written without a ring waits until a ring number is skipped, then the sweep finds it; rung events are delivered from the ring', async () => {
@@ -193,14 +199,11 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
 
   it('a killed shard subscription is made again, and its sweep delivers what was written meanwhile', async () => {
     const name = `tokencast:cluster-bell-kill-${++n}`;
-    const { c, e, meta, fence, got, tail, bell } = await following(name);
+    const { c, e, meta, fence, got, tail, bell, subscriptionIds } = await following(name);
     try {
       const bellNode = c.node(await c.masterOf(bell));
       for (let k = 0; k < 5; k++) {
-        const ids = String(await bellNode.client('LIST'))
-          .split('\n')
-          .filter((line) => line.includes(` name=${name}:tail:bell:0 `))
-          .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+        const ids = await subscriptionIds();
         expect(ids).toHaveLength(1);
         // Killed, and an append lands while it is away: its ring reaches nobody.
         await bellNode.client('KILL', 'ID', ids[0] as string);
@@ -215,24 +218,19 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
 
   it('PITFALLS "a connection can wedge open and silent": a shard subscription whose PING goes unanswered past the margin is made again, and its sweep delivers what was written meanwhile', async () => {
     const name = `tokencast:cluster-bell-wedged-${++n}`;
-    const { c, e, meta, fence, got, tail, bell } = await following(name);
+    const { c, e, meta, fence, got, tail, bell, subscriptionIds } = await following(name);
     const bellNode = c.node(await c.masterOf(bell));
-    const subscriptions = async () =>
-      String(await bellNode.client('LIST'))
-        .split('\n')
-        .filter((line) => line.includes(` name=${name}:tail:bell:0 `))
-        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
     try {
       await e.store.append(meta.id, fence, 0, [tok('a')]);
       await waitFor('got [1]', () => got.length === 1, 5_000, 10);
-      const before = await subscriptions();
+      const before = await subscriptionIds();
       expect(before).toHaveLength(1);
       // The shard's master answers nothing for 2.5 s (the connection stays open): longer than a
       // check interval (500 ms) plus the margin (1 s). A ring sent meanwhile waits behind the pause.
       await bellNode.call('CLIENT', 'PAUSE', '2500', 'ALL');
       await e.store.append(meta.id, fence, 1, [tok('b')]);
       await waitFor('got [1, 2]', () => got.length === 2, 10_000, 10);
-      const after = await subscriptions();
+      const after = await subscriptionIds();
       expect(after).toHaveLength(1);
       // Replaced, not waited out: the silent subscription was given up while the master was paused.
       expect(after[0]).not.toBe(before[0]);
