@@ -50,7 +50,7 @@ export const engineOptions = {
     min: 0,
     max: 50,
     unit: 'ms',
-    why: "least time between two flushes of a producer's appends: an append after a quiet spell goes out at once, appends under load share one flush (one pipeline and one doorbell ring per window, each costing Redis a wake); adds at most this much delivery latency",
+    why: "least time between two flushes of a producer's appends (to within a turn of its event loop: a timer may fire that much early): an append after a quiet spell goes out at once, appends under load share one flush (one pipeline and one doorbell ring per window, each costing Redis a wake); adds at most this much delivery latency",
     zero: '0: every turn of the event loop',
   }),
   commandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS', { default: 5_000, unit: 'ms', why: 'timeout of ordinary Redis commands', zero: '0: none' }),
