@@ -50,10 +50,19 @@ class EnginePublisher implements Publisher {
   ) {}
 
   static async create(redisUrl: string): Promise<EnginePublisher> {
-    const { createRedisEngine } = await import('@tokencast/engine');
+    const { createEngine } = await import('@tokencast/engine');
+    const { engineConfig } = await import('@tokencast/runtime');
+    // The settings a producer process reads (REDIS_APPEND_BATCH_MS above all: the engine's own
+    // default flushes every turn), from this environment, so the writer is the shipped one.
     // Several nodes: a Redis Cluster (the many scenario's cluster cases).
-    const cluster = redisUrl.includes(',');
-    return new EnginePublisher(createRedisEngine({ url: redisUrl, cluster, prefix: 'tc', name: 'bench:writer', commandTimeoutMs: 0 }), redisUrl);
+    const config = engineConfig({
+      ...process.env,
+      REDIS_URL: redisUrl,
+      REDIS_CLUSTER: String(redisUrl.includes(',')),
+      TOKENCAST_KEY_PREFIX: 'tc',
+      REDIS_COMMAND_TIMEOUT_MS: '0',
+    });
+    return new EnginePublisher(createEngine(config, 'bench:writer'), redisUrl);
   }
 
   async prepare(gens: string[]): Promise<void> {
