@@ -174,7 +174,7 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
       // Written behind the writers' backs (no ring): rings that number on say nothing about it.
       const eventsNode = c.node(await c.masterOf(events));
       const bellNode = c.node(await c.masterOf(bell));
-      await eventsNode.xadd(events, `2-${fence}`, 'k', 't', 'd', ' two', 'n', '1', 'ms', '11');
+      await eventsNode.xadd(events, `2-${fence}`, 't:11', ' two');
       const ring = (n: number, e: unknown[] = []) => bellNode.call('SPUBLISH', bell, JSON.stringify({ w: 'test-writer', n, e, g: [] }));
       await ring(1);
       await ring(2);
@@ -184,12 +184,12 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
       await ring(4);
       await waitFor('got [1, 2]', () => got.length === 2, 5_000, 10);
       // A ring carrying the next event delivers it; one whose event does not follow makes the tail read.
-      await eventsNode.xadd(events, `3-${fence}`, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12');
-      await ring(5, [[meta.id, 3, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12']]);
+      await eventsNode.xadd(events, `3-${fence}`, 't:12', ' three');
+      await ring(5, [[meta.id, 3, 't:12', ' three']]);
       await waitFor('got [1, 2, 3]', () => got.length === 3, 5_000, 10);
-      await eventsNode.xadd(events, `4-${fence}`, 'k', 't', 'd', ' four', 'n', '1', 'ms', '13');
-      await eventsNode.xadd(events, `5-${fence}`, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14');
-      await ring(6, [[meta.id, 5, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14']]);
+      await eventsNode.xadd(events, `4-${fence}`, 't:13', ' four');
+      await eventsNode.xadd(events, `5-${fence}`, 't:14', ' five');
+      await ring(6, [[meta.id, 5, 't:14', ' five']]);
       await waitFor('got [1 … 5]', () => got.length === 5, 5_000, 10);
       expect(got).toEqual([1, 2, 3, 4, 5]);
     } finally {

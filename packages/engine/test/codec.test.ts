@@ -47,15 +47,34 @@ describe('stream-field codec (events ⇄ Redis stream entry fields)', () => {
   it('ignores entries tokencast did not write', () => {
     expect(fieldsToEvent(1, ['k', 'z', 'd', 'x'])).toBeNull();
     expect(fieldsToEvent(1, ['x', 'y'])).toBeNull();
+    expect(fieldsToEvent(1, ['z:1', 'y'])).toBeNull();
+    expect(fieldsToEvent(1, ['t:1x', 'y'])).toBeNull();
+    expect(fieldsToEvent(1, [])).toBeNull();
   });
 
-  it('stores a plain text token exactly as before typed parts, and a tool call readably', () => {
-    expect(eventToFields({ kind: 'token', text: ' the', tokens: 1, ms: [120] })).toEqual(['k', 't', 'd', ' the', 'n', '1', 'ms', '120']);
-    expect(eventToFields({ kind: 'token', text: 'The', tokens: 1, ms: [99], start: true })).toEqual(['k', 't', 'd', 'The', 'n', '1', 'ms', '99', 's', '1']);
+  it('stores a text token in 2 items (t:<ms> <text>), and a tool call readably', () => {
+    expect(eventToFields({ kind: 'token', text: ' the', tokens: 1, ms: [120] })).toEqual(['t:120', ' the']);
+    expect(eventToFields({ kind: 'token', text: 'The', tokens: 1, ms: [99], start: true })).toEqual(['t:99', 'The', 's', '1']);
+    // n only where the ms list does not say it (a signature carries no token; an odd upstream count)
+    expect(eventToFields({ kind: 'reasoning', text: '', tokens: 0, ms: [], signature: 's' })).toEqual(['r:', '', 'sg', 's']);
+    expect(eventToFields({ kind: 'token', text: 'ab', tokens: 3, ms: [5] })).toEqual(['t:5', 'ab', 'n', '3']);
     const { offset: _o, ...call } = events[3] as StoredEvent;
-    expect(eventToFields(call)).toEqual(['k', 'c', 'p', '2', 'i', '0', 'id', 'call_1', 'nm', 'get_weather', 'ms', '8']);
+    expect(eventToFields(call)).toEqual(['c:8', 'get_weather', 'id', 'call_1', 'p', '2', 'i', '0']);
     const { offset: _p, ...args } = events[4] as StoredEvent;
-    expect(eventToFields(args)).toEqual(['k', 'a', 'p', '2', 'i', '0', 'd', '{"city":', 'n', '2', 'ms', '9,9']);
+    expect(eventToFields(args)).toEqual(['a:9,9', '{"city":', 'p', '2', 'i', '0']);
+  });
+
+  it('reads the entries earlier releases wrote (k <kind> d <text> …), as they read them', () => {
+    expect(fieldsToEvent(3, ['k', 't', 'd', ' the', 'n', '1', 'ms', '120'])).toEqual({ offset: 3, kind: 'token', text: ' the', tokens: 1, ms: [120] });
+    expect(fieldsToEvent(1, ['k', 't', 'd', 'The', 'n', '1', 'ms', '99', 's', '1'])).toEqual({ offset: 1, kind: 'token', text: 'The', tokens: 1, ms: [99], start: true });
+    expect(fieldsToEvent(2, ['k', 't', 'd', 'x'])).toEqual({ offset: 2, kind: 'token', text: 'x', tokens: 1, ms: [] });
+    expect(fieldsToEvent(2, ['k', 'r', 'd', '', 'sg', 'z'])).toEqual({ offset: 2, kind: 'reasoning', text: '', tokens: 0, ms: [], signature: 'z' });
+    expect(fieldsToEvent(4, ['k', 'c', 'p', '2', 'i', '0', 'id', 'call_1', 'nm', 'get_weather', 'ms', '8'])).toEqual({ ...events[3], offset: 4 });
+    expect(fieldsToEvent(5, ['k', 'a', 'p', '2', 'i', '0', 'd', '{"city":', 'n', '2', 'ms', '9,9'])).toEqual(events[4]);
+    const failed = end(10, 'failed');
+    const legacyEnd = ['k', 'e', 's', 'failed', 'f', 'error', 'u', JSON.stringify(usage), 'ms', '40', 'c', 'producer_lost', 'm', 'gone\r\nid: 99'];
+    expect(fieldsToEvent(10, legacyEnd)).toEqual(failed);
+    expect(fieldsToEvent(9, ['k', 'e', 's', 'completed', 'f', 'tool_calls', 'u', JSON.stringify(usage), 'ms', '40', 'np', '3'])).toEqual(end(9, 'completed', 3));
   });
 });
 

@@ -90,7 +90,7 @@ describe('redis: the doorbell (a pub/sub channel)', () => {
       // Written behind the batcher's back (no ring): rings that number on without a gap say
       // nothing about it, so the tail does not read the stream.
       const events = `${prefix}:{${meta.id}}:events`;
-      await client.xadd(events, `2-${fence}`, 'k', 't', 'd', ' two', 'n', '1', 'ms', '11');
+      await client.xadd(events, `2-${fence}`, 't:11', ' two');
       const ring = (n: number) => client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n, e: [], g: [] }));
       await ring(1);
       await ring(2);
@@ -102,12 +102,12 @@ describe('redis: the doorbell (a pub/sub channel)', () => {
       expect(got).toEqual([1, 2]);
       // A ring carrying the next event is delivered from the ring itself; a ring whose event does
       // not follow the cursor makes the tail read that stream (and find what is really there).
-      await client.xadd(events, `3-${fence}`, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12');
-      await client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n: 5, e: [[meta.id, 3, 'k', 't', 'd', ' three', 'n', '1', 'ms', '12']], g: [] }));
+      await client.xadd(events, `3-${fence}`, 't:12', ' three');
+      await client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n: 5, e: [[meta.id, 3, 't:12', ' three']], g: [] }));
       await waitUntil(() => got.length === 3);
-      await client.xadd(events, `4-${fence}`, 'k', 't', 'd', ' four', 'n', '1', 'ms', '13');
-      await client.xadd(events, `5-${fence}`, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14');
-      await client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n: 6, e: [[meta.id, 5, 'k', 't', 'd', ' five', 'n', '1', 'ms', '14']], g: [] }));
+      await client.xadd(events, `4-${fence}`, 't:13', ' four');
+      await client.xadd(events, `5-${fence}`, 't:14', ' five');
+      await client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n: 6, e: [[meta.id, 5, 't:14', ' five']], g: [] }));
       await waitUntil(() => got.length === 5);
       expect(got).toEqual([1, 2, 3, 4, 5]);
     } finally {

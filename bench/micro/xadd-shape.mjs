@@ -1,0 +1,79 @@
+// What an entry's shape costs Redis (issue #13): G streams, a pipeline of PER explicit-id
+// `XADD … NOMKSTREAM` every EVERY ms (a producer's flush), one entry shape per phase, phases
+// interleaved. Prints Redis CPU (INFO cpu) per XADD, the in-command part (INFO commandstats) and
+// the median of each shape over the rounds.
+// Usage: node bench/micro/xadd-shape.mjs redis://… [ROUNDS=3] [PHASE_MS=5000]
+const { Redis } = await import('ioredis');
+const [url, rounds = '3', phaseMs = '5000'] = process.argv.slice(2);
+const r = new Redis(url);
+const admin = new Redis(url);
+const G = 600;
+const PER = 60;
+const EVERY = 5;
+const words = [' the', ' quick', ' brown', ' fox', ' jumps'];
+const shapes = {
+  // releases before: k <kind> d <text> n <tokens> ms <ms>
+  legacy: (off) => ['k', 't', 'd', words[off % 5], 'n', '1', 'ms', String(20 + (off % 50))],
+  // now: <kind> <text> ms <ms>
+  current: (off) => ['t', words[off % 5], 'ms', String(20 + (off % 50))],
+  // the kind and the ms in the field's name: t:<ms> <text>
+  named: (off) => [`t:${20 + (off % 50)}`, words[off % 5]],
+  // the floor: the text alone
+  textOnly: (off) => ['t', words[off % 5]],
+};
+const cpu = async () => {
+  const s = await admin.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(s)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(s)[1]);
+};
+const xaddStats = async () => {
+  const m = /cmdstat_xadd:calls=(\d+),usec=(\d+)/.exec(await admin.info('commandstats'));
+  return m ? Number(m[2]) / Number(m[1]) : 0;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function phase(shape) {
+  await admin.flushall();
+  const offs = new Array(G).fill(1);
+  const first = r.pipeline();
+  for (let g = 0; g < G; g++) first.xadd(`xs:{g${g}}:events`, '1-1', ...shape(0));
+  await first.exec();
+  await admin.config('resetstat');
+  const c0 = await cpu();
+  let n = 0;
+  let g = 0;
+  const t0 = Date.now();
+  await new Promise((done) => {
+    const tick = setInterval(() => {
+      if (Date.now() - t0 > Number(phaseMs)) {
+        clearInterval(tick);
+        done();
+        return;
+      }
+      const p = r.pipeline();
+      for (let k = 0; k < PER; k++) {
+        g = (g + 1) % G;
+        offs[g] += 1;
+        p.xadd(`xs:{g${g}}:events`, 'NOMKSTREAM', `${offs[g]}-1`, ...shape(offs[g]));
+        n++;
+      }
+      p.exec();
+    }, EVERY);
+  });
+  await new Promise((res) => setTimeout(res, 200));
+  return { total: ((await cpu()) - c0) * 1e6 / n, inCommand: await xaddStats() };
+}
+
+const seen = Object.fromEntries(Object.keys(shapes).map((k) => [k, { total: [], inCommand: [] }]));
+for (let i = 0; i < Number(rounds); i++) {
+  for (const [name, shape] of Object.entries(shapes)) {
+    const m = await phase(shape);
+    seen[name].total.push(m.total);
+    seen[name].inCommand.push(m.inCommand);
+    console.log(`round ${i + 1} ${name.padEnd(8)} Redis µs/XADD ${m.total.toFixed(2)} (in the command ${m.inCommand.toFixed(2)})`);
+  }
+}
+for (const [name, s] of Object.entries(seen))
+  console.log(`median ${name.padEnd(8)} Redis µs/XADD ${median(s.total).toFixed(2)} (in the command ${median(s.inCommand).toFixed(2)}), ×${(median(s.total) / median(seen.legacy.total)).toFixed(2)} of legacy`);
+await admin.flushall();
+r.disconnect();
+admin.disconnect();
