@@ -12,13 +12,13 @@ const PER = 60;
 const EVERY = 5;
 const words = [' the', ' quick', ' brown', ' fox', ' jumps'];
 const shapes = {
-  // releases before: k <kind> d <text> n <tokens> ms <ms>
+  // releases before issue #13's entry change: k <kind> d <text> n <tokens> ms <ms> (8 items)
   legacy: (off) => ['k', 't', 'd', words[off % 5], 'n', '1', 'ms', String(20 + (off % 50))],
-  // now: <kind> <text> ms <ms>
-  current: (off) => ['t', words[off % 5], 'ms', String(20 + (off % 50))],
-  // the kind and the ms in the field's name: t:<ms> <text>
-  named: (off) => [`t:${20 + (off % 50)}`, words[off % 5]],
-  // the floor: the text alone
+  // the same, two pairs: t <text> ms <ms> (4 items)
+  pairs: (off) => ['t', words[off % 5], 'ms', String(20 + (off % 50))],
+  // what the store writes now: t:<ms> <text> (2 items)
+  shipped: (off) => [`t:${20 + (off % 50)}`, words[off % 5]],
+  // the floor: the text alone, no timing (2 items)
   textOnly: (off) => ['t', words[off % 5]],
 };
 const cpu = async () => {
