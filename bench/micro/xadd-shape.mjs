@@ -60,7 +60,7 @@ async function phase(shape) {
     }, EVERY);
   });
   await new Promise((res) => setTimeout(res, 200));
-  return { total: ((await cpu()) - c0) * 1e6 / n, inCommand: await xaddStats() };
+  return { total: (((await cpu()) - c0) * 1e6) / n, inCommand: await xaddStats() };
 }
 
 const seen = Object.fromEntries(Object.keys(shapes).map((k) => [k, { total: [], inCommand: [] }]));
@@ -73,7 +73,9 @@ for (let i = 0; i < Number(rounds); i++) {
   }
 }
 for (const [name, s] of Object.entries(seen))
-  console.log(`median ${name.padEnd(8)} Redis µs/XADD ${median(s.total).toFixed(2)} (in the command ${median(s.inCommand).toFixed(2)}), ×${(median(s.total) / median(seen.legacy.total)).toFixed(2)} of legacy`);
+  console.log(
+    `median ${name.padEnd(8)} Redis µs/XADD ${median(s.total).toFixed(2)} (in the command ${median(s.inCommand).toFixed(2)}), ×${(median(s.total) / median(seen.legacy.total)).toFixed(2)} of legacy`,
+  );
 await admin.flushall();
 r.disconnect();
 admin.disconnect();
