@@ -29,6 +29,32 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
 }
 
+/**
+ * The machine's CPU time so far, summed over its CPUs (/proc/stat's `cpu` line, in ticks): all of
+ * it, and the part a hypervisor gave to other guests (steal). A virtual machine whose neighbours
+ * take its CPUs measures every figure higher: two runs' steal says whether they are comparable.
+ * null where /proc/stat is missing (not Linux).
+ */
+export function machineCpuTicks(): { total: number; steal: number } | null {
+  let stat: string;
+  try {
+    stat = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const line = /^cpu\s+(.*)$/m.exec(stat)?.[1];
+  if (!line) return null;
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
+  const f = line.trim().split(/\s+/).map(Number).slice(0, 8);
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+}
+
+/** Steal as a percentage of all CPU time between two machineCpuTicks readings; null when unknown. */
+export function stealPct(before: ReturnType<typeof machineCpuTicks>, after: ReturnType<typeof machineCpuTicks>): number | null {
+  if (!before || !after || after.total <= before.total) return null;
+  return (100 * (after.steal - before.steal)) / (after.total - before.total);
+}
+
 /** Resident memory in bytes; NaN once the process is gone. */
 export function rssBytes(pid: number): number {
   let status: string;

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { callsBetween, commandCalls, commandUsec, redisCpuSeconds, startRedis } from './redis.js';
 import { startCluster } from './redis-cluster.js';
 import { summarize } from './stats.js';
-import { cpuSeconds, type ServerProc, startServer } from './sys.js';
+import { cpuSeconds, machineCpuTicks, type ServerProc, startServer, stealPct } from './sys.js';
 
 /**
  * `npm run bench:tier`: what the Redis tier pays per token (issue #13), with tokencast's own
@@ -63,6 +63,8 @@ interface RunResult {
   redisCpuPct: number;
   edgesCpuPct: number;
   producersCpuPct: number;
+  /** The machine's CPU steal during the run, % of all CPU time (sys.ts machineCpuTicks); null where unknown. */
+  stealPct: number | null;
   /** Commands per second the whole tier runs while nothing is written (quiet viewers still attached), per edge. */
   idleCommandsPerSecPerEdge: number;
   idleCommands: Record<string, number>;
@@ -357,6 +359,7 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
     await sleep(1_500);
 
     const load1AtStart = loadavg()[0] as number;
+    const ticksBefore = machineCpuTicks();
     const lagBefore = await lagBuckets(edges);
     const before = await infoAll(tier.admins);
     const cpuOf = (ps: ServerProc[]) => ps.reduce((a, p) => a + cpuSeconds(p.pid), 0);
@@ -380,6 +383,7 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
     const deadline = sleep(((spec.tokens / spec.rate) * 3 + 60) * 1000).then(() => null);
     const results = await Promise.race([Promise.all(streams.map((s) => s.done)), deadline]);
     const seconds = (performance.now() - t0) / 1000;
+    const ticksAfter = machineCpuTicks();
     const after = await infoAll(tier.admins);
     const lag = lagQuantiles(lagBefore, await lagBuckets(edges));
     const eCpu = cpuOf(edges) - eBefore;
@@ -429,6 +433,7 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
       redisCpuPct: (100 * cpu) / seconds,
       edgesCpuPct: (100 * eCpu) / seconds,
       producersCpuPct: (100 * pCpu) / seconds,
+      stealPct: stealPct(ticksBefore, ticksAfter),
       idleCommandsPerSecPerEdge: idle.total / (spec.idleMs / 1000) / spec.edges,
       idleCommands: idle.calls,
       bytesPerStoredToken: (after.memory - before.memory) / tokens,
@@ -468,7 +473,7 @@ async function main(): Promise<void> {
           const r = await runOnce(build, mode, { ...spec, quiet });
           runs.push(r);
           log(
-            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, ${fmt(r.readsPerToken, 3)} round trips/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, delivery lag p50 ${fmt(r.lagP50Ms ?? Number.NaN)} / p99 ${fmt(r.lagP99Ms ?? Number.NaN)} ms, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${fmt(r.bytesPerStoredToken)} B/stored token, ${fmt((r.redisCpuSeconds * 1e6) / Math.max(1, r.chunksDelivered))} µs and ${fmt((r.commandsPerToken * r.tokensDelivered) / Math.max(1, r.chunksDelivered), 2)} commands per append, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
+            `${build.name} ${mode} quiet=${quiet}: ${fmt(r.redisUsPerToken)} µs Redis CPU/token, ${fmt(r.commandsPerToken, 2)} commands/token, ${fmt(r.readsPerToken, 3)} round trips/token, Redis ${fmt(r.redisCpuPct)} %, edges ${fmt(r.edgesCpuPct)} %, producers ${fmt(r.producersCpuPct)} %, delivery lag p50 ${fmt(r.lagP50Ms ?? Number.NaN)} / p99 ${fmt(r.lagP99Ms ?? Number.NaN)} ms, idle ${fmt(r.idleCommandsPerSecPerEdge)} cmd/s/edge, ${fmt(r.bytesPerStoredToken)} B/stored token, ${fmt((r.redisCpuSeconds * 1e6) / Math.max(1, r.chunksDelivered))} µs and ${fmt((r.commandsPerToken * r.tokensDelivered) / Math.max(1, r.chunksDelivered), 2)} commands per append, ${r.tokensDelivered} tokens (${r.chunksDelivered} chunks) in ${fmt(r.seconds)} s, load ${fmt(r.load1AtStart, 2)}, steal ${fmt(r.stealPct ?? Number.NaN)} %${r.problems.length ? `, PROBLEMS: ${r.problems.join('; ')}` : ''}`,
           );
           log(`   commands: ${JSON.stringify(r.commands)}`);
           const perTok = (k: string) => fmt((r.commandUsec[k] ?? 0) / Math.max(1, r.tokensDelivered), 2);
@@ -484,8 +489,8 @@ async function main(): Promise<void> {
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const rows = [
-    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | round trips/token | tokens per append | Redis CPU µs/append | commands/append | delivery lag p50 / p99 ms | idle commands/s per edge | bytes/stored token | runs | load avg |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | round trips/token | tokens per append | Redis CPU µs/append | commands/append | delivery lag p50 / p99 ms | idle commands/s per edge | bytes/stored token | runs | load avg | CPU steal % |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const summary: Record<string, Record<string, number>> = {};
   for (const [k, rs] of groups) {
@@ -506,7 +511,7 @@ async function main(): Promise<void> {
     };
     summary[k] = m;
     rows.push(
-      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.readsPerToken, 3)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.lagP50Ms)} / ${fmt(m.lagP99Ms)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} |`,
+      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.readsPerToken, 3)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.lagP50Ms)} / ${fmt(m.lagP99Ms)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} | ${rs.map((r) => fmt(r.stealPct ?? Number.NaN, 0)).join(', ')} |`,
     );
   }
   console.log(`\n${rows.join('\n')}`);

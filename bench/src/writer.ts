@@ -123,7 +123,7 @@ class EnginePublisher implements Publisher {
     const t0 = performance.now();
     await Promise.all(
       gens.map(async (id) => {
-        for (let i = 0; i < tokens; i++) await conn.xadd(keys.events(id), '*', 'k', 't', 'd', tokenText(nowUs()));
+        for (let i = 0; i < tokens; i++) await conn.xadd(keys.events(id), '*', 't:0', tokenText(nowUs()));
       }),
     );
     const seconds = (performance.now() - t0) / 1000;

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { Keys } from '@tokencast/engine';
+import { fieldsToEvent, Keys } from '@tokencast/engine';
 import { Redis } from 'ioredis';
 import { EVENTS_PATH, SSE_HEADERS } from '../wire.js';
 
@@ -42,15 +42,21 @@ const server = createServer((req, res) => {
       if (!reply) continue;
       for (const [entryId, fields] of reply[0]?.[1] ?? []) {
         last = entryId;
-        const f: Record<string, string> = {};
-        for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
         const offset = entryId.split('-')[0]; // tokencast's ids are <offset>-<fence>
-        if (f.k === 't') {
-          const delta = offset === '1' ? { role: 'assistant', content: f.d } : { content: f.d };
+        // tokencast's own decoder of an entry's fields (its storage format, docs/PROTOCOL.md)
+        const ev = fieldsToEvent(Number(offset), fields);
+        if (ev?.kind === 'token') {
+          const delta = offset === '1' ? { role: 'assistant', content: ev.text } : { content: ev.text };
           const chunk = { id: `chatcmpl-${id}`, object: 'chat.completion.chunk', created, model: 'mock', choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] };
           res.write(`id: ${offset}\ndata: ${JSON.stringify(chunk)}\n\n`);
-        } else {
-          const chunk = { id: `chatcmpl-${id}`, object: 'chat.completion.chunk', created, model: 'mock', choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: f.f }] };
+        } else if (ev?.kind === 'end') {
+          const chunk = {
+            id: `chatcmpl-${id}`,
+            object: 'chat.completion.chunk',
+            created,
+            model: 'mock',
+            choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: ev.finishReason }],
+          };
           res.end(`id: ${offset}\ndata: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`);
           return;
         }
