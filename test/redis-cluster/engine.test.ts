@@ -143,10 +143,11 @@ afterAll(async () => {
 
 describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
   /** An engine with one doorbell shard, a tail following one claimed generation, and what it got. */
-  async function following(name: string) {
+  /** blockMs: how often each shard subscription's watchdog PINGs and checks the slot's master. */
+  async function following(name: string, blockMs = 500) {
     const c = need();
     const prefix = await crossNodePrefix(c);
-    const e = createRedisEngine({ url: c.url, cluster: true, prefix, name, clusterBells: 1, blockMs: 500, watchdogMarginMs: 1_000, commandTimeoutMs: 5_000 });
+    const e = createRedisEngine({ url: c.url, cluster: true, prefix, name, clusterBells: 1, blockMs, watchdogMarginMs: 1_000, commandTimeoutMs: 5_000 });
     writerEngines.push(e);
     const meta = newMeta();
     await e.queue.enqueue(meta);
@@ -256,6 +257,26 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
         await waitFor(`got ${last}`, () => got.length === last, 5_000, 10);
       }
       expect(got).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await tail.close();
+    }
+  });
+
+  it('the SUNSUBSCRIBE a master sends when it gives the slot away moves the subscription at once, long before its watchdog looks', async () => {
+    // The watchdog (a PING and a slot check) runs once a minute here: only the server's own
+    // SUNSUBSCRIBE, which ioredis reports as an error on the connection, can move it in time.
+    const { c, e, meta, fence, got, tail, bell, subscribers } = await following(`tokencast:cluster-bell-sunsub-${++n}`, 60_000);
+    try {
+      await e.store.append(meta.id, fence, 0, [tok('a')]);
+      await waitFor('got [1]', () => got.length === 1, 5_000, 10);
+      const from = await c.masterOf(bell);
+      const to = c.ports.find((p) => p !== from) as number;
+      await moveSlot(c, keySlot(bell), from, to);
+      await waitFor('subscribed on the new master', async () => (await subscribers(to)) === 1, 5_000);
+      expect(await subscribers(from)).toBe(0);
+      const last = (await e.store.append(meta.id, fence, 1, [tok('b')])).lastOffset;
+      await waitFor(`got ${last}`, () => got.length === last, 5_000, 10);
+      expect(got).toEqual([1, 2]);
     } finally {
       await tail.close();
     }

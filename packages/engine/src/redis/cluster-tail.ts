@@ -148,11 +148,12 @@ export class ClusterTail extends BellTail {
         sub.on('close', resolve);
         // SSUBSCRIBE answered MOVED (ioredis emits 'moved' and never settles the command): the
         // slot map was stale. A SUNSUBSCRIBE Redis sends by itself (the node gave the slot away)
-        // reaches ioredis with no command waiting for it: it reports that as an error.
+        // reaches ioredis as a reply no command waits for, reported as an error; or, with a PING
+        // in flight, it settles that PING (with 0), and the PONG after it is the error. So any
+        // error on this connection ends the subscription, and so does a PING answered otherwise
+        // than PONG: a new one costs a sweep, a dead one costs every ring until the watchdog.
         sub.on('moved', resolve);
-        sub.on('error', (err: Error) => {
-          if (err.message.includes('sunsubscribe')) resolve();
-        });
+        sub.on('error', () => resolve());
       });
       sub.on('smessage', (_channel: string, message: string) => this.onRing(shard, message));
       const interrupted = ended.then(() => {
@@ -173,6 +174,9 @@ export class ClusterTail extends BellTail {
         const timer = setTimeout(() => shard.end?.(), this.opts.watchdogMarginMs);
         sub
           .ping()
+          .then((reply: unknown) => {
+            if (!isPong(reply)) shard.end?.();
+          })
           .catch(() => shard.end?.())
           .finally(() => {
             clearTimeout(timer);
@@ -259,4 +263,10 @@ class Shard {
 function nodeOf(c: Cluster, key: string): string | null {
   const slots = (c as unknown as { slots?: (string[] | undefined)[] }).slots;
   return slots?.[keySlot(key)]?.[0] ?? null;
+}
+
+/** A PING's answer on a subscribed connection: `pong` and an empty message (RESP2), or PONG. */
+function isPong(reply: unknown): boolean {
+  if (Array.isArray(reply)) return String(reply[0]).toLowerCase() === 'pong';
+  return String(reply).toUpperCase() === 'PONG';
 }
