@@ -64,7 +64,12 @@ describe('bench harness (smoke)', () => {
                 expect(m.deliveredPct, what).toBe(100);
                 expect(finite(m.p50Ms) && finite(m.p99Ms) && (m.p99Ms as number) >= (m.p50Ms as number), what).toBe(true);
                 expect(run.checks.verified, `${what}: a client parsed the protocol and found the same text`).toBeGreaterThan(0);
-                if (peer === 'limit') expect(m.redisPerEvent, what).toBe(0);
+                // limit never connects to Redis, but the other peers' servers share it and stay up
+                // across scenarios: an idle command of theirs (a subscriber's PING each
+                // REDIS_BLOCK_MS, the socket.io adapter's blocking read) can land in limit's window
+                // (CI saw one: 1 in 150 events). A peer that used Redis would write a command per
+                // token, a third of one per event at N = 3 at the least.
+                if (peer === 'limit') expect(m.redisPerEvent, what).toBeLessThan(0.02);
                 else expect(m.redisPerEvent, what).toBeGreaterThan(0);
                 break;
               case 'idle':
