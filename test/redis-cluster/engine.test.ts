@@ -217,6 +217,18 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
     }
   });
 
+  it('a healthy shard subscription is kept: its PINGs are answered, so the watchdog leaves it alone', async () => {
+    const { tail, subscriptionIds } = await following(`tokencast:cluster-bell-kept-${++n}`);
+    try {
+      const before = await subscriptionIds();
+      expect(before).toHaveLength(1);
+      await sleep(2_000); // four watchdog checks (blockMs 500), each a PING and a slot check
+      expect(await subscriptionIds()).toEqual(before);
+    } finally {
+      await tail.close();
+    }
+  });
+
   it('PITFALLS "a connection can wedge open and silent": a shard subscription whose PING goes unanswered past the margin is made again, and its sweep delivers what was written meanwhile', async () => {
     const name = `tokencast:cluster-bell-wedged-${++n}`;
     const { c, e, meta, fence, got, tail, bell, subscriptionIds } = await following(name);
