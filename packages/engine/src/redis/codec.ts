@@ -159,8 +159,8 @@ function toolPlace<S extends boolean>(m: Map<string, string>, start: S): { part:
 
 /** The kinds an entry can open with (eventToFields), each with its payload as the value. */
 const OPENING_KINDS = new Set(['t', 'r', 'x', 'a', 'c', 'e']);
-/** An opening field's name: the kind, a colon, the ms (digits and commas). */
-const OPENING = /^([a-z]):([0-9,]*)$/;
+/** An opening field's name: one of OPENING_KINDS, a colon, the ms (digits and commas). */
+const OPENING = /^([trxace]):([0-9,]*)$/;
 
 /**
  * Inverse of eventToFields. Also reads the entries written before issue #13's shorter ones
@@ -171,11 +171,10 @@ export function fieldsToEvent(offset: number, fields: readonly string[]): Stored
   const name = fields[0];
   if (name === 'k') return legacyFieldsToEvent(offset, fields);
   const opening = name === undefined ? null : OPENING.exec(name);
-  const kind = opening?.[1];
-  if (!opening || kind === undefined || !OPENING_KINDS.has(kind)) return null;
+  if (!opening) return null;
   const m = new Map<string, string>();
   for (let i = 2; i + 1 < fields.length; i += 2) m.set(fields[i] as string, fields[i + 1] as string);
-  return decode(offset, kind, fields[1] ?? '', opening[2], m);
+  return decode(offset, opening[1] as string, fields[1] ?? '', opening[2], m);
 }
 
 /** The entries of releases before issue #13's: `k` names the kind, `d` holds the text. */
