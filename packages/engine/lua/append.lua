@@ -3,14 +3,14 @@
   events at the next offsets, and at a checkpoint the counters and the expiry. So a reader never
   sees a terminal event whose status is not final, nor a stale writer slip an event in.
 
-  This is the careful path (issue #13, bench/src/tier.ts measures both): the first append after a
-  claim, checkpoints, the terminal event, several events at once, and every append the fast path
-  refused. The fast path (store.ts) is one plain `XADD key NOMKSTREAM <after+1>-<fence>`: the id
+  This is the careful path (issue #13, bench/src/tier.ts measures both): checkpoints (the first
+  append after a takeover among them), the terminal event, several events at once, and every
+  append the fast path refused. The fast path (store.ts) is one plain `XADD key NOMKSTREAM <after+1>-<fence>`: the id
   itself checks the offset and the fence (protocol/src/offsets.ts, claim-2.lua), so a token costs
   no script. One call carries every careful append a producer made within one tick (on a Redis
   Cluster, those of one slot). The counters (last_offset, tokens) and the TTLs are written only
-  at a checkpoint, which the store asks for every few seconds, at the first append after a claim
-  and with the terminal event; between checkpoints the newest offset and the token count are
+  at a checkpoint, which the store asks for every few seconds (the claim counts as the first
+  one: claim-2.lua) and with the terminal event; between checkpoints the newest offset and the token count are
   those of the stream itself (store.ts getMeta adds the events after last_offset).
 
   KEYS (numkeys = 2 × generations), per generation i = 1, 2, …:
@@ -20,7 +20,8 @@
     fence           the writer's fencing token (claim-2.lua)
     after           offset the writer believes is the newest: events go to after+1 …
     count           number of events that follow (≥ 1)
-    first_token_at  epoch ms of the batch's first token, "0" when it carries none
+    first_token_at  epoch ms of the generation's first token as the writer knows it (it may have
+                    gone by the fast path), "0" when none; written when the meta has none
     checkpoint      "0", or the TTL in seconds: write last_offset and tokens, refresh both TTLs
     tokens          model tokens of the generation once this batch is in (used at a checkpoint)
     end             "" or a JSON object {status, finish_reason, usage, error, completed_at}

@@ -1,6 +1,9 @@
 --[[
   Take over a generation for writing: bump its fence so any earlier writer is shut out, mark it
-  running, and refresh its expiry (appends refresh it only every few seconds: append.lua).
+  running, and refresh both keys' expiry (appends refresh it only every few seconds: append.lua).
+  The claim counts as the writer's first checkpoint (store.ts), so its first token can already
+  take the fast path: a plain XADD NOMKSTREAM, which needs the stream to exist. A generation with
+  no stream yet gets an empty one here, its last id where a takeover would put it.
 
   Shutting out an earlier writer takes two things. Its careful appends (append.lua) compare the
   meta's fence. Its fast appends are plain `XADD <after+1>-<old fence>` (store.ts): for those the
@@ -12,7 +15,7 @@
   KEYS[2]  events stream  <prefix>:{id}:events
   ARGV[1]  producer       name of the claiming producer
   ARGV[2]  now            epoch ms
-  ARGV[3]  ttl            seconds the meta lives from now
+  ARGV[3]  ttl            seconds both keys live from now
   Returns: {new fence, offset of the newest event (0: none), the meta as HGETALL gives it} (so
   the claimer needs no second read), 0 when the generation is missing, -1 when it has already ended
 ]]
@@ -25,11 +28,18 @@ if redis.call('HGET', KEYS[1], 'started_at') == '0' then
   redis.call('HSET', KEYS[1], 'started_at', ARGV[2])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
--- No stream yet: nobody has written, and every writer's first append is a careful one.
 local offset = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
   offset = top and tonumber(string.match(top[1], '^(%d+)-')) or 0
   redis.call('XSETID', KEYS[2], (offset + 1) .. '-' .. (fence - 1))
+else
+  -- Nobody has written: an empty stream whose last id is 1-<fence - 1> (an entry added and
+  -- deleted: a stream stays when its last entry goes). This fence's first event, 1-<fence>, is
+  -- above it; an earlier fence's 1-<f> is not.
+  local last = '1-' .. (fence - 1)
+  redis.call('XADD', KEYS[2], last, 't', '')
+  redis.call('XDEL', KEYS[2], last)
 end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {fence, offset, redis.call('HGETALL', KEYS[1])}

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestRedis, useRedis } from '../../../test/support/redis.js';
 import { createRedisEngine, type Engine, OffsetMismatchError } from '../src/index.js';
-import { engineConformance, newMeta, tok } from './conformance.js';
+import { end, engineConformance, newMeta, tok } from './conformance.js';
 import { appendAfterLoss, writersAcrossProcesses } from './writers.js';
 
 // Never skipped: without a Redis, useRedis() throws with instructions and every test here fails.
@@ -70,6 +70,34 @@ describe('redis: the fast append after a reconnect', () => {
     // Its idea of the newest offset (6) is wrong now: refused, not written as 7 after a gap.
     expect(await appendAfterLoss(a, meta.id, fence, 6)).toBeInstanceOf(OffsetMismatchError);
     expect((await client.xrange(events, '-', '+')).map(([eid]) => eid)).toEqual([1, 2, 3, 4].map((k) => `${k}-${fence}`));
+  });
+});
+
+describe('redis: the first token after a claim', () => {
+  it('is a plain XADD: the claim gave the stream its TTL, getMeta reads first_token_at from the event until the end writes it', async () => {
+    const { a, client, prefix } = await pair('tokencast:first-token');
+    const meta = newMeta();
+    await a.queue.enqueue(meta);
+    const fence = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    const events = `${prefix}:{${meta.id}}:events`;
+    const metaKey = `${prefix}:{${meta.id}}:meta`;
+    // Before any token: an empty stream that expires with the meta, its last id below 1-<fence>.
+    expect(await client.xlen(events)).toBe(0);
+    expect(await client.ttl(events)).toBeGreaterThan(0);
+    expect(await client.ttl(metaKey)).toBeGreaterThan(0);
+    const before = Date.now();
+    await a.store.append(meta.id, fence, 0, [tok('one')]);
+    await a.store.append(meta.id, fence, 1, [tok(' two')]);
+    // append.lua would have written first_token_at: a plain XADD cannot.
+    expect(await client.hget(metaKey, 'first_token_at')).toBe('0');
+    const running = await a.store.getMeta(meta.id);
+    expect(running).toMatchObject({ status: 'running', lastOffset: 2, tokens: 2, firstTokenAt: meta.createdAt + 10 });
+    await a.store.append(meta.id, fence, 2, [end()]);
+    // The terminal append writes the time the writer saw the first token go out.
+    const stored = Number(await client.hget(metaKey, 'first_token_at'));
+    expect(stored).toBeGreaterThanOrEqual(before);
+    expect(stored).toBeLessThanOrEqual(Date.now());
+    expect(await a.store.getMeta(meta.id)).toMatchObject({ status: 'completed', lastOffset: 3, tokens: 2, firstTokenAt: stored });
   });
 });
 

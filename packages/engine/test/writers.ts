@@ -36,6 +36,24 @@ export function writersAcrossProcesses(name: string, open: () => Promise<{ a: En
       expect(await b.store.getMeta(meta.id)).toMatchObject({ status: 'completed', lastOffset: 5, tokens: 4 });
     });
 
+    it('a writer fenced before its first token (a plain XADD too) is refused, however many claims came between', async () => {
+      const { a, b, entryIds } = await open();
+      const meta = newMeta();
+      await a.queue.enqueue(meta);
+      const f1 = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+      // Two claims elsewhere before p1 wrote anything: the stream is still empty.
+      const f2 = (await b.store.claim(meta.id, 'p2'))?.fence as number;
+      const f3 = (await b.store.claim(meta.id, 'p3'))?.fence as number;
+      expect(await entryIds(meta.id)).toEqual([]);
+      await expect(a.store.append(meta.id, f1, 0, [tok('stale')])).rejects.toBeInstanceOf(FencedError);
+      await expect(b.store.append(meta.id, f2, 0, [tok('stale too')])).rejects.toBeInstanceOf(FencedError);
+      expect(await b.store.append(meta.id, f3, 0, [tok('a')])).toEqual({ lastOffset: 1 });
+      expect(await b.store.append(meta.id, f3, 1, [tok('b')])).toEqual({ lastOffset: 2 });
+      await expect(a.store.append(meta.id, f1, 0, [tok('stale')])).rejects.toBeInstanceOf(FencedError);
+      expect(await entryIds(meta.id)).toEqual([`1-${f3}`, `2-${f3}`]);
+      expect((await a.store.readEvents(meta.id, 0, 10)).map((e) => (e as TokenEvent).text)).toEqual(['a', 'b']);
+    });
+
     it('claims in a row shut out every earlier writer, and the newest continues without a gap', async () => {
       const { a, b, entryIds } = await open();
       const meta = newMeta();

@@ -18,7 +18,7 @@ export interface RedisStoreOptions {
   /**
    * Longest time between two checkpoints of a generation being written, ms: its meta's
    * last_offset and tokens are written, and both keys' TTLs refreshed, at most this often
-   * (and at the first append after a claim, and with the terminal event).
+   * (and with the terminal event; a claim counts as one, a takeover's first append is one).
    */
   checkpointMs: number;
 }
@@ -47,8 +47,13 @@ interface WriterState {
    * Redis may have restarted without the newest events, and only append.lua notices that.
    */
   epoch: number;
-  /** The meta has first_token_at (append.lua sets it; a plain XADD cannot). */
-  firstToken: boolean;
+  /**
+   * When the generation's first model token was written (epoch ms); 0: none yet. A plain XADD
+   * cannot write it to the meta, so every careful append passes it on and append.lua writes it
+   * when the meta lacks it: at the latest with the next checkpoint or the terminal event, and
+   * getMeta reads it from the events until then.
+   */
+  firstTokenAt: number;
 }
 
 export class RedisGenerationStore implements GenerationStore {
@@ -81,7 +86,11 @@ export class RedisGenerationStore implements GenerationStore {
       const newer = await this.readEvents(id, meta.lastOffset, 1_000);
       for (const ev of newer) {
         meta.lastOffset = ev.offset;
-        meta.tokens += eventTokens(ev);
+        const tokens = eventTokens(ev);
+        meta.tokens += tokens;
+        // A first token that came by the fast path is in the meta from the next checkpoint on;
+        // until then its time is the event's own (ms since accepted).
+        if (tokens > 0 && meta.firstTokenAt === 0) meta.firstTokenAt = meta.createdAt + ((ev as { ms: number[] }).ms[0] ?? 0);
       }
       if (newer.length < 1_000) return meta;
     }
@@ -108,6 +117,8 @@ export class RedisGenerationStore implements GenerationStore {
   }
 
   async claim(id: string, producer: string): Promise<ClaimResult | null> {
+    // Taken before the claim is sent: a writer connection lost after it makes the next append careful.
+    const epoch = this.epoch;
     const reply = await this.cmd.tcClaim(this.keys.meta(id), this.keys.events(id), producer, Date.now(), this.opts.ttlSeconds);
     if (!Array.isArray(reply)) return null; // missing, or ended
     const [fence, newest, flat] = reply;
@@ -117,9 +128,19 @@ export class RedisGenerationStore implements GenerationStore {
     // script read it with the claim; only events past the last checkpoint (a claim that takes
     // over a generation mid-way) need a read, for the tokens they carry.
     let meta = hashToMeta(hash);
-    if (meta && newest > meta.lastOffset) meta = await this.getMeta(id);
+    const exact = meta !== null && newest <= meta.lastOffset;
+    if (meta && !exact) meta = await this.getMeta(id);
     if (!meta) return null;
-    this.track(id, writerState(fence, meta));
+    const state = writerState(fence, meta);
+    // The claim read the stream's newest offset, found the meta's counters exact and refreshed
+    // both TTLs (claim-2.lua): as good as a careful append's checkpoint, so the first token can
+    // be a plain XADD (a Redis Cluster saves a script call per generation). A takeover whose
+    // counters lag the stream checkpoints at its first append.
+    if (exact) {
+      state.epoch = epoch;
+      state.checkpointAt = Date.now();
+    }
+    this.track(id, state);
     return { meta, fence };
   }
 
@@ -156,13 +177,14 @@ export class RedisGenerationStore implements GenerationStore {
     const now = Date.now();
     const total = state.tokens + tokens;
     const checkpoint = end !== '' || now - state.checkpointAt >= this.opts.checkpointMs || afterOffset + events.length - state.checkpointOffset >= CHECKPOINT_EVENTS;
-    const args: ScriptArg[] = [fence, afterOffset, events.length, tokens > 0 ? now : 0, checkpoint ? this.opts.ttlSeconds : 0, total, end, ...items];
+    const firstTokenAt = state.firstTokenAt || (tokens > 0 ? now : 0);
+    const args: ScriptArg[] = [fence, afterOffset, events.length, firstTokenAt, checkpoint ? this.opts.ttlSeconds : 0, total, end, ...items];
     // The fast path: one event that needs nothing of the meta, right after the offset this
     // process last wrote for this fence (state is this fence's), with no reconnect since a
-    // careful append.
+    // careful append or the claim.
     const epoch = this.epoch;
     const fast =
-      events.length === 1 && end === '' && !checkpoint && state.epoch === epoch && state.offset === afterOffset && (tokens === 0 || state.firstToken)
+      events.length === 1 && end === '' && !checkpoint && state.epoch === epoch && state.offset === afterOffset
         ? { epoch, offset: afterOffset + 1, entryId: entryIdOf(afterOffset + 1, fence), fields }
         : null;
     let last: number;
@@ -182,7 +204,7 @@ export class RedisGenerationStore implements GenerationStore {
       state.tokens = total;
       state.offset = last;
       if (!fast) state.epoch = epoch; // (a fast append may have fallen back: then it was careful too, but need not be counted)
-      if (tokens > 0) state.firstToken = true;
+      if (state.firstTokenAt === 0) state.firstTokenAt = firstTokenAt;
       if (checkpoint) {
         state.checkpointAt = now;
         state.checkpointOffset = last;
@@ -244,5 +266,5 @@ export class RedisGenerationStore implements GenerationStore {
 }
 
 function writerState(fence: number, meta: GenerationMeta): WriterState {
-  return { fence, tokens: meta.tokens, offset: meta.lastOffset, checkpointAt: 0, checkpointOffset: meta.lastOffset, epoch: -1, firstToken: meta.firstTokenAt > 0 };
+  return { fence, tokens: meta.tokens, offset: meta.lastOffset, checkpointAt: 0, checkpointOffset: meta.lastOffset, epoch: -1, firstTokenAt: meta.firstTokenAt };
 }
