@@ -128,14 +128,15 @@ export class RedisGenerationStore implements GenerationStore {
     // script read it with the claim; only events past the last checkpoint (a claim that takes
     // over a generation mid-way) need a read, for the tokens they carry.
     let meta = hashToMeta(hash);
-    const exact = meta !== null && newest <= meta.lastOffset;
-    if (meta && !exact) meta = await this.getMeta(id);
+    const exact = meta !== null && newest === meta.lastOffset;
+    if (meta && newest > meta.lastOffset) meta = await this.getMeta(id);
     if (!meta) return null;
     const state = writerState(fence, meta);
     // The claim read the stream's newest offset, found the meta's counters exact and refreshed
     // both TTLs (claim-2.lua): as good as a careful append's checkpoint, so the first token can
     // be a plain XADD (a Redis Cluster saves a script call per generation). A takeover whose
-    // counters lag the stream checkpoints at its first append.
+    // counters lag the stream checkpoints at its first append; a stream behind its meta (a
+    // rewind) goes careful too, and append.lua refuses the offset.
     if (exact) {
       state.epoch = epoch;
       state.checkpointAt = Date.now();
