@@ -101,6 +101,25 @@ describe('redis: the first token after a claim', () => {
   });
 });
 
+describe('redis: a claim that finds the stream behind its meta', () => {
+  it('does not count as a checkpoint: the first append goes through append.lua, which refuses the offset (no gap)', async () => {
+    const { a, client, prefix } = await pair('tokencast:behind');
+    const meta = newMeta();
+    await a.queue.enqueue(meta);
+    const f1 = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    for (let k = 0; k < 5; k++) await a.store.append(meta.id, f1, k, [tok(String(k))]);
+    const events = `${prefix}:{${meta.id}}:events`;
+    // The stream lost its newest two entries behind its meta's checkpoint at 5 (as a rewind of
+    // the stream alone would leave it).
+    await client.multi().hset(`${prefix}:{${meta.id}}:meta`, 'last_offset', 5, 'tokens', 5).xdel(events, `5-${f1}`, `4-${f1}`).xsetid(events, `3-${f1}`).exec();
+    const claimed = await a.store.claim(meta.id, 'p2');
+    expect(claimed?.meta.lastOffset).toBe(5);
+    // A plain XADD of 6-<fence> would be accepted after 4-<fence - 1>, leaving offsets 4 and 5 out.
+    await expect(a.store.append(meta.id, claimed?.fence as number, 5, [tok('after the gap')])).rejects.toBeInstanceOf(OffsetMismatchError);
+    expect((await client.xrange(events, '-', '+')).map(([eid]) => eid)).toEqual([1, 2, 3].map((k) => `${k}-${f1}`));
+  });
+});
+
 describe('redis: the doorbell (a pub/sub channel)', () => {
   it('a tail reads a stream only when told to: an event written without a ring waits until a ring number is skipped, then the sweep finds it', async () => {
     const { a, client, prefix } = await pair('tokencast:doorbell');
