@@ -6,6 +6,7 @@
 // With `existing`, each stream already holds one entry (a careful append that creates no stream).
 // Usage: node bench/micro/fcall.mjs redis://… [ROUNDS=5] [GENS=3000] [existing]
 const { Redis } = await import('ioredis');
+const { median } = await import('./common.mjs');
 const { readFileSync } = await import('node:fs');
 const [url, rounds = '5', gens = '3000', existing] = process.argv.slice(2);
 const after = existing === 'existing' ? 1 : 0;
@@ -21,7 +22,6 @@ const info = async () => {
   const m = /cmdstat_(evalsha|fcall):calls=(\d+),usec=(\d+)/.exec(c);
   return { cpu: Number(/used_cpu_user:([\d.]+)/.exec(s)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(s)[1]), usec: m ? Number(m[3]) / Number(m[2]) : 0 };
 };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function phase(how, round) {
   await r.flushall('SYNC');

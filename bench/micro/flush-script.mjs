@@ -5,6 +5,7 @@
 // phases interleaved on a fresh redis-server. Prints Redis CPU (INFO cpu) per token.
 // Usage: node bench/micro/flush-script.mjs redis://… [ROUNDS=3] [PHASE_MS=4000] [PER=60]
 const { Redis } = await import('ioredis');
+const { everyUntil, median, redisCpu } = await import('./common.mjs');
 const [url, rounds = '3', phaseMs = '4000', perArg = '60'] = process.argv.slice(2);
 const r = new Redis(url);
 const admin = new Redis(url);
@@ -31,11 +32,7 @@ end
 redis.call('PUBLISH', ARGV[1], failed and ARGV[3] or ARGV[2])
 return out`;
 const sha = await admin.script('LOAD', LUA);
-const cpu = async () => {
-  const s = await admin.info('cpu');
-  return Number(/used_cpu_user:([\d.]+)/.exec(s)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(s)[1]);
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const cpu = () => redisCpu(admin);
 
 async function phase(how) {
   await admin.flushall();
@@ -48,35 +45,27 @@ async function phase(how) {
   let n = 0;
   let g = 0;
   let ringNo = 0;
-  const t0 = Date.now();
-  await new Promise((done) => {
-    const tick = setInterval(() => {
-      if (Date.now() - t0 > Number(phaseMs)) {
-        clearInterval(tick);
-        done();
-        return;
-      }
-      const batch = [];
-      for (let k = 0; k < PER; k++) {
-        g = (g + 1) % G;
-        offs[g] += 1;
-        const ms = 20 + (offs[g] % 50);
-        batch.push({ key: `fs:{g${g}}:events`, id: `g${g}`, off: offs[g], entryId: `${offs[g]}-1`, f: `t:${ms}`, v: words[offs[g] % 5] });
-        n++;
-      }
-      ringNo++;
-      const ring = JSON.stringify({ w: 'bench', n: ringNo, e: batch.map((b) => [b.id, b.off, b.f, b.v]), g: [] });
-      if (how === 'pipeline') {
-        const p = r.pipeline();
-        for (const b of batch) p.xadd(b.key, 'NOMKSTREAM', b.entryId, b.f, b.v);
-        p.exec().then(() => r.publish('fs:bell', ring));
-      } else {
-        const fallback = JSON.stringify({ w: 'bench', n: ringNo, e: [], g: batch.map((b) => b.id) });
-        const args = ['fs:bell', ring, fallback];
-        for (const b of batch) args.push(b.entryId, b.f, b.v);
-        r.evalsha(sha, batch.length, ...batch.map((b) => b.key), ...args);
-      }
-    }, EVERY);
+  await everyUntil(Number(phaseMs), EVERY, () => {
+    const batch = [];
+    for (let k = 0; k < PER; k++) {
+      g = (g + 1) % G;
+      offs[g] += 1;
+      const ms = 20 + (offs[g] % 50);
+      batch.push({ key: `fs:{g${g}}:events`, id: `g${g}`, off: offs[g], entryId: `${offs[g]}-1`, f: `t:${ms}`, v: words[offs[g] % 5] });
+      n++;
+    }
+    ringNo++;
+    const ring = JSON.stringify({ w: 'bench', n: ringNo, e: batch.map((b) => [b.id, b.off, b.f, b.v]), g: [] });
+    if (how === 'pipeline') {
+      const p = r.pipeline();
+      for (const b of batch) p.xadd(b.key, 'NOMKSTREAM', b.entryId, b.f, b.v);
+      p.exec().then(() => r.publish('fs:bell', ring));
+    } else {
+      const fallback = JSON.stringify({ w: 'bench', n: ringNo, e: [], g: batch.map((b) => b.id) });
+      const args = ['fs:bell', ring, fallback];
+      for (const b of batch) args.push(b.entryId, b.f, b.v);
+      r.evalsha(sha, batch.length, ...batch.map((b) => b.key), ...args);
+    }
   });
   await new Promise((res) => setTimeout(res, 200));
   return (((await cpu()) - c0) * 1e6) / n;

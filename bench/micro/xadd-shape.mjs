@@ -4,6 +4,7 @@
 // the median of each shape over the rounds.
 // Usage: node bench/micro/xadd-shape.mjs redis://… [ROUNDS=3] [PHASE_MS=5000]
 const { Redis } = await import('ioredis');
+const { everyUntil, median, redisCpu } = await import('./common.mjs');
 const [url, rounds = '3', phaseMs = '5000'] = process.argv.slice(2);
 const r = new Redis(url);
 const admin = new Redis(url);
@@ -21,15 +22,11 @@ const shapes = {
   // the floor: the text alone, no timing (2 items)
   textOnly: (off) => ['t', words[off % 5]],
 };
-const cpu = async () => {
-  const s = await admin.info('cpu');
-  return Number(/used_cpu_user:([\d.]+)/.exec(s)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(s)[1]);
-};
+const cpu = () => redisCpu(admin);
 const xaddStats = async () => {
   const m = /cmdstat_xadd:calls=(\d+),usec=(\d+)/.exec(await admin.info('commandstats'));
   return m ? Number(m[2]) / Number(m[1]) : 0;
 };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function phase(shape) {
   await admin.flushall();
@@ -41,23 +38,15 @@ async function phase(shape) {
   const c0 = await cpu();
   let n = 0;
   let g = 0;
-  const t0 = Date.now();
-  await new Promise((done) => {
-    const tick = setInterval(() => {
-      if (Date.now() - t0 > Number(phaseMs)) {
-        clearInterval(tick);
-        done();
-        return;
-      }
-      const p = r.pipeline();
-      for (let k = 0; k < PER; k++) {
-        g = (g + 1) % G;
-        offs[g] += 1;
-        p.xadd(`xs:{g${g}}:events`, 'NOMKSTREAM', `${offs[g]}-1`, ...shape(offs[g]));
-        n++;
-      }
-      p.exec();
-    }, EVERY);
+  await everyUntil(Number(phaseMs), EVERY, () => {
+    const p = r.pipeline();
+    for (let k = 0; k < PER; k++) {
+      g = (g + 1) % G;
+      offs[g] += 1;
+      p.xadd(`xs:{g${g}}:events`, 'NOMKSTREAM', `${offs[g]}-1`, ...shape(offs[g]));
+      n++;
+    }
+    p.exec();
   });
   await new Promise((res) => setTimeout(res, 200));
   return { total: (((await cpu()) - c0) * 1e6) / n, inCommand: await xaddStats() };

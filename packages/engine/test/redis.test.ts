@@ -45,15 +45,21 @@ async function pair(name = 'tokencast:writers') {
   return { a, b, entryIds, client: c, prefix };
 }
 
+/** pair(), and one generation enqueued and claimed by "p1" on engine a, with its keys. */
+async function claimedGeneration(name?: string) {
+  const p = await pair(name);
+  const meta = newMeta();
+  await p.a.queue.enqueue(meta);
+  const fence = (await p.a.store.claim(meta.id, 'p1'))?.fence as number;
+  return { ...p, meta, fence, events: `${p.prefix}:{${meta.id}}:events`, metaKey: `${p.prefix}:{${meta.id}}:meta` };
+}
+
 writersAcrossProcesses('redis', () => pair());
 
 describe('redis: the fast append after a reconnect', () => {
   it('a writer whose connection dropped writes its next token through append.lua, which finds a store that lost events', async () => {
     const name = `tokencast:rewind-${++n}`;
-    const { a, client, prefix } = await pair(name);
-    const meta = newMeta();
-    await a.queue.enqueue(meta);
-    const fence = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    const { a, client, meta, fence, events } = await claimedGeneration(name);
     for (let k = 0; k < 6; k++) await a.store.append(meta.id, fence, k, [tok(String(k))]);
     // A Redis restart that lost the newest 2 events: they go, the last id goes back, and every
     // connection drops (one transaction, so no append slips in between).
@@ -63,7 +69,6 @@ describe('redis: the fast append after a reconnect', () => {
       .filter((line) => line.includes(` name=${name}:writer `))
       .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
     expect(writerIds.length).toBeGreaterThan(0);
-    const events = `${prefix}:{${meta.id}}:events`;
     const tx = client.multi().xdel(events, `6-${fence}`, `5-${fence}`).xsetid(events, `4-${fence}`);
     for (const w of writerIds) tx.client('KILL', 'ID', w);
     await tx.exec();
@@ -75,12 +80,7 @@ describe('redis: the fast append after a reconnect', () => {
 
 describe('redis: the first token after a claim', () => {
   it('is a plain XADD: the claim gave the stream its TTL, getMeta reads first_token_at from the event until the end writes it', async () => {
-    const { a, client, prefix } = await pair('tokencast:first-token');
-    const meta = newMeta();
-    await a.queue.enqueue(meta);
-    const fence = (await a.store.claim(meta.id, 'p1'))?.fence as number;
-    const events = `${prefix}:{${meta.id}}:events`;
-    const metaKey = `${prefix}:{${meta.id}}:meta`;
+    const { a, client, meta, fence, events, metaKey } = await claimedGeneration('tokencast:first-token');
     // Before any token: an empty stream that expires with the meta, its last id below 1-<fence>.
     expect(await client.xlen(events)).toBe(0);
     expect(await client.ttl(events)).toBeGreaterThan(0);
@@ -103,15 +103,11 @@ describe('redis: the first token after a claim', () => {
 
 describe('redis: a claim that finds the stream behind its meta', () => {
   it('does not count as a checkpoint: the first append goes through append.lua, which refuses the offset (no gap)', async () => {
-    const { a, client, prefix } = await pair('tokencast:behind');
-    const meta = newMeta();
-    await a.queue.enqueue(meta);
-    const f1 = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    const { a, client, meta, fence: f1, events, metaKey } = await claimedGeneration('tokencast:behind');
     for (let k = 0; k < 5; k++) await a.store.append(meta.id, f1, k, [tok(String(k))]);
-    const events = `${prefix}:{${meta.id}}:events`;
     // The stream lost its newest two entries behind its meta's checkpoint at 5 (as a rewind of
     // the stream alone would leave it).
-    await client.multi().hset(`${prefix}:{${meta.id}}:meta`, 'last_offset', 5, 'tokens', 5).xdel(events, `5-${f1}`, `4-${f1}`).xsetid(events, `3-${f1}`).exec();
+    await client.multi().hset(metaKey, 'last_offset', 5, 'tokens', 5).xdel(events, `5-${f1}`, `4-${f1}`).xsetid(events, `3-${f1}`).exec();
     const claimed = await a.store.claim(meta.id, 'p2');
     expect(claimed?.meta.lastOffset).toBe(5);
     // A plain XADD of 6-<fence> would be accepted after 4-<fence - 1>, leaving offsets 4 and 5 out.
@@ -122,10 +118,7 @@ describe('redis: a claim that finds the stream behind its meta', () => {
 
 describe('redis: the doorbell (a pub/sub channel)', () => {
   it('a tail reads a stream only when told to: an event written without a ring waits until a ring number is skipped, then the sweep finds it', async () => {
-    const { a, client, prefix } = await pair('tokencast:doorbell');
-    const meta = newMeta();
-    await a.queue.enqueue(meta);
-    const fence = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    const { a, client, prefix, meta, fence, events } = await claimedGeneration('tokencast:doorbell');
     await a.store.append(meta.id, fence, 0, [tok('one')]);
     const got: number[] = [];
     const tail = a.store.openTail((_id, events) => {
@@ -136,7 +129,6 @@ describe('redis: the doorbell (a pub/sub channel)', () => {
       await waitUntil(() => got.length === 1); // add() reads the stream once
       // Written behind the batcher's back (no ring): rings that number on without a gap say
       // nothing about it, so the tail does not read the stream.
-      const events = `${prefix}:{${meta.id}}:events`;
       await client.xadd(events, `2-${fence}`, 't:11', ' two');
       const ring = (n: number) => client.publish(`${prefix}:bell`, JSON.stringify({ w: 'test-writer', n, e: [], g: [] }));
       await ring(1);
@@ -164,10 +156,7 @@ describe('redis: the doorbell (a pub/sub channel)', () => {
 
   it('a tail whose subscription was killed sweeps once it is back: what was written meanwhile arrives', async () => {
     const name = `tokencast:doorbell-kill-${++n}`;
-    const { a, client } = await pair(name);
-    const meta = newMeta();
-    await a.queue.enqueue(meta);
-    const fence = (await a.store.claim(meta.id, 'p1'))?.fence as number;
+    const { a, client, meta, fence } = await claimedGeneration(name);
     const got: number[] = [];
     const tail = a.store.openTail((_id, events) => {
       for (const ev of events) got.push(ev.offset);
