@@ -5,13 +5,14 @@
 
   This is the careful path (issue #13, bench/src/tier.ts measures both): checkpoints (the first
   append after a takeover among them), the terminal event, several events at once, and every
-  append the fast path refused. The fast path (store.ts) is one plain `XADD key NOMKSTREAM <after+1>-<fence>`: the id
-  itself checks the offset and the fence (protocol/src/offsets.ts, claim-2.lua), so a token costs
-  no script. One call carries every careful append a producer made within one tick (on a Redis
-  Cluster, those of one slot). The counters (last_offset, tokens) and the TTLs are written only
-  at a checkpoint, which the store asks for every few seconds (the claim counts as the first
-  one: claim-2.lua) and with the terminal event; between checkpoints the newest offset and the token count are
-  those of the stream itself (store.ts getMeta adds the events after last_offset).
+  append the fast path refused. The fast path (store.ts) is one plain
+  `XADD key NOMKSTREAM <after+1>-<fence>`: the id itself checks the offset and the fence
+  (protocol/src/offsets.ts, claim-2.lua), so a token costs no script. One call carries every
+  careful append a producer made within one tick (on a Redis Cluster, those of one slot). The
+  counters (last_offset, tokens) and the TTLs are written only at a checkpoint, which the store
+  asks for every few seconds (the claim counts as the first one: claim-2.lua) and with the
+  terminal event; between checkpoints the newest offset and the token count are those of the
+  stream itself (store.ts getMeta adds the events after last_offset).
 
   KEYS (numkeys = 2 × generations), per generation i = 1, 2, …:
     KEYS[2i-1]  events stream   <prefix>:{id}:events   entry ids <offset>-<fence>
