@@ -160,7 +160,7 @@ function toolPlace<S extends boolean>(m: Map<string, string>, start: S): { part:
 /** The kinds an entry can open with (eventToFields), each with its payload as the value. */
 const OPENING_KINDS = new Set(['t', 'r', 'x', 'a', 'c', 'e']);
 /** An opening field's name: one of OPENING_KINDS, a colon, the ms (digits and commas). */
-const OPENING = /^([trxace]):([0-9,]*)$/;
+const OPENING = new RegExp(`^([${[...OPENING_KINDS].join('')}]):([0-9,]*)$`);
 
 /**
  * Inverse of eventToFields. Also reads the entries written before issue #13's shorter ones
