@@ -14,7 +14,7 @@ let edge: Proc;
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  edge = await startEdge({ REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'full', LOG_LEVEL: 'warn' });
+  edge = await startEdge({ REDIS_URL: redis.url, TOKENCAST_KEY_PREFIX: 'full', LOG_LEVEL: 'warn', EDGE_DEBUG_STATS: '1' });
 });
 
 afterAll(async () => {
@@ -48,6 +48,16 @@ describe('#14.2 a full Redis', () => {
     expect(other.status).toBe(200);
     expect(await other.text()).toBe('kept');
     expect((await call(`${edge.url}/v1/generations/${gen.body.id}`)).status).toBe(200);
+    // A streamed generation that could not be stored leaves nothing behind on the edge: its
+    // channel, made before the enqueue (Hub.seed), is gone and not followed.
+    const held = async () => (await call(`${edge.url}/debug/stats`)).body as { channels: number; followed: number };
+    const before = await held();
+    await r.config('SET', 'maxmemory', '1'); // surely over: the enqueue's transaction is refused
+    const streamed = await call(`${edge.url}/v1/chat/completions`, { json: { ...chat(3), stream: true }, signal: AbortSignal.timeout(10_000) });
+    expect(streamed.status).toBe(507);
+    expect(streamed.body.error.code).toBe('storage_full');
+    expect(await held()).toMatchObject({ channels: before.channels, followed: before.followed });
+    await r.config('SET', 'maxmemory', '0');
     expect((await fetch(`${edge.url}/healthz`)).status).toBe(200);
   }, 60_000);
 });

@@ -253,6 +253,45 @@ describe('redis cluster: the doorbell (sharded pub/sub channels)', () => {
     }
   });
 
+  it('a generation added as unwritten is read only while a shard is not subscribed: with every shard live, its events come by the rings', async () => {
+    const { e, got, tail, meta: followed, fence: followedFence } = await following(`tokencast:cluster-unwritten-${++n}`);
+    /** A generation enqueued, claimed and given its first event: written, whatever add() is told. */
+    const written = async () => {
+      const meta = newMeta();
+      await e.queue.enqueue(meta);
+      const fence = (await e.store.claim(meta.id, 'p1'))?.fence as number;
+      await e.store.append(meta.id, fence, 0, [tok('one')]);
+      return { meta, fence };
+    };
+    try {
+      // A tail that follows nothing has no shard subscription yet: an unwritten add is read at once.
+      const early = await written();
+      const earlyGot: number[] = [];
+      const other = e.store.openTail((_id, evs) => earlyGot.push(...evs.map((ev) => ev.offset)));
+      try {
+        other.add(early.meta.id, 0, true);
+        await waitFor('the early generation was read', () => earlyGot.length === 1, 5_000, 10);
+      } finally {
+        await other.close();
+      }
+      // `tail`'s one shard is live once the followed generation's event came by its ring.
+      await e.store.append(followed.id, followedFence, 0, [tok('a')]);
+      await waitFor('the followed generation got [1]', () => got.length === 1, 5_000, 10);
+      // Written behind its back, then added as if it could not have been: nothing is read …
+      const late = await written();
+      await sleep(200); // its ring has gone by
+      tail.add(late.meta.id, 0, true);
+      await sleep(300);
+      expect(got).toEqual([1]);
+      // … until its next event's ring, which does not follow the cursor, makes the tail read it.
+      await e.store.append(late.meta.id, late.fence, 1, [tok('two')]);
+      await waitFor('the late generation was read', () => got.length === 3, 5_000, 10);
+      expect(got).toEqual([1, 1, 2]);
+    } finally {
+      await tail.close();
+    }
+  });
+
   /**
    * One event followed; the bell's slot moved to another master; the tail must be subscribed there
    * within `within` ms, gone from the old one, and get `more` events written after.

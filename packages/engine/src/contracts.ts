@@ -64,7 +64,13 @@ export type TailListener = (id: string, events: StoredEvent[]) => void;
  * order and exactly once, every event after the offset it was added with, until removed.
  */
 export interface Tail {
-  add(id: string, afterOffset: number): void;
+  /**
+   * Follow a generation from after `afterOffset`. `unwritten`: nothing can have been written to
+   * it yet (the caller adds it before its job is queued, so no producer can have claimed it): a
+   * Redis tail then reads nothing now, since every event to come is rung on its doorbell after
+   * this call (issue #13: that first read was a round trip per generation on a Redis Cluster).
+   */
+  add(id: string, afterOffset: number, unwritten?: boolean): void;
   remove(id: string): void;
   /** Generations currently followed. */
   readonly size: number;

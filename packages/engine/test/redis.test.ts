@@ -184,6 +184,49 @@ describe('redis: the doorbell (a pub/sub channel)', () => {
   });
 });
 
+describe('redis: a generation added to the tail as unwritten (Tail.add; the edge adds one it is about to queue)', () => {
+  it('is not read while the doorbell is live: its events come by the ring; one that was written after all is found at the next ring', async () => {
+    const { a, client, meta, fence, events } = await claimedGeneration(`tokencast:unwritten-${++n}`);
+    const got: number[] = [];
+    const seen: number[] = [];
+    const tail = a.store.openTail((id, evs) => (id === meta.id ? got : seen).push(...evs.map((ev) => ev.offset)));
+    try {
+      // Another generation's first read comes back only once the doorbell is subscribed.
+      const other = newMeta();
+      await a.queue.enqueue(other);
+      const otherFence = (await a.store.claim(other.id, 'p1'))?.fence as number;
+      await a.store.append(other.id, otherFence, 0, [tok('x')]);
+      tail.add(other.id, 0);
+      await waitUntil(() => seen.length === 1);
+      // Written behind the tail's back, then added as if it could not have been: nothing is read.
+      await client.xadd(events, `1-${fence}`, 't:10', ' one');
+      tail.add(meta.id, 0, true);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(got).toEqual([]);
+      // The next event's ring does not follow the cursor: the tail reads the stream and has both.
+      await a.store.append(meta.id, fence, 1, [tok('two')]);
+      await waitUntil(() => got.length === 2);
+      expect(got).toEqual([1, 2]);
+    } finally {
+      await tail.close();
+    }
+  });
+
+  it('is read like any other while the doorbell is not yet subscribed', async () => {
+    const { a, meta, fence } = await claimedGeneration(`tokencast:unwritten-early-${++n}`);
+    await a.store.append(meta.id, fence, 0, [tok('one')]);
+    const got: number[] = [];
+    const tail = a.store.openTail((_id, evs) => got.push(...evs.map((ev) => ev.offset)));
+    try {
+      tail.add(meta.id, 0, true); // the subscription is not confirmed yet
+      await waitUntil(() => got.length === 1);
+      expect(got).toEqual([1]);
+    } finally {
+      await tail.close();
+    }
+  });
+});
+
 describe('redis: the flush window (REDIS_APPEND_BATCH_MS) is a throttle, not a debounce', () => {
   it('an append after a quiet spell goes out at once; appends within the window of a flush share the next one, and its one ring', async () => {
     const r = need();

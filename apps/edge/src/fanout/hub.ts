@@ -1,5 +1,5 @@
 import type { GenerationStore, Presence, Tail } from '@tokencast/engine';
-import { HEARTBEAT_FRAME, NotFoundError, type StoredEvent } from '@tokencast/protocol';
+import { type GenerationMeta, HEARTBEAT_FRAME, NotFoundError, type StoredEvent } from '@tokencast/protocol';
 import { Channel, type ChannelOptions } from './channel.js';
 import type { Sink } from './sink.js';
 
@@ -75,6 +75,34 @@ export class Hub {
     // Held until attach() or release(): a channel someone is about to use never lingers away.
     ch.holds += 1;
     return ch;
+  }
+
+  /**
+   * The channel of a generation this edge is about to queue (routes/completions.ts accept), made
+   * from the meta in hand and followed as unwritten (Tail.add): its first viewer reads neither
+   * the meta nor the stream (issue #13: two round trips per generation on a Redis Cluster, one on
+   * one Redis). Held: `release` it once queued, `unseed` it when queueing failed. Null when the
+   * id is known here already (it never is: ids are new).
+   */
+  seed(meta: GenerationMeta): Channel | null {
+    if (this.channels.has(meta.id) || this.loading.has(meta.id)) return null;
+    const ch = new Channel(meta.id, meta, this.store, this.opts);
+    ch.holds = 1;
+    this.channels.set(meta.id, ch);
+    this.lastEventAt.set(meta.id, Date.now());
+    this.tail.add(meta.id, ch.lastOffset, true);
+    return ch;
+  }
+
+  /** A seeded generation was not queued: forget it (nobody can have attached to it). */
+  unseed(ch: Channel): void {
+    if (this.channels.get(ch.id) !== ch || ch.sinks.size > 0) {
+      this.release(ch);
+      return;
+    }
+    this.channels.delete(ch.id);
+    this.lastEventAt.delete(ch.id);
+    this.tail.remove(ch.id);
   }
 
   /** Attach a sink; the channel is released (after lingerMs) once its last sink leaves. */

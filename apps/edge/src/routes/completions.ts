@@ -1,6 +1,7 @@
 import { type GenerationRequest, parseChatRequest, parseCompletionRequest, type RequestLimits } from '@tokencast/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { keySubject, type Principal } from '../access/access.js';
+import type { Channel } from '../fanout/channel.js';
 import type { RoutePlugin } from '../plugins/schemas.js';
 import type { GenerationService } from '../service.js';
 import { collectResponse, type StreamDeps, streamSse } from '../stream.js';
@@ -38,13 +39,20 @@ export async function accept(req: FastifyRequest, deps: SubmitDeps, parse: Reque
   // insert is a race"): a burst cannot all pass a check and then queue generations nobody may watch.
   const slot = watches ? deps.limits.openStream(keySubject(principal), req.ip) : null;
   let meta: Awaited<ReturnType<GenerationService['submit']>>;
+  // A watched generation's channel is made from the meta in hand, before its job is queued: its
+  // viewer then costs the store no read of the meta nor of the stream (Hub.seed).
+  let seeded: Channel | null = null;
   try {
     await deps.limits.checkQueue(deps.service.queueFor(request.model));
-    meta = await deps.service.submit(request, owner);
+    meta = await deps.service.submit(request, owner, (m) => {
+      if (watches) seeded = deps.hub.seed(m);
+    });
   } catch (err) {
+    if (seeded) deps.hub.unseed(seeded);
     slot?.();
     throw err;
   }
+  if (seeded) deps.hub.release(seeded);
   req.log.info({ gen: meta.id, model: meta.model, key: owner || undefined, stream: request.stream }, 'generation accepted');
   return { principal, request, meta, slot };
 }

@@ -70,7 +70,7 @@ export abstract class BellTail implements Tail {
     return this.cursors.size;
   }
 
-  abstract add(id: string, afterOffset: number): void;
+  abstract add(id: string, afterOffset: number, unwritten?: boolean): void;
 
   remove(id: string): void {
     // No wake: replies for ids no longer followed are dropped.

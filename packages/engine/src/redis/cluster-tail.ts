@@ -83,10 +83,12 @@ export class ClusterTail extends BellTail {
     this.running.push(this.readLoop());
   }
 
-  add(id: string, afterOffset: number): void {
+  add(id: string, afterOffset: number, unwritten = false): void {
     if (this.closed) return;
     this.cursors.follow(id, afterOffset);
-    this.markDirty(id);
+    // Unwritten: every event to come is rung after this call (tail.ts says why), to a shard whose
+    // subscription is live then or, confirmed later, sweeps every followed stream.
+    if (!unwritten) this.markDirty(id);
     for (const s of this.shards) s.idle.wake();
   }
 

@@ -82,8 +82,13 @@ export class RedisTail extends BellTail {
     );
   }
 
-  add(id: string, afterOffset: number): void {
+  add(id: string, afterOffset: number, unwritten = false): void {
     this.cursors.follow(id, afterOffset);
+    // Unwritten: every event to come is rung after this call (a ring goes out after its write,
+    // the write after the job is queued, the job after this call), so the subscription hears of
+    // it, or, when it is not confirmed yet or is lost meanwhile, the sweep that follows the next
+    // confirmation reads this stream with the others. Nothing to read now.
+    if (unwritten) return;
     this.dirty.add(id);
     this.wakeup.wake();
   }
