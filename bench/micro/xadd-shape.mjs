@@ -12,16 +12,22 @@ const G = 600;
 const PER = 60;
 const EVERY = 5;
 const words = [' the', ' quick', ' brown', ' fox', ' jumps'];
-const shapes = {
+const all = {
   // releases before issue #13's entry change: k <kind> d <text> n <tokens> ms <ms> (8 items)
   legacy: (off) => ['k', 't', 'd', words[off % 5], 'n', '1', 'ms', String(20 + (off % 50))],
   // the same, two pairs: t <text> ms <ms> (4 items)
   pairs: (off) => ['t', words[off % 5], 'ms', String(20 + (off % 50))],
   // what the store writes now: t:<ms> <text> (2 items)
   shipped: (off) => [`t:${20 + (off % 50)}`, words[off % 5]],
+  // one field name for every token, the ms in the value: Redis stores the name once per node
+  // (an entry whose fields equal its node's first entry's is flagged "same fields") (2 items)
+  sameName: (off) => ['t', `${20 + (off % 50)}:${words[off % 5]}`],
   // the floor: the text alone, no timing (2 items)
   textOnly: (off) => ['t', words[off % 5]],
 };
+// SHAPES=a,b,… runs only those (legacy is always run: the ratios are against it).
+const only = process.env.SHAPES?.split(',');
+const shapes = Object.fromEntries(Object.entries(all).filter(([k]) => k === 'legacy' || !only || only.includes(k)));
 const cpu = () => redisCpu(admin);
 const xaddStats = async () => {
   const m = /cmdstat_xadd:calls=(\d+),usec=(\d+)/.exec(await admin.info('commandstats'));

@@ -12,6 +12,32 @@ type XReadGroupReply = [key: string, entries: Entry[]][] | null;
 const RECENT_KEEP = 10_000;
 
 /**
+ * Acks wait this long, ms, to go out together: one XACK and one XDEL for every job acked
+ * meanwhile, where each job cost a round trip of its own (issue #13: at 600 generations of 10 s
+ * about 60 end a second). A late ack delays nothing: the job stays pending a little longer, and
+ * a reclaim of it finds the generation ended (claim answers so) and acks it.
+ */
+const ACK_BATCH_MS = 50;
+/** Most jobs in one batch of acks. */
+const ACK_BATCH_MAX = 500;
+
+/**
+ * Redis Cluster: new generations wait this long, ms, to go into the `recent` index together (the
+ * index lives on a slot of its own, so each went in with a round trip of its own). Listing lags
+ * by as much; an edge that dies meanwhile leaves those out of the listing (the generations
+ * themselves are stored and queued: only the index misses them).
+ */
+const RECENT_BATCH_MS = 50;
+
+/** Acks gathered for one pipeline, and the promise every one of their callers waits on. */
+interface AckBatch {
+  ids: string[];
+  done: Promise<void>;
+  settle: (err?: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
  * The job queue: one Redis Stream read by the consumer group "producers". A job stays pending
  * until acked, so a crashed producer's jobs are reclaimed by XAUTOCLAIM; a running producer keeps
  * its jobs fresh with XCLAIM … JUSTID (touch), which resets idle time without counting a delivery.
@@ -19,6 +45,10 @@ const RECENT_KEEP = 10_000;
 export class RedisJobQueue implements JobQueue {
   private group: Promise<void> | null = null;
   private blocking: Redis | null = null;
+  private acks: AckBatch | null = null;
+  /** Redis Cluster: `recent` entries (score, id, …) waiting for RECENT_BATCH_MS. */
+  private recentBatch: (number | string)[] = [];
+  private recentTimer: NodeJS.Timeout | null = null;
 
   /** This queue's stream key (see Keys.queueNamed). */
   private readonly key: string;
@@ -62,16 +92,26 @@ export class RedisJobQueue implements JobQueue {
     // the generation live on different cluster slots); a meta without a job expires with its TTL.
     await this.cmd.multi().hset(metaKey, metaToHash(meta)).expire(metaKey, this.ttlSeconds).exec();
     await this.ensureGroup();
-    // Not one pipeline: on a Redis Cluster the queue and the index may sit on different nodes,
-    // and a pipeline goes to one node. The XADD stands alone so that its failure fails enqueue.
-    await Promise.all([
-      this.cmd.xadd(this.key, '*', 'g', meta.id),
-      this.cmd
-        .pipeline()
-        .zadd(this.keys.recent, meta.createdAt, meta.id)
-        .zremrangebyrank(this.keys.recent, 0, -RECENT_KEEP - 1)
-        .exec(),
-    ]);
+    // The queue and the index may sit on different nodes: the XADD stands alone, so that its
+    // failure fails enqueue, and the index entry goes with others (RECENT_BATCH_MS).
+    await this.cmd.xadd(this.key, '*', 'g', meta.id);
+    this.recentBatch.push(meta.createdAt, meta.id);
+    this.recentTimer ??= setTimeout(() => this.flushRecent(), RECENT_BATCH_MS);
+  }
+
+  /** Redis Cluster: the gathered `recent` entries in one ZADD, and the index trimmed once. */
+  private flushRecent(): Promise<unknown> {
+    if (this.recentTimer) clearTimeout(this.recentTimer);
+    this.recentTimer = null;
+    const entries = this.recentBatch;
+    this.recentBatch = [];
+    if (entries.length === 0) return Promise.resolve();
+    return this.cmd
+      .pipeline()
+      .zadd(this.keys.recent, ...entries)
+      .zremrangebyrank(this.keys.recent, 0, -RECENT_KEEP - 1)
+      .exec()
+      .catch(() => {}); // a listing without them; the generations are stored and queued
   }
 
   async take(consumer: string, count: number, blockMs: number): Promise<Job[]> {
@@ -129,9 +169,38 @@ export class RedisJobQueue implements JobQueue {
     await this.cmd.xclaim(this.key, PRODUCER_GROUP, consumer, 0, ...jobIds, 'JUSTID');
   }
 
-  async ack(jobId: string): Promise<void> {
-    // Acked jobs are deleted too: the queue holds only work that is waiting or in flight.
-    await this.cmd.pipeline().xack(this.key, PRODUCER_GROUP, jobId).xdel(this.key, jobId).exec();
+  /** Resolves once the ack is sent and answered, with those of other jobs (ACK_BATCH_MS). */
+  ack(jobId: string): Promise<void> {
+    let batch = this.acks;
+    if (!batch) {
+      let settle: AckBatch['settle'] = () => {};
+      const done = new Promise<void>((resolve, reject) => {
+        settle = (err) => (err === undefined ? resolve() : reject(err));
+      });
+      batch = { ids: [], done, settle, timer: setTimeout(() => void this.flushAcks(), ACK_BATCH_MS) };
+      this.acks = batch;
+    }
+    batch.ids.push(jobId);
+    if (batch.ids.length >= ACK_BATCH_MAX) void this.flushAcks();
+    return batch.done;
+  }
+
+  /** Sends the gathered acks: acked jobs are deleted too, so the queue holds only work waiting or in flight. */
+  private async flushAcks(): Promise<void> {
+    const batch = this.acks;
+    if (!batch) return;
+    this.acks = null;
+    clearTimeout(batch.timer);
+    try {
+      await this.cmd
+        .pipeline()
+        .xack(this.key, PRODUCER_GROUP, ...batch.ids)
+        .xdel(this.key, ...batch.ids)
+        .exec();
+      batch.settle();
+    } catch (err) {
+      batch.settle(err);
+    }
   }
 
   async deadLetter(job: Job, reason: string): Promise<void> {
@@ -152,6 +221,8 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    await this.flushAcks().catch(() => {}); // unsent, the jobs are reclaimed and found ended
+    await this.flushRecent();
     this.blocking?.disconnect(false);
     this.blocking = null;
   }
