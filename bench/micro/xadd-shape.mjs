@@ -17,11 +17,12 @@ const all = {
   legacy: (off) => ['k', 't', 'd', words[off % 5], 'n', '1', 'ms', String(20 + (off % 50))],
   // the same, two pairs: t <text> ms <ms> (4 items)
   pairs: (off) => ['t', words[off % 5], 'ms', String(20 + (off % 50))],
-  // what the store writes now: t:<ms> <text> (2 items)
-  shipped: (off) => [`t:${20 + (off % 50)}`, words[off % 5]],
-  // one field name for every token, the ms in the value: Redis stores the name once per node
-  // (an entry whose fields equal its node's first entry's is flagged "same fields") (2 items)
-  sameName: (off) => ['t', `${20 + (off % 50)}:${words[off % 5]}`],
+  // session 8's: the kind and the ms in the name, t:<ms> <text> (2 items)
+  kindMs: (off) => [`t:${20 + (off % 50)}`, words[off % 5]],
+  // what the store writes now: one name for every token, the ms in the value, t "<ms>:<text>"
+  // (2 items): Redis stores the name once per node, flagging entries whose names equal their
+  // node's first entry's
+  shipped: (off) => ['t', `${20 + (off % 50)}:${words[off % 5]}`],
   // the floor: the text alone, no timing (2 items)
   textOnly: (off) => ['t', words[off % 5]],
 };

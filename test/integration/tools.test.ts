@@ -275,7 +275,7 @@ describe('resume in the middle of a tool call, and the same log as Anthropic eve
 });
 
 describe('the stored log in Redis', () => {
-  it('is readable with XRANGE (c:<ms> <name> …, a:<ms> <arguments> …, e:<ms> <status> …) and costs what plain text cost before', async () => {
+  it('is readable with XRANGE (c "<ms>:<name>" …, a "<ms>:<arguments>" …, e "<ms>:<status>" …) and costs what plain text cost before', async () => {
     const r = redis.client();
     const b = body('Weather in Bergen?');
     const call = toolPart(ref(b).parts);
@@ -285,21 +285,23 @@ describe('the stored log in Redis', () => {
     const entries = await r.xrange(key, '-', '+');
     const [startId, startFields] = entries[0] as [string, string[]];
     expect(startId).toBe('1-1'); // offset 1, written under fence 1
-    expect(startFields).toEqual([expect.stringMatching(/^c:\d+$/), 'get_weather', 'id', call.id, 'p', '0', 'i', '0']);
+    expect(startFields).toEqual(['c', expect.stringMatching(/^\d+:get_weather$/), 'id', call.id, 'p', '0', 'i', '0']);
     const args = entries.slice(1, -1).map(([, f]) => f);
     for (const f of args) {
-      expect(f[0]).toMatch(/^a:\d+(,\d+)*$/);
+      expect(f[0]).toBe('a');
+      expect(f[1]).toMatch(/^\d+(,\d+)*:/);
       expect(f.slice(2, 6)).toEqual(['p', '0', 'i', '0']);
     }
-    expect(args.map((f) => f[1]).join('')).toBe(call.arguments);
+    expect(args.map((f) => (f[1] as string).slice((f[1] as string).indexOf(':') + 1)).join('')).toBe(call.arguments);
     const end = (entries[entries.length - 1] as [string, string[]])[1];
-    expect(end[0]).toMatch(/^e:\d+$/);
-    expect(end.slice(1, 4)).toEqual(['completed', 'f', 'tool_calls']);
+    expect(end[0]).toBe('e');
+    expect(end[1]).toMatch(/^\d+:completed$/);
+    expect(end.slice(2, 4)).toEqual(['f', 'tool_calls']);
     expect(end.slice(-2)).toEqual(['np', '1']);
     // And with redis-cli itself, as the README shows it.
     const cli = await run('redis-cli', ['-p', String(redis.port), 'XRANGE', key, '-', '+']);
     const lines = cli.stdout.trim().split('\n');
-    expect(lines.slice(0, 9)).toEqual(['1-1', expect.stringMatching(/^c:\d+$/), 'get_weather', 'id', call.id, 'p', '0', 'i', '0']);
+    expect(lines.slice(0, 9)).toEqual(['1-1', 'c', expect.stringMatching(/^\d+:get_weather$/), 'id', call.id, 'p', '0', 'i', '0']);
     expect(lines).toContain('tool_calls');
 
     // Bytes per stored event, with MEMORY USAGE on copies of the entries: the whole stream and its
@@ -345,8 +347,10 @@ describe('the stored log in Redis', () => {
     const typed = await mem(`${PREFIX}:{${text}}:events`);
     // The same entries as text was stored before typed parts: no `s`, no `np`.
     const before = await copy(`${PREFIX}:legacy-shape`, textEntries, (name) => name === 's' || name === 'np');
-    const textChars = textEntries.slice(0, -1).reduce((n, [, f]) => n + (f[1] as string).length, 0) / (textEntries.length - 1);
-    const argChars = argEntries.slice(1, -1).reduce((n, [, f]) => n + (f[1] as string).length, 0) / (argEntries.length - 2);
+    // The payload's characters: the opening value after its ms and colon.
+    const chars = (f: string[]) => (f[1] as string).length - (f[1] as string).indexOf(':') - 1;
+    const textChars = textEntries.slice(0, -1).reduce((n, [, f]) => n + chars(f), 0) / (textEntries.length - 1);
+    const argChars = argEntries.slice(1, -1).reduce((n, [, f]) => n + chars(f), 0) / (argEntries.length - 2);
     console.log(
       `stored bytes (MEMORY USAGE): text ${textEntries.length} events = ${typed} B (${(typed / textEntries.length).toFixed(1)} B/event; as stored before typed parts ${before} B), ` +
         `marginal ${(await marginal(textEntries)).toFixed(1)} B per text event (avg ${textChars.toFixed(1)} chars); ` +

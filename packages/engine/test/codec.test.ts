@@ -49,19 +49,36 @@ describe('stream-field codec (events ⇄ Redis stream entry fields)', () => {
     expect(fieldsToEvent(1, ['x', 'y'])).toBeNull();
     expect(fieldsToEvent(1, ['z:1', 'y'])).toBeNull();
     expect(fieldsToEvent(1, ['t:1x', 'y'])).toBeNull();
+    expect(fieldsToEvent(1, ['t', 'no colon'])).toBeNull();
+    expect(fieldsToEvent(1, ['t', '1x:y'])).toBeNull();
+    expect(fieldsToEvent(1, ['s', '1:y'])).toBeNull();
     expect(fieldsToEvent(1, [])).toBeNull();
   });
 
-  it('stores a text token in 2 items (t:<ms> <text>), and a tool call readably', () => {
-    expect(eventToFields({ kind: 'token', text: ' the', tokens: 1, ms: [120] })).toEqual(['t:120', ' the']);
-    expect(eventToFields({ kind: 'token', text: 'The', tokens: 1, ms: [99], start: true })).toEqual(['t:99', 'The', 's', '1']);
+  it('stores a text token in 2 items under one field name (t "<ms>:<text>"), and a tool call readably', () => {
+    expect(eventToFields({ kind: 'token', text: ' the', tokens: 1, ms: [120] })).toEqual(['t', '120: the']);
+    expect(eventToFields({ kind: 'token', text: 'The', tokens: 1, ms: [99], start: true })).toEqual(['t', '99:The', 's', '1']);
+    // The payload may hold colons: the ms end at the first one.
+    expect(eventToFields({ kind: 'token', text: 'a:b:', tokens: 2, ms: [1, 2] })).toEqual(['t', '1,2:a:b:']);
+    expect(fieldsToEvent(7, ['t', '1,2:a:b:'])).toEqual({ offset: 7, kind: 'token', text: 'a:b:', tokens: 2, ms: [1, 2] });
     // n only where the ms list does not say it (a signature carries no token; an odd upstream count)
-    expect(eventToFields({ kind: 'reasoning', text: '', tokens: 0, ms: [], signature: 's' })).toEqual(['r:', '', 'sg', 's']);
-    expect(eventToFields({ kind: 'token', text: 'ab', tokens: 3, ms: [5] })).toEqual(['t:5', 'ab', 'n', '3']);
+    expect(eventToFields({ kind: 'reasoning', text: '', tokens: 0, ms: [], signature: 's' })).toEqual(['r', ':', 'sg', 's']);
+    expect(eventToFields({ kind: 'token', text: 'ab', tokens: 3, ms: [5] })).toEqual(['t', '5:ab', 'n', '3']);
     const { offset: _o, ...call } = events[3] as StoredEvent;
-    expect(eventToFields(call)).toEqual(['c:8', 'get_weather', 'id', 'call_1', 'p', '2', 'i', '0']);
+    expect(eventToFields(call)).toEqual(['c', '8:get_weather', 'id', 'call_1', 'p', '2', 'i', '0']);
     const { offset: _p, ...args } = events[4] as StoredEvent;
-    expect(eventToFields(args)).toEqual(['a:9,9', '{"city":', 'p', '2', 'i', '0']);
+    expect(eventToFields(args)).toEqual(['a', '9,9:{"city":', 'p', '2', 'i', '0']);
+    const { offset: _e, ...ended } = end(9, 'completed', 3);
+    expect(eventToFields(ended).slice(0, 2)).toEqual(['e', '40:completed']);
+  });
+
+  it("reads session 8's entries (<kind>:<ms> <payload>), as it read them", () => {
+    expect(fieldsToEvent(3, ['t:120', ' the'])).toEqual({ offset: 3, kind: 'token', text: ' the', tokens: 1, ms: [120] });
+    expect(fieldsToEvent(1, ['t:99', 'The', 's', '1'])).toEqual({ offset: 1, kind: 'token', text: 'The', tokens: 1, ms: [99], start: true });
+    expect(fieldsToEvent(2, ['r:', '', 'sg', 'sig=='])).toEqual({ ...events[1], offset: 2 });
+    expect(fieldsToEvent(4, ['c:8', 'get_weather', 'id', 'call_1', 'p', '2', 'i', '0'])).toEqual({ ...events[3], offset: 4 });
+    expect(fieldsToEvent(5, ['a:9,9', '{"city":', 'p', '2', 'i', '0', 'n', '2'])).toEqual(events[4]);
+    expect(fieldsToEvent(9, ['e:40', 'completed', 'f', 'tool_calls', 'u', JSON.stringify(usage), 'np', '3'])).toEqual(end(9, 'completed', 3));
   });
 
   it('reads the entries earlier releases wrote (k <kind> d <text> …), as they read them', () => {

@@ -70,19 +70,21 @@ export function hashToMeta(h: Record<string, string>): GenerationMeta | null {
 
 /*
  * Redis fields, short and readable in redis-cli (docs/PROTOCOL.md, "Storage (Redis)"). An entry
- * opens with one pair: its name is the kind and the ms since the job was accepted (one per model
- * token, comma-separated; one for a call start and for the end), its value the event's payload.
- * Optional fields follow, left out when they hold their default:
- *   t:<ms> <text>    token           r:<ms> <text>  reasoning      x:<ms> <text>  refusal
- *   a:<ms> <args>    tool-call arguments piece     c:<ms> <name>  tool-call start
- *   e:<ms> <status>  end
+ * opens with one pair: its name is the kind, one letter; its value the ms since the job was
+ * accepted (one per model token, comma-separated; one for a call start and for the end), a colon,
+ * and the event's payload. Optional fields follow, left out when they hold their default:
+ *   t "<ms>:<text>"    token      r "<ms>:<text>"  reasoning      x "<ms>:<text>"  refusal
+ *   a "<ms>:<args>"    tool-call arguments piece   c "<ms>:<name>"  tool-call start
+ *   e "<ms>:<status>"  end
  *   n   model tokens (left out when it equals the number of ms)   p part (left out when 0)
  *   s   "1" on a part's first event     lp logprobs JSON   sg signature   rd redacted thinking
  *   i   tool-call index   id call id    end: f finish reason  u usage JSON  c/m error code/message
  *   tm  timings JSON      np parts (left out when 0)
- * So a token is `t:120 " the"`: 2 items where it had 8 (`k t d " the" n 1 ms 120`, still read,
- * below). Each item is an argument Redis parses and a value its listpack appends: the shorter
- * entry costs Redis 0.80–0.88× the CPU per XADD, about 0.5 µs per token (bench/micro/xadd-shape.mjs).
+ * So a token is `t "120: the"`: 2 items, and the same field name in every token entry. Redis
+ * stores a stream in nodes of up to 100 entries and writes the field names of an entry only when
+ * they differ from the node's first entry's: a token's name is stored once per node, not once per
+ * token (bench/micro/xadd-shape.mjs: 0.95× the Redis CPU per XADD of `t:120 " the"`, the shape of
+ * session 8, which is still read, as are the `k <kind> d <text> …` entries of releases before).
  */
 const KIND_CODE = { token: 't', reasoning: 'r', refusal: 'x' } as const;
 
@@ -92,7 +94,7 @@ function tokensField(f: string[], tokens: number, ms: readonly number[]): void {
 }
 
 function deltaFields(code: string, ev: { text: string; tokens: number; ms: number[]; part?: number; start?: boolean }): string[] {
-  const f = [`${code}:${ev.ms.join(',')}`, ev.text];
+  const f = [code, `${ev.ms.join(',')}:${ev.text}`];
   tokensField(f, ev.tokens, ev.ms);
   if (ev.part !== undefined && ev.part !== 0) f.push('p', String(ev.part));
   if (ev.start === true) f.push('s', '1');
@@ -116,14 +118,14 @@ export function eventToFields(ev: NewStoredEvent): string[] {
     case 'refusal':
       return deltaFields(KIND_CODE.refusal, ev);
     case 'tool_call':
-      return [`c:${ev.ms}`, ev.name, 'id', ev.callId, 'p', String(ev.part), 'i', String(ev.index)];
+      return ['c', `${ev.ms}:${ev.name}`, 'id', ev.callId, 'p', String(ev.part), 'i', String(ev.index)];
     case 'tool_args': {
-      const f = [`a:${ev.ms.join(',')}`, ev.args, 'p', String(ev.part), 'i', String(ev.index)];
+      const f = ['a', `${ev.ms.join(',')}:${ev.args}`, 'p', String(ev.part), 'i', String(ev.index)];
       tokensField(f, ev.tokens, ev.ms);
       return f;
     }
     case 'end': {
-      const f = [`e:${ev.ms}`, ev.status, 'f', ev.finishReason, 'u', JSON.stringify(ev.usage)];
+      const f = ['e', `${ev.ms}:${ev.status}`, 'f', ev.finishReason, 'u', JSON.stringify(ev.usage)];
       if (ev.error) f.push('c', ev.error.code, 'm', ev.error.message);
       if (ev.timings) f.push('tm', JSON.stringify(ev.timings));
       if (ev.parts !== undefined && ev.parts > 0) f.push('np', String(ev.parts));
@@ -157,24 +159,43 @@ function toolPlace<S extends boolean>(m: Map<string, string>, start: S): { part:
   return { part: intField(m.get('p'), 0), start, index: intField(m.get('i'), 0) };
 }
 
-/** The kinds an entry can open with (eventToFields), each with its payload as the value. */
+/** The kinds an entry can open with (eventToFields). */
 const OPENING_KINDS = new Set(['t', 'r', 'x', 'a', 'c', 'e']);
-/** An opening field's name: one of OPENING_KINDS, a colon, the ms (digits and commas). */
-const OPENING = new RegExp(`^([${[...OPENING_KINDS].join('')}]):([0-9,]*)$`);
+/** An ms list: digits and commas. */
+const MS_LIST = /^[0-9,]*$/;
+/** Session 8's opening field's name: one of OPENING_KINDS, a colon, the ms; the value the payload. */
+const OPENING_WITH_MS = new RegExp(`^([${[...OPENING_KINDS].join('')}]):([0-9,]*)$`);
 
 /**
- * Inverse of eventToFields. Also reads the entries written before issue #13's shorter ones
- * (`k <kind> d <text> n … ms …`): a generation's history outlives an upgrade by its TTL. Returns
- * null for an entry tokencast did not write.
+ * Inverse of eventToFields. Also reads the entries of earlier releases, `<kind>:<ms> <payload>`
+ * (session 8's) and `k <kind> d <text> n … ms …` (before issue #13): a generation's history
+ * outlives an upgrade by its TTL. Returns null for an entry tokencast did not write.
  */
 export function fieldsToEvent(offset: number, fields: readonly string[]): StoredEvent | null {
   const name = fields[0];
+  if (name === undefined) return null;
   if (name === 'k') return legacyFieldsToEvent(offset, fields);
-  const opening = name === undefined ? null : OPENING.exec(name);
-  if (!opening) return null;
+  let kind: string;
+  let rawMs: string;
+  let payload: string;
+  const value = fields[1] ?? '';
+  if (OPENING_KINDS.has(name)) {
+    const colon = value.indexOf(':');
+    if (colon < 0) return null;
+    kind = name;
+    rawMs = value.slice(0, colon);
+    if (!MS_LIST.test(rawMs)) return null;
+    payload = value.slice(colon + 1);
+  } else {
+    const opening = OPENING_WITH_MS.exec(name);
+    if (!opening) return null;
+    kind = opening[1] as string;
+    rawMs = opening[2] as string;
+    payload = value;
+  }
   const m = new Map<string, string>();
   for (let i = 2; i + 1 < fields.length; i += 2) m.set(fields[i] as string, fields[i + 1] as string);
-  return decode(offset, opening[1] as string, fields[1] ?? '', opening[2], m);
+  return decode(offset, kind, payload, rawMs, m);
 }
 
 /** The entries of releases before issue #13's: `k` names the kind, `d` holds the text. */
