@@ -9,7 +9,7 @@ const [url, rounds = '3', phaseMs = '5000'] = process.argv.slice(2);
 const r = new Redis(url);
 const admin = new Redis(url);
 const G = 600;
-const PER = 60;
+const PER = Number(process.env.PER ?? 60);
 const EVERY = 5;
 const words = [' the', ' quick', ' brown', ' fox', ' jumps'];
 const all = {
