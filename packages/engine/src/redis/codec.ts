@@ -83,8 +83,9 @@ export function hashToMeta(h: Record<string, string>): GenerationMeta | null {
  * So a token is `t "120: the"`: 2 items, and the same field name in every token entry. Redis
  * stores a stream in nodes of up to 100 entries and writes the field names of an entry only when
  * they differ from the node's first entry's: a token's name is stored once per node, not once per
- * token (bench/micro/xadd-shape.mjs: 0.95× the Redis CPU per XADD of `t:120 " the"`, the shape of
- * session 8, which is still read, as are the `k <kind> d <text> …` entries of releases before).
+ * token: 0.84× the memory per stored token of `t:120 " the"` (bench/micro/mem.mjs), at the same
+ * Redis CPU per XADD (bench/micro/xadd-shape.mjs). That shape of session 8 is still read, as are
+ * the `k <kind> d <text> …` entries of releases before.
  */
 const KIND_CODE = { token: 't', reasoning: 'r', refusal: 'x' } as const;
 
