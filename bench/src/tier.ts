@@ -451,6 +451,57 @@ async function runOnce(build: Build, mode: 'single' | 'cluster', spec: Spec): Pr
 
 const median = (xs: number[]) => summarize(xs)?.median ?? Number.NaN;
 
+/** A run's producer flushes: each rings the doorbell once (PUBLISH on one Redis, SPUBLISH on a cluster). */
+function flushes(r: RunResult): number {
+  return (r.commands.publish ?? 0) + (r.commands.spublish ?? 0);
+}
+
+/**
+ * What a flush costs Redis, fitted over every run of one Redis mode and load in this invocation
+ * (all builds): Redis CPU per run against the flushes it carried, least squares. A producer that
+ * keeps its windows flushes more often than a busy one, and each flush wakes Redis (issue #13,
+ * docs/REDIS-TIER.md): the fit says how much of a per-token figure that is. Needs ≥ 3 runs whose
+ * flush counts spread by at least 10 %.
+ */
+function flushFits(runs: RunResult[]): { key: string; usPerFlush: number; usPerTokenAtZero: number; r: number; line: string }[] {
+  const byMode = new Map<string, RunResult[]>();
+  for (const r of runs) {
+    const k = `${r.redis}|${r.spec.quiet}`;
+    byMode.set(k, [...(byMode.get(k) ?? []), r]);
+  }
+  const out: { key: string; usPerFlush: number; usPerTokenAtZero: number; r: number; line: string }[] = [];
+  for (const [key, rs] of byMode) {
+    if (rs.length < 3) continue;
+    const xs = rs.map(flushes);
+    const ys = rs.map((r) => r.redisCpuSeconds * 1e6);
+    const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+    let sxy = 0;
+    let sxx = 0;
+    let syy = 0;
+    for (let i = 0; i < xs.length; i++) {
+      sxy += ((xs[i] as number) - mx) * ((ys[i] as number) - my);
+      sxx += ((xs[i] as number) - mx) ** 2;
+      syy += ((ys[i] as number) - my) ** 2;
+    }
+    // Runs whose flush counts hardly differ (every producer kept its windows) say nothing of a flush.
+    if (sxx === 0 || syy === 0 || Math.sqrt(sxx / xs.length) < 0.1 * mx) continue;
+    const slope = sxy / sxx;
+    const tokens = median(rs.map((r) => r.tokensDelivered));
+    const atZero = (my - slope * mx) / tokens;
+    const r = sxy / Math.sqrt(sxx * syy);
+    const [redis, quiet] = key.split('|');
+    out.push({
+      key,
+      usPerFlush: slope,
+      usPerTokenAtZero: atZero,
+      r,
+      line: `flush fit, ${redis} (quiet ${quiet}), ${rs.length} runs: ${fmt(slope, 0)} µs of Redis CPU per producer flush, ${fmt(atZero, 2)} µs per token besides (r = ${fmt(r, 2)})`,
+    });
+  }
+  return out;
+}
+
 function fmt(n: number, d = 1): string {
   return Number.isFinite(n) ? n.toFixed(d) : 'n/a';
 }
@@ -489,8 +540,8 @@ async function main(): Promise<void> {
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const rows = [
-    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | round trips/token | tokens per append | Redis CPU µs/append | commands/append | delivery lag p50 / p99 ms | idle commands/s per edge | bytes/stored token | runs | load avg | CPU steal % |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| build | redis | followed (live + quiet) | Redis CPU µs/token | commands/token | round trips/token | tokens per append | Redis CPU µs/append | commands/append | producer flushes/s | producer CPU % | delivery lag p50 / p99 ms | idle commands/s per edge | bytes/stored token | runs | load avg | CPU steal % |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const summary: Record<string, Record<string, number>> = {};
   for (const [k, rs] of groups) {
@@ -504,6 +555,8 @@ async function main(): Promise<void> {
       tokensPerAppend: median(rs.map(perAppend)),
       redisUsPerAppend: median(rs.map((r) => r.redisUsPerToken * perAppend(r))),
       commandsPerAppend: median(rs.map((r) => r.commandsPerToken * perAppend(r))),
+      flushesPerSec: median(rs.map((r) => flushes(r) / r.seconds)),
+      producersCpuPct: median(rs.map((r) => r.producersCpuPct)),
       idleCommandsPerSecPerEdge: median(rs.map((r) => r.idleCommandsPerSecPerEdge)),
       bytesPerStoredToken: median(rs.map((r) => r.bytesPerStoredToken)),
       lagP50Ms: median(rs.flatMap((r) => (r.lagP50Ms === null ? [] : [r.lagP50Ms]))),
@@ -511,10 +564,12 @@ async function main(): Promise<void> {
     };
     summary[k] = m;
     rows.push(
-      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.readsPerToken, 3)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.lagP50Ms)} / ${fmt(m.lagP99Ms)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} | ${rs.map((r) => fmt(r.stealPct ?? Number.NaN, 0)).join(', ')} |`,
+      `| ${build} | ${redis} | ${spec.gens} + ${quiet} | ${fmt(m.redisUsPerToken)} | ${fmt(m.commandsPerToken, 2)} | ${fmt(m.readsPerToken, 3)} | ${fmt(m.tokensPerAppend, 1)} | ${fmt(m.redisUsPerAppend)} | ${fmt(m.commandsPerAppend, 2)} | ${fmt(m.flushesPerSec, 0)} | ${fmt(m.producersCpuPct, 0)} | ${fmt(m.lagP50Ms)} / ${fmt(m.lagP99Ms)} | ${fmt(m.idleCommandsPerSecPerEdge)} | ${fmt(m.bytesPerStoredToken)} | ${rs.length} | ${rs.map((r) => fmt(r.load1AtStart, 1)).join(', ')} | ${rs.map((r) => fmt(r.stealPct ?? Number.NaN, 0)).join(', ')} |`,
     );
   }
   console.log(`\n${rows.join('\n')}`);
+  const fits = flushFits(runs);
+  for (const f of fits) console.log(f.line);
   let redisVersion = '';
   try {
     redisVersion = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
@@ -527,7 +582,7 @@ async function main(): Promise<void> {
   const file = join(out, `${stamp}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ date: started.toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, redis: redisVersion, loadAvgAtEnd: loadavg() }, builds, spec, quiet: quietList, modes, reps, summary, table: rows.join('\n'), runs }, null, 2)}\n`,
+    `${JSON.stringify({ date: started.toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, redis: redisVersion, loadAvgAtEnd: loadavg() }, builds, spec, quiet: quietList, modes, reps, summary, table: rows.join('\n'), flushFits: fits, runs }, null, 2)}\n`,
   );
   log(`wrote ${file}`);
 }
