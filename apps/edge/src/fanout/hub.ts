@@ -86,11 +86,8 @@ export class Hub {
    */
   seed(meta: GenerationMeta): Channel | null {
     if (this.channels.has(meta.id) || this.loading.has(meta.id)) return null;
-    const ch = new Channel(meta.id, meta, this.store, this.opts);
+    const ch = this.open(meta, true);
     ch.holds = 1;
-    this.channels.set(meta.id, ch);
-    this.lastEventAt.set(meta.id, Date.now());
-    this.tail.add(meta.id, ch.lastOffset, true);
     return ch;
   }
 
@@ -100,9 +97,7 @@ export class Hub {
       this.release(ch);
       return;
     }
-    this.channels.delete(ch.id);
-    this.lastEventAt.delete(ch.id);
-    this.tail.remove(ch.id);
+    this.forget(ch);
   }
 
   /** Attach a sink; the channel is released (after lingerMs) once its last sink leaves. */
@@ -187,11 +182,23 @@ export class Hub {
   private async load(id: string): Promise<Channel> {
     const meta = await this.store.getMeta(id);
     if (!meta) throw new NotFoundError(`generation ${id} not found`, 'generation_not_found', { param: 'id' });
-    const ch = new Channel(id, meta, this.store, this.opts);
-    this.channels.set(id, ch);
-    this.lastEventAt.set(id, Date.now());
-    if (!ch.ended) this.tail.add(id, ch.lastOffset);
+    return this.open(meta, false);
+  }
+
+  /** A channel made from the meta, registered, and followed unless ended (`unwritten`: Tail.add). */
+  private open(meta: GenerationMeta, unwritten: boolean): Channel {
+    const ch = new Channel(meta.id, meta, this.store, this.opts);
+    this.channels.set(meta.id, ch);
+    this.lastEventAt.set(meta.id, Date.now());
+    if (!ch.ended) this.tail.add(meta.id, ch.lastOffset, unwritten);
     return ch;
+  }
+
+  /** The channel is no longer this edge's: not registered, not followed. */
+  private forget(ch: Channel): void {
+    this.channels.delete(ch.id);
+    this.lastEventAt.delete(ch.id);
+    this.tail.remove(ch.id);
   }
 
   private onEvents(id: string, events: StoredEvent[]): void {
@@ -212,9 +219,7 @@ export class Hub {
       this.lingering.delete(ch.id);
       // The channel may have been replaced meanwhile (rewound, reloaded): never drop the new one.
       if (ch.sinks.size > 0 || ch.holds > 0 || this.channels.get(ch.id) !== ch) return;
-      this.channels.delete(ch.id);
-      this.lastEventAt.delete(ch.id);
-      this.tail.remove(ch.id);
+      this.forget(ch);
     }, this.opts.lingerMs);
     t.unref();
     this.lingering.set(ch.id, t);
@@ -264,9 +269,7 @@ export class Hub {
       // `newest` may be written again with other content. Viewers must not splice two
       // texts: end them with an explicit error, and forget the channel so new viewers start clean.
       for (const s of [...ch.sinks]) s.fail('generation_rewound', `the store lost events after offset ${newest}; start again from there or from 0`, false);
-      this.channels.delete(ch.id);
-      this.lastEventAt.delete(ch.id);
-      this.tail.remove(ch.id);
+      this.forget(ch);
     }
   }
 }
