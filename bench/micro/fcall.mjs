@@ -35,7 +35,8 @@ async function phase(how, round) {
   for (let g = 0; g < G; g += 60) {
     const q = r.pipeline();
     for (let k = g; k < Math.min(G, g + 60); k++) {
-      const args = [`fc:{g${k}}:events`, `fc:{g${k}}:meta`, 1, after, 1, Date.now(), 3600, 1, '', 2, `t:${round}`, ' the'];
+      // ARGV: no bell, no ring head (append.lua's header), then the generation's 8 items and its event.
+      const args = [`fc:{g${k}}:events`, `fc:{g${k}}:meta`, '', '', 1, after, 1, Date.now(), 3600, 1, '', '', 2, `t:${round}`, ' the'];
       if (how === 'evalsha') q.evalsha(sha, 2, ...args);
       else q.fcall('tc_append', 2, ...args);
     }

@@ -1,5 +1,6 @@
 // Lua cost of one append, in-script (INFO commandstats usec): the old append.lua (one call per
 // generation) against the new one (one call for 32 generations). Usage: node luacost.mjs redis://… OLD_CHECKOUT NEW_CHECKOUT
+// Both checkouts must predate session 11, whose append.lua takes two leading ARGV (bell, ring head) and a ring item per generation.
 const { Redis } = await import('ioredis');
 const fs = await import('node:fs');
 const r = new Redis(process.argv[2]);

@@ -17,7 +17,9 @@
   KEYS (numkeys = 2 × generations), per generation i = 1, 2, …:
     KEYS[2i-1]  events stream   <prefix>:{id}:events   entry ids <offset>-<fence>
     KEYS[2i]    meta hash       <prefix>:{id}:meta
-  ARGV, per generation in the same order, 7 items then its events:
+  ARGV[1]  bell   one Redis: the doorbell channel; "" on a Redis Cluster (the writer rings there)
+  ARGV[2]  head   the ring's start, `{"w":…,"n":…,` (bell.ts ringHead)
+  then, per generation in the same order, 8 items then its events:
     fence           the writer's fencing token (claim-2.lua)
     after           offset the writer believes is the newest: events go to after+1 …
     count           number of events that follow (≥ 1)
@@ -26,6 +28,9 @@
     checkpoint      "0", or the TTL in seconds: write last_offset and tokens, refresh both TTLs
     tokens          model tokens of the generation once this batch is in (used at a checkpoint)
     end             "" or a JSON object {status, finish_reason, usage, error, completed_at}
+    ring            what the ring says of this generation once it is written: "e" then its events
+                    as JSON items `[id,offset,field,value,…],…` (offsets after+1 …), "g" then its
+                    id as a JSON string (too big to carry), or "" for nothing
     per event: number of field/value items, then the items
   Returns: one integer per generation: the offset of its newest event, or an error code
      -1 MISSING  no meta: expired or unknown
@@ -34,6 +39,8 @@
      -4 OFFSET   the writer's idea of the newest offset is wrong
   A retry of an append that was applied (its reply was lost: same offsets, and its last event
   equals the newest entry) answers the same offset and writes nothing: appends are idempotent.
+  With a bell, the script publishes the ring of what it wrote (and of such retries) itself, in
+  the same wake of Redis as the writes: a confirmed ring, whatever else the flush carried.
 ]]
 local function terminal(status)
   return status == 'completed' or status == 'failed' or status == 'cancelled'
@@ -58,14 +65,16 @@ local function newest(events)
 end
 
 local out = {}
-local a = 1
+local rung = {}
+local a = 3
 for g = 1, #KEYS / 2 do
   local events, meta = KEYS[2 * g - 1], KEYS[2 * g]
   local fence, after, count = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local first, ck, tokens, fin = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  rung[g] = ARGV[a + 7]
   -- Where each event's items start, and where the next generation's arguments start.
   local starts = {}
-  local j = a + 7
+  local j = a + 8
   for e = 1, count do
     starts[e] = j
     j = j + 1 + tonumber(ARGV[j])
@@ -126,5 +135,15 @@ for g = 1, #KEYS / 2 do
     end
   end
   out[g] = res
+end
+if ARGV[1] ~= '' then
+  local e, named = {}, {}
+  for g = 1, #out do
+    local part = rung[g]
+    if out[g] >= 0 and part ~= '' then
+      if string.sub(part, 1, 1) == 'e' then e[#e + 1] = string.sub(part, 2) else named[#named + 1] = string.sub(part, 2) end
+    end
+  end
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. '"e":[' .. table.concat(e, ',') .. '],"g":[' .. table.concat(named, ',') .. ']}')
 end
 return out

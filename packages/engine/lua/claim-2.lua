@@ -16,6 +16,10 @@
   ARGV[1]  producer       name of the claiming producer
   ARGV[2]  now            epoch ms
   ARGV[3]  ttl            seconds both keys live from now
+  ARGV[4]  bell           one Redis: the doorbell channel, where the new fence is announced (bell.ts:
+                          a reader that knows it distrusts a provisional ring of an older fence);
+                          "" on a Redis Cluster, whose rings are confirmed
+  ARGV[5]  id             the generation's id as a JSON string (the notice's)
   Returns: {new fence, offset of the newest event (0: none), the meta as HGETALL gives it} (so
   the claimer needs no second read), 0 when the generation is missing, -1 when it has already ended
 ]]
@@ -23,6 +27,11 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return -1 end
 local fence = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+-- Announced inside the claim, so it reaches every reader before any ring of a write this claim
+-- refuses (that write runs after the claim, its ring after the write).
+if ARGV[4] ~= '' then
+  redis.call('PUBLISH', ARGV[4], '{"c":' .. ARGV[5] .. ',"f":' .. fence .. '}')
+end
 redis.call('HSET', KEYS[1], 'status', 'running', 'producer', ARGV[1])
 if redis.call('HGET', KEYS[1], 'started_at') == '0' then
   redis.call('HSET', KEYS[1], 'started_at', ARGV[2])

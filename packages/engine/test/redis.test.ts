@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestRedis, useRedis } from '../../../test/support/redis.js';
-import { createRedisEngine, type Engine, OffsetMismatchError } from '../src/index.js';
+import { createRedisEngine, type Engine, FencedError, MissingGenerationError, OffsetMismatchError } from '../src/index.js';
 import { end, engineConformance, newMeta, tok } from './conformance.js';
 import { appendAfterLoss, writersAcrossProcesses } from './writers.js';
 
@@ -223,6 +223,118 @@ describe('redis: a generation added to the tail as unwritten (Tail.add; the edge
       expect(got).toEqual([1]);
     } finally {
       await tail.close();
+    }
+  });
+});
+
+describe("redis: the provisional ring (sent in the flush's own pipeline, with its plain XADDs)", () => {
+  /** A generation claimed and written once by engine a, followed by a tail of engine b, and the doorbell's messages. */
+  async function followed(name: string) {
+    const g = await claimedGeneration(name);
+    await g.a.store.append(g.meta.id, g.fence, 0, [tok('one')]);
+    const got: string[] = [];
+    const tail = g.b.store.openTail((_id, evs) => got.push(...evs.map((ev) => `${ev.offset}${ev.kind === 'token' ? ev.text : ev.kind}`)));
+    const sub = new Redis(need().url);
+    const messages: Record<string, unknown>[] = [];
+    sub.on('message', (_ch: string, msg: string) => messages.push(JSON.parse(msg)));
+    await sub.subscribe(`${g.prefix}:bell`);
+    tail.add(g.meta.id, 0); // reads the stream and, with it, the fence
+    await waitUntil(() => got.length === 1);
+    // A ring of `text` at `offset`, sent provisionally with `fence` (what the tail must not trust).
+    const rang = (offset: number, text: string, fence: number) =>
+      messages.some((m) => {
+        const f = m.f as Record<string, number> | undefined;
+        return f?.[g.meta.id] === fence && (m.e as unknown[][]).some((e) => e[0] === g.meta.id && e[1] === offset && String(e[3]).endsWith(text));
+      });
+    return { ...g, got, tail, sub, messages, rang };
+  }
+
+  it('a writer fenced out by a newer claim: its refused XADD was rung, and no tail delivers it (the claim announced its fence first)', async () => {
+    const { a, b, meta, fence, got, tail, sub, messages, rang } = await followed(`tokencast:provisional-fenced-${++n}`);
+    try {
+      const fence2 = (await b.store.claim(meta.id, 'p2'))?.fence as number;
+      expect(messages).toContainEqual({ c: meta.id, f: fence2 });
+      // a does not know: its next token goes by the fast path, refused, with its ring beside it.
+      await expect(a.store.append(meta.id, fence, 1, [tok(' stale')])).rejects.toBeInstanceOf(FencedError);
+      await waitUntil(() => rang(2, ' stale', fence));
+      await b.store.append(meta.id, fence2, 1, [tok(' fresh')]);
+      await waitUntil(() => got.length === 2);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(got).toEqual(['1one', '2 fresh']);
+    } finally {
+      sub.disconnect();
+      await tail.close();
+    }
+  });
+
+  it('a generation deleted while written: its refused XADD was rung, and no tail delivers it (the deletion was announced first)', async () => {
+    const { a, b, meta, fence, got, tail, sub, messages, rang } = await followed(`tokencast:provisional-gone-${++n}`);
+    try {
+      expect(await b.store.delete(meta.id)).toBe(true);
+      expect(messages).toContainEqual({ d: meta.id });
+      await expect(a.store.append(meta.id, fence, 1, [tok(' ghost')])).rejects.toBeInstanceOf(MissingGenerationError);
+      await waitUntil(() => rang(2, ' ghost', fence));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(got).toEqual(['1one']);
+    } finally {
+      sub.disconnect();
+      await tail.close();
+    }
+  });
+
+  it('a tail whose subscription ended forgets the fences it knew: a claim made meanwhile (its notice lost) is read again before a ring is trusted', async () => {
+    const name = `tokencast:provisional-resub-${++n}`;
+    const { a, client, prefix, meta, fence, metaKey, events, got, tail, sub, rang } = await followed(name);
+    try {
+      const tailSub = String(await client.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name}:tokencast:tail `))
+        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+      expect(tailSub).toHaveLength(1);
+      // A takeover while the tail's subscription is down, done as claim-2.lua does it but
+      // unannounced (the notice would have been lost anyway), in one transaction with the kill.
+      await client
+        .multi()
+        .client('KILL', 'ID', tailSub[0] as string)
+        .hincrby(metaKey, 'fence', 1)
+        .xsetid(events, `2-${fence}`)
+        .exec();
+      const subscribers = async () => Number(((await client.pubsub('NUMSUB', `${prefix}:bell`)) as [string, number])[1]);
+      const until = Date.now() + 5_000;
+      while ((await subscribers()) < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200)); // the sweep after the subscription is confirmed
+      await expect(a.store.append(meta.id, fence, 1, [tok(' stale')])).rejects.toBeInstanceOf(FencedError);
+      await waitUntil(() => rang(2, ' stale', fence));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(got).toEqual(['1one']);
+    } finally {
+      sub.disconnect();
+      await tail.close();
+    }
+  });
+
+  it('append.lua rings what it wrote, in the same call: of two ends sent together, the one it refused is not in its ring', async () => {
+    const { a, b, meta: x, fence: fx, prefix } = await claimedGeneration(`tokencast:script-ring-${++n}`);
+    const y = newMeta();
+    await a.queue.enqueue(y);
+    const fy = (await a.store.claim(y.id, 'p1'))?.fence as number;
+    await b.store.claim(y.id, 'p2'); // a is fenced out of y
+    const sub = new Redis(need().url);
+    const rings: { n: number; e: unknown[][]; f?: unknown }[] = [];
+    sub.on('message', (_ch: string, msg: string) => {
+      const m = JSON.parse(msg);
+      if (m.w) rings.push(m);
+    });
+    await sub.subscribe(`${prefix}:bell`);
+    try {
+      const [ox, oy] = await Promise.allSettled([a.store.append(x.id, fx, 0, [end()]), a.store.append(y.id, fy, 0, [end()])]);
+      expect(ox).toEqual({ status: 'fulfilled', value: { lastOffset: 1 } });
+      expect(oy.status === 'rejected' && oy.reason).toBeInstanceOf(FencedError);
+      await waitUntil(() => rings.length === 1);
+      expect(rings[0]?.f).toBeUndefined(); // confirmed, not provisional
+      expect(rings[0]?.e.map((e) => [e[0], e[1]])).toEqual([[x.id, 1]]);
+    } finally {
+      sub.disconnect();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ReplyError } from 'ioredis';
+import { type ChainableCommander, ReplyError } from 'ioredis';
 import { EndedError, FencedError, MissingGenerationError, OffsetMismatchError } from '../errors.js';
-import { formatRing, type RingContent } from './bell.js';
+import { formatRing, type RingContent, ringHead } from './bell.js';
 import type { ScriptArg, ScriptedRedis } from './scripts.js';
 
 /** append.lua's error codes (its header lists them), mapped to typed errors: no message matching. */
@@ -19,6 +19,8 @@ const APPEND_ERRORS: Record<number, (id: string) => Error> = {
 export interface FastAppend {
   /** The writer connection's epoch the store judged it by (AppendBatchOptions.epoch). */
   epoch: number;
+  /** The writer's fence (the entry id's second part): a provisional ring says it (bell.ts). */
+  fence: number;
   offset: number;
   entryId: string;
   fields: string[];
@@ -66,9 +68,9 @@ export interface AppendBatchOptions {
    */
   nodeFor?: (key: string) => ScriptedRedis | null;
   /**
-   * One Redis: the doorbell channel (bell.ts; every edge's tail subscribes), rung once per flush,
-   * after its writes answered, with what they wrote (ringOf). null on a Redis Cluster, where the
-   * bells are streams on other slots (ring).
+   * One Redis: the doorbell channel (bell.ts; every edge's tail subscribes), rung in each flush's
+   * own pipeline: a provisional ring of its plain XADDs, and one from each append.lua call of what
+   * it wrote (sendAll). null on a Redis Cluster, where the bells are on other slots (ring).
    */
   bellChannel: string | null;
   /**
@@ -105,12 +107,11 @@ function fieldBytes(events: readonly string[][]): number {
 }
 
 /**
- * The ring of one flush (one Redis): every event the flush wrote (plain XADDs and append.lua
- * alike), each exactly as stored, so a reader whose cursor is just before one delivers it from the
- * ring with no read of the stream (tail.ts): live delivery costs Redis one PUBLISH per flush, not
- * a read per generation. Generations whose events are too big to carry (BELL_EVENT_BYTES) are
- * only named. A retried append that had been applied is announced again; readers skip offsets
- * they have.
+ * A ring's content: every event written (or, in a provisional ring, sent), each exactly as
+ * stored, so a reader whose cursor is just before one delivers it from the ring with no read of
+ * the stream (tail.ts): live delivery costs Redis a PUBLISH per flush, not a read per generation.
+ * Generations whose events are too big to carry (BELL_EVENT_BYTES) are only named. A retried
+ * append that had been applied is announced again; readers skip offsets they have.
  */
 function ringOf(written: readonly Written[]): RingContent {
   const named = new Set<string>();
@@ -131,9 +132,10 @@ function ringOf(written: readonly Written[]): RingContent {
  * which needs no script: the explicit id fails when the offset is taken or a newer claim moved
  * the stream past this writer's fence, and such a refusal (or a stream gone) goes to append.lua,
  * which answers exactly why. Everything else goes to append.lua directly, with appends to many
- * generations gathered into few calls. On one Redis a flush is one pipeline of XADDs and the
- * script calls on the writer's connection; then one PUBLISH on the doorbell carrying the events.
- * Appends of one generation keep their order (the producer has one in flight per generation).
+ * generations gathered into few calls. On one Redis a flush is one pipeline on the writer's
+ * connection: the XADDs, the doorbell's ring of them, and the script calls, which ring what they
+ * wrote (sendAll). Appends of one generation keep their order (the producer has one in flight per
+ * generation).
  */
 export class AppendBatcher {
   private queue: PendingAppend[] = [];
@@ -178,43 +180,67 @@ export class AppendBatcher {
       if (p.fast && p.fast.epoch !== epoch) p.fast = null; // judged before a reconnect: careful
       (p.fast ? fast : careful).push(p);
     }
-    const sent: Promise<Written[]>[] = [];
-    if (this.opts.cluster) {
-      // Careful appends: one call each (one slot per call). Fast ones: a pipeline per master.
-      for (const p of careful) sent.push(this.send([p]));
-      const byNode = new Map<ScriptedRedis, PendingAppend[]>();
-      for (const p of fast) {
-        const node = this.opts.nodeFor?.(p.eventsKey) ?? null;
-        if (!node) {
-          sent.push(this.send([p]));
-          continue;
-        }
-        const list = byNode.get(node);
-        if (list) list.push(p);
-        else byNode.set(node, [p]);
-      }
-      for (const [node, list] of byNode) sent.push(this.sendFast(node, list));
-      // One ring for the whole flush, once every master answered (as on one Redis).
-      const ring = this.opts.ring;
-      void Promise.all(sent).then((lists) => {
-        const written = lists.flat();
-        if (ring && written.length > 0) ring(ringOf(written)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
-      });
+    if (!this.opts.cluster) {
+      this.sendAll(fast, careful);
       return;
     }
-    if (fast.length > 0) sent.push(this.sendFast(this.cmd, fast));
-    for (let i = 0; i < careful.length; i += this.opts.maxPerCall) sent.push(this.send(careful.slice(i, i + this.opts.maxPerCall)));
-    const bell = this.opts.bellChannel;
-    if (bell === null) return;
-    // Rung once every write of the flush has answered, with what was written: a refused XADD
-    // (a fenced writer) must never reach a reader through the bell.
+    // Careful appends: one call each (one slot per call). Fast ones: a pipeline per master.
+    const sent: Promise<Written[]>[] = [];
+    for (const p of careful) sent.push(this.send([p]));
+    const byNode = new Map<ScriptedRedis, PendingAppend[]>();
+    for (const p of fast) {
+      const node = this.opts.nodeFor?.(p.eventsKey) ?? null;
+      if (!node) {
+        sent.push(this.send([p]));
+        continue;
+      }
+      const list = byNode.get(node);
+      if (list) list.push(p);
+      else byNode.set(node, [p]);
+    }
+    for (const [node, list] of byNode) sent.push(this.sendFast(node, list));
+    // One ring for the whole flush, once every master answered: on a cluster the doorbell is on
+    // another slot than the streams, so only a confirmed ring goes out.
+    const ring = this.opts.ring;
     void Promise.all(sent).then((lists) => {
       const written = lists.flat();
-      if (written.length === 0) return;
-      // Numbered before it is sent: a ring that fails leaves a gap readers notice (they sweep).
-      this.rings += 1;
-      this.cmd.publish(bell, formatRing({ ...ringOf(written), writer: this.writer, n: this.rings })).catch(() => {});
+      if (ring && written.length > 0) ring(ringOf(written)).catch(() => {}); // a lost ring costs latency, not events: readers sweep
     });
+  }
+
+  /**
+   * One Redis: the whole flush is one pipeline, so Redis wakes once for it (each wake costs it
+   * about 100 µs of CPU on a small VM, whatever it carries: bench/results/micro-2026-12-03.md).
+   * The plain XADDs, then the provisional ring of their events with their fences (bell.ts: a
+   * refused one was fenced out or deleted, which readers were told of first), then the append.lua
+   * calls, each of which publishes the ring of what it wrote. Rings are numbered in the order they
+   * are sent; one connection keeps that order.
+   */
+  private sendAll(fast: PendingAppend[], careful: PendingAppend[]): void {
+    const bell = this.opts.bellChannel;
+    const pipeline = this.cmd.pipeline();
+    for (const p of fast) this.queueFast(pipeline, p);
+    if (bell !== null && fast.length > 0) {
+      const fences: Record<string, number> = {};
+      for (const p of fast) fences[p.id] = (p.fast as FastAppend).fence;
+      const provisional = ringOf(fast.map((p) => ({ id: p.id, last: (p.fast as FastAppend).offset, events: p.events })));
+      this.rings += 1; // numbered before it is sent: a ring that fails leaves a gap readers notice (they sweep)
+      pipeline.publish(bell, formatRing({ ...provisional, fences, writer: this.writer, n: this.rings }));
+    }
+    const calls: PendingAppend[][] = [];
+    for (let i = 0; i < careful.length; i += this.opts.maxPerCall) calls.push(careful.slice(i, i + this.opts.maxPerCall));
+    for (const batch of calls) this.queueCareful(pipeline, batch);
+    if (fast.length === 0 && calls.length === 0) return;
+    pipeline.exec().then(
+      (results) => {
+        let i = this.settleFast(fast, results, 0);
+        if (bell !== null && fast.length > 0) i += 1; // the ring's reply
+        for (const batch of calls) this.settleCareful(batch, results?.[i++] ?? [new Error('no reply to the append'), null]);
+      },
+      (err: unknown) => {
+        for (const p of [...fast, ...careful]) if (this.inflight.delete(p)) p.reject(err);
+      },
+    );
   }
 
   /**
@@ -230,36 +256,19 @@ export class AppendBatcher {
   }
 
   /**
-   * The fast appends of one flush: one explicit pipeline of XADDs, written at once (never ioredis'
-   * auto-pipelining, which defers to a later turn and queues behind a pipeline that lost its
-   * connection, then sends on the next one). Resolves (never rejects) with what was written; a
-   * refused id or a missing stream goes to append.lua in the next flush, which says why.
+   * The fast appends of one flush to one master (Redis Cluster): one explicit pipeline of XADDs,
+   * written at once (never ioredis' auto-pipelining, which defers to a later turn and queues
+   * behind a pipeline that lost its connection, then sends on the next one). Resolves (never
+   * rejects) with what was written; a refused id or a missing stream goes to append.lua in the
+   * next flush, which says why.
    */
   private sendFast(conn: Pick<ScriptedRedis, 'pipeline'>, list: PendingAppend[]): Promise<Written[]> {
     const pipeline = conn.pipeline();
-    for (const p of list) {
-      const f = p.fast as FastAppend;
-      this.inflight.add(p);
-      pipeline.xadd(p.eventsKey, 'NOMKSTREAM', f.entryId, ...f.fields);
-    }
+    for (const p of list) this.queueFast(pipeline, p);
     return pipeline.exec().then(
       (results) => {
         const written: Written[] = [];
-        list.forEach((p, i) => {
-          if (!this.inflight.delete(p)) return; // aborted: the writer has moved on
-          const f = p.fast as FastAppend;
-          const [err, reply] = results?.[i] ?? [new Error('no reply to the append'), null];
-          if (err) {
-            if (err instanceof ReplyError)
-              this.fallBack(p); // id refused (taken, or fenced); on a cluster also MOVED, ASK, READONLY
-            else p.reject(err);
-          } else if (reply === null)
-            this.fallBack(p); // no stream: gone, or never written
-          else {
-            p.resolve(f.offset);
-            written.push({ id: p.id, last: f.offset, events: p.events });
-          }
-        });
+        this.settleFast(list, results, 0, written);
         return written;
       },
       (err: unknown) => {
@@ -269,39 +278,106 @@ export class AppendBatcher {
     );
   }
 
+  private queueFast(pipeline: ChainableCommander, p: PendingAppend): void {
+    const f = p.fast as FastAppend;
+    this.inflight.add(p);
+    pipeline.xadd(p.eventsKey, 'NOMKSTREAM', f.entryId, ...f.fields);
+  }
+
+  /**
+   * Settles the fast appends whose replies start at `from` in a pipeline's results (each written
+   * one is added to `written`); returns the index past them.
+   */
+  private settleFast(list: PendingAppend[], results: PipelineResults, from: number, written?: Written[]): number {
+    list.forEach((p, k) => {
+      if (!this.inflight.delete(p)) return; // aborted: the writer has moved on
+      const f = p.fast as FastAppend;
+      const [err, reply] = results?.[from + k] ?? [new Error('no reply to the append'), null];
+      if (err) {
+        if (err instanceof ReplyError)
+          this.fallBack(p); // id refused (taken, or fenced); on a cluster also MOVED, ASK, READONLY
+        else p.reject(err);
+      } else if (reply === null)
+        this.fallBack(p); // no stream: gone, or never written
+      else {
+        p.resolve(f.offset);
+        written?.push({ id: p.id, last: f.offset, events: p.events });
+      }
+    });
+    return from + list.length;
+  }
+
   private fallBack(p: PendingAppend): void {
     p.fast = null;
     this.push(p);
   }
 
-  /** One append.lua call; resolves (never rejects) with what it wrote. */
+  /** One append.lua call (Redis Cluster: no ring of its own); resolves (never rejects) with what it wrote. */
   private send(batch: PendingAppend[]): Promise<Written[]> {
-    const keys: ScriptArg[] = [];
-    const args: ScriptArg[] = [];
-    for (const p of batch) {
-      keys.push(p.eventsKey, p.metaKey);
-      for (const a of p.args) args.push(a);
-    }
+    const [keys, args] = this.scriptArgs(batch, '', '');
     for (const p of batch) this.inflight.add(p);
     return this.cmd.tcAppend(keys.length, ...keys, ...args).then(
-      (replies) => {
-        const written: Written[] = [];
-        batch.forEach((p, i) => {
-          if (!this.inflight.delete(p)) return; // aborted: the writer retries, and append.lua sees this one
-          const r = Number(replies[i]);
-          const err = APPEND_ERRORS[r];
-          if (err) p.reject(err(p.id));
-          else if (Number.isInteger(r) && r >= 0) {
-            written.push({ id: p.id, last: r, events: p.events });
-            p.resolve(r);
-          } else p.reject(new Error(`append.lua answered ${String(replies[i])} for ${p.id}`));
-        });
-        return written;
-      },
-      (err: unknown) => {
-        for (const p of batch) if (this.inflight.delete(p)) p.reject(err);
-        return [];
-      },
+      (replies) => this.settleCareful(batch, [null, replies]),
+      (err: unknown) => this.settleCareful(batch, [err as Error, null]),
     );
   }
+
+  /** One append.lua call in a flush's pipeline (one Redis), ringing what it writes itself. */
+  private queueCareful(pipeline: ChainableCommander, batch: PendingAppend[]): void {
+    const bell = this.opts.bellChannel;
+    let head = '';
+    if (bell !== null) {
+      this.rings += 1;
+      head = ringHead(this.writer, this.rings);
+    }
+    const [keys, args] = this.scriptArgs(batch, bell ?? '', head);
+    for (const p of batch) this.inflight.add(p);
+    (pipeline as unknown as ScriptedRedis).tcAppend(keys.length, ...keys, ...args);
+  }
+
+  /** append.lua's keys and ARGV for a batch (the script's header describes them). */
+  private scriptArgs(batch: PendingAppend[], bell: string, head: string): [ScriptArg[], ScriptArg[]] {
+    const keys: ScriptArg[] = [];
+    const args: ScriptArg[] = [bell, head];
+    for (const p of batch) {
+      keys.push(p.eventsKey, p.metaKey);
+      for (let i = 0; i < 7; i++) args.push(p.args[i] as ScriptArg);
+      args.push(bell === '' ? '' : ringPart(p));
+      for (let i = 7; i < p.args.length; i++) args.push(p.args[i] as ScriptArg);
+    }
+    return [keys, args];
+  }
+
+  /** Settles an append.lua call's generations by its reply; returns what it wrote. */
+  private settleCareful(batch: PendingAppend[], [err, replies]: [Error | null, unknown]): Written[] {
+    const written: Written[] = [];
+    batch.forEach((p, i) => {
+      if (!this.inflight.delete(p)) return; // aborted: the writer retries, and append.lua sees this one
+      if (err) {
+        p.reject(err);
+        return;
+      }
+      const reply = Array.isArray(replies) ? replies[i] : undefined;
+      const r = Number(reply);
+      const known = APPEND_ERRORS[r];
+      if (known) p.reject(known(p.id));
+      else if (Number.isInteger(r) && r >= 0) {
+        written.push({ id: p.id, last: r, events: p.events });
+        p.resolve(r);
+      } else p.reject(new Error(`append.lua answered ${String(reply)} for ${p.id}`));
+    });
+    return written;
+  }
+}
+
+type PipelineResults = [error: Error | null, result: unknown][] | null;
+
+/**
+ * What append.lua's ring says of one generation once written (its header): its events at
+ * after+1 …, or its id alone when they are too big to carry (BELL_EVENT_BYTES).
+ */
+function ringPart(p: PendingAppend): string {
+  if (fieldBytes(p.events) > BELL_EVENT_BYTES) return `g${JSON.stringify(p.id)}`;
+  const after = Number(p.args[1]);
+  return `e${p.events.map((fields, i) => JSON.stringify([p.id, after + 1 + i, ...fields])).join(',')}`;
 }

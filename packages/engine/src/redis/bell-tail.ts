@@ -82,22 +82,31 @@ export abstract class BellTail implements Tail {
 
   /**
    * Events a doorbell ring carried ([id, offset, ...fields], bell.ts): each is delivered as it is
-   * when it comes right after its generation's cursor (the stream holds exactly it: a ring goes
-   * out only after the write succeeded), skipped when already delivered or not followed; any other
-   * offset means something came between, so that generation becomes dirty (its stream is read).
+   * when it comes right after its generation's cursor (the stream holds exactly it), skipped when
+   * already delivered or not followed; any other offset means something came between, so that
+   * generation becomes dirty (its stream is read). A provisional ring's events (`fences`, bell.ts)
+   * are delivered only when `knowsFence` vouches for their fence; otherwise the stream is read.
    */
-  protected deliverRung(events: readonly (readonly [string, number, ...string[]])[]): void {
+  protected deliverRung(events: readonly (readonly [string, number, ...string[]])[], fences?: Readonly<Record<string, number>>): void {
     for (const item of events) {
       const id = item[0];
       const offset = item[1];
       const cursor = this.cursors.cursor(id);
       if (cursor === undefined || offset <= cursor) continue;
-      if (offset === cursor + 1) {
+      if (offset === cursor + 1 && (fences === undefined || this.knowsFence(id, fences[id]))) {
         const ev = fieldsToEvent(offset, item.slice(2) as string[]);
         if (ev && this.cursors.deliver(id, [ev]) === 1) continue;
       }
       this.markNews(id);
     }
+  }
+
+  /**
+   * Whether `fence` is the generation's current one, as this tail knows for sure (tail.ts keeps
+   * it on one Redis). A tail that does not track fences trusts no provisional ring.
+   */
+  protected knowsFence(_id: string, _fence: number | undefined): boolean {
+    return false;
   }
 
   /** A followed generation has news its ring did not carry: read its stream. */

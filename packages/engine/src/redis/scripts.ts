@@ -48,7 +48,15 @@ type Reply = ScriptReply;
 export interface ScriptedRedis extends Redis {
   /** append.lua: numkeys (2 per generation), keys, then per generation its items (see the file). */
   tcAppend(numKeys: number, ...keysAndArgs: Arg[]): Promise<number[]>;
-  tcClaim(meta: string, events: string, producer: string, now: number, ttlSeconds: number): Promise<number | [fence: number, newest: number, hash: string[]]>;
+  tcClaim(
+    meta: string,
+    events: string,
+    producer: string,
+    now: number,
+    ttlSeconds: number,
+    bell: string,
+    idJson: string,
+  ): Promise<number | [fence: number, newest: number, hash: string[]]>;
   tcCancel(meta: string, now: number): Promise<number>;
   tcDurableCreateBuffer(...args: Arg[]): Promise<Reply[]>;
   tcDurableReadBuffer(...args: Arg[]): Promise<Reply[]>;

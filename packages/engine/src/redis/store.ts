@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { AppendResult, ClaimResult, GenerationStore, NewEvent, Tail, TailListener } from '../contracts.js';
 import { MissingGenerationError } from '../errors.js';
 import { AppendBatcher, type AppendBatchOptions } from './append-batch.js';
+import { formatGone } from './bell.js';
 import { eventToFields, fieldsToEvent, hashToMeta } from './codec.js';
 import type { Keys } from './keys.js';
 import type { ScriptArg, ScriptedRedis } from './scripts.js';
@@ -119,7 +120,8 @@ export class RedisGenerationStore implements GenerationStore {
   async claim(id: string, producer: string): Promise<ClaimResult | null> {
     // Taken before the claim is sent: a writer connection lost after it makes the next append careful.
     const epoch = this.epoch;
-    const reply = await this.cmd.tcClaim(this.keys.meta(id), this.keys.events(id), producer, Date.now(), this.opts.ttlSeconds);
+    const bell = this.opts.batch.bellChannel ?? '';
+    const reply = await this.cmd.tcClaim(this.keys.meta(id), this.keys.events(id), producer, Date.now(), this.opts.ttlSeconds, bell, JSON.stringify(id));
     if (!Array.isArray(reply)) return null; // missing, or ended
     const [fence, newest, flat] = reply;
     const hash: Record<string, string> = {};
@@ -186,7 +188,7 @@ export class RedisGenerationStore implements GenerationStore {
     const epoch = this.epoch;
     const fast =
       events.length === 1 && end === '' && !checkpoint && state.epoch === epoch && state.offset === afterOffset
-        ? { epoch, offset: afterOffset + 1, entryId: entryIdOf(afterOffset + 1, fence), fields }
+        ? { epoch, fence, offset: afterOffset + 1, entryId: entryIdOf(afterOffset + 1, fence), fields }
         : null;
     let last: number;
     try {
@@ -238,7 +240,14 @@ export class RedisGenerationStore implements GenerationStore {
 
   async delete(id: string): Promise<boolean> {
     // Both keys share the generation's {id} hash tag: one DEL, valid on Redis Cluster too.
-    return Number(await this.cmd.del(this.keys.meta(id), this.keys.events(id))) > 0;
+    const bell = this.opts.batch.bellChannel;
+    if (bell === null) return Number(await this.cmd.del(this.keys.meta(id), this.keys.events(id))) > 0;
+    // One Redis: announced in the same MULTI (bell.ts), so no ring of a write the deletion
+    // refuses comes between the two.
+    const replies = await this.cmd.multi().del(this.keys.meta(id), this.keys.events(id)).publish(bell, formatGone(id)).exec();
+    const [err, deleted] = replies?.[0] ?? [new Error('the deletion was not answered'), 0];
+    if (err) throw err;
+    return Number(deleted) > 0;
   }
 
   onCancel(listener: (id: string) => void): () => void {

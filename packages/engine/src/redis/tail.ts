@@ -1,7 +1,7 @@
 import { cursorAfter } from '@tokencast/protocol';
 import type { Redis } from 'ioredis';
 import type { TailListener } from '../contracts.js';
-import { parseRing } from './bell.js';
+import { type Notice, parseBell, type Ring } from './bell.js';
 import { BellTail, deliverReply, RingNumbers, Wakeup, type XReadReply } from './bell-tail.js';
 import { guardedRead } from './guarded-read.js';
 import type { Keys } from './keys.js';
@@ -38,6 +38,15 @@ const KEYS_PER_READ = 1_000;
  * rings; a number skipped (a ring that failed to go out) also sweeps. A subscription that goes
  * silent is checked with a PING every blockMs: unanswered within the margin, the connection is
  * replaced (PITFALLS: a connection can wedge open and silent).
+ *
+ * A writer's plain XADDs ring provisionally, in their own pipeline (bell.ts): such a ring's events
+ * are delivered only for a generation whose current fence this tail knows for sure and which they
+ * were written with. It knows it for as long as one subscription lasts, from a claim's notice on
+ * it (claims announce their fence inside the script, so before any write they fence out can
+ * ring), from a read of the meta sent while it was confirmed (`fence`, read with the stream), or,
+ * for a generation added as unwritten while confirmed, as 0 (not claimed yet). A deletion is
+ * announced too, and forgets the fence. A subscription that ends forgets every fence; the sweep
+ * after the next one reads them again.
  */
 export class RedisTail extends BellTail {
   /** The subscription is confirmed and the sweep after it is under way or done. */
@@ -49,6 +58,10 @@ export class RedisTail extends BellTail {
   private readonly watchdog: NodeJS.Timeout;
   private pinging = false;
   private readonly done: Promise<void>;
+  /** Followed generations' current fences, as this subscription vouches for them (see above). */
+  private readonly fences = new Map<string, number>();
+  /** Counts the subscription's ends: a fence read sent under an earlier one vouches for nothing. */
+  private subscription = 0;
 
   constructor(
     /** Reads the streams (never blocks). */
@@ -67,6 +80,8 @@ export class RedisTail extends BellTail {
     sub.on('close', () => {
       this.subscribed = false;
       this.numbers.clear();
+      this.fences.clear();
+      this.subscription += 1;
       // A PING in flight on the closed connection never settles (nothing is re-sent): the next
       // connection gets its own.
       this.pinging = false;
@@ -84,13 +99,27 @@ export class RedisTail extends BellTail {
 
   add(id: string, afterOffset: number, unwritten = false): void {
     this.cursors.follow(id, afterOffset);
-    // Unwritten: every event to come is rung after this call (a ring goes out after its write,
+    this.fences.delete(id);
+    // Unwritten: every event to come is rung after this call (a ring goes out with its write,
     // the write after the job is queued, the job after this call), so the subscription hears of
     // it, or, when it is not confirmed yet or is lost meanwhile, the sweep that follows the next
-    // confirmation reads this stream with the others. Nothing to read now.
-    if (unwritten) return;
+    // confirmation reads this stream with the others. Nothing to read now. Not claimed yet, so
+    // its fence is 0 until this subscription hears a claim's notice.
+    if (unwritten) {
+      if (this.subscribed) this.fences.set(id, 0);
+      return;
+    }
     this.dirty.add(id);
     this.wakeup.wake();
+  }
+
+  override remove(id: string): void {
+    super.remove(id);
+    this.fences.delete(id);
+  }
+
+  protected override knowsFence(id: string, fence: number | undefined): boolean {
+    return fence !== undefined && this.fences.get(id) === fence;
   }
 
   async close(): Promise<void> {
@@ -151,7 +180,10 @@ export class RedisTail extends BellTail {
     await this.readDirty();
   }
 
-  /** Reads the dirty streams from their cursors, in parts of KEYS_PER_READ. */
+  /**
+   * Reads the dirty streams from their cursors, in parts of KEYS_PER_READ, and the fences of
+   * those this subscription does not vouch for yet (sent with the read, on the same connection).
+   */
   private async readDirty(): Promise<void> {
     const ids = [...this.dirty].filter((id) => this.cursors.has(id));
     this.dirty.clear();
@@ -160,6 +192,7 @@ export class RedisTail extends BellTail {
       const args: (string | number)[] = ['COUNT', this.opts.count, 'STREAMS'];
       for (const id of part) args.push(this.keys.events(id));
       for (const id of part) args.push(cursorAfter(this.cursors.cursor(id) ?? 0));
+      this.readFences(part.filter((id) => !this.fences.has(id)));
       let reply: XReadReply;
       try {
         reply = (await guardedRead(this.conn, () => this.conn.call('XREAD', ...args) as Promise<XReadReply>, 0, this.opts.watchdogMarginMs)) as XReadReply;
@@ -177,12 +210,52 @@ export class RedisTail extends BellTail {
     }
   }
 
+  /**
+   * Reads generations' fences. Sent while this subscription is confirmed, a fence read vouches
+   * for the generation while it lasts: a later claim's notice comes on it. Kept as the larger of
+   * it and a notice that came first (fences only grow). A missing meta (deleted) vouches for
+   * nothing: its provisional rings are never trusted.
+   */
+  private readFences(ids: string[]): void {
+    if (ids.length === 0) return;
+    const subscription = this.subscription;
+    const pipeline = this.conn.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.meta(id), 'fence');
+    pipeline.exec().then(
+      (results) => {
+        if (subscription !== this.subscription || !results) return;
+        ids.forEach((id, k) => {
+          const [err, value] = results[k] ?? [null, null];
+          if (err || value === null || !this.cursors.has(id)) return;
+          const fence = Number(value);
+          if (Number.isInteger(fence)) this.fences.set(id, Math.max(fence, this.fences.get(id) ?? 0));
+        });
+      },
+      () => {}, // unanswered: the next read of these asks again
+    );
+  }
+
   private onRing(message: string): void {
-    const ring = parseRing(message);
-    if (!ring) return; // not ours
+    const msg = parseBell(message);
+    if (!msg) return; // not ours
+    if ('notice' in msg) this.onNotice(msg.notice);
+    else this.deliverRing(msg.ring);
+  }
+
+  private deliverRing(ring: Ring): void {
     if (this.numbers.skipped(ring)) this.sweep();
     for (const id of ring.named) if (this.cursors.has(id)) this.dirty.add(id);
-    this.deliverRung(ring.events);
+    this.deliverRung(ring.events, ring.fences);
     if (this.dirty.size > 0) this.wakeup.wake();
+  }
+
+  /** A claim's new fence, heard on this subscription, vouches for it; a deletion forgets it. */
+  private onNotice(notice: Notice): void {
+    if ('gone' in notice) {
+      this.fences.delete(notice.gone);
+      return;
+    }
+    const id = notice.claimed;
+    if (this.cursors.has(id)) this.fences.set(id, Math.max(notice.fence, this.fences.get(id) ?? 0));
   }
 }
