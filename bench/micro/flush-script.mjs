@@ -1,9 +1,10 @@
 // One producer flush as Redis runs it (issue #13): a pipeline of PER explicit-id
 // `XADD … NOMKSTREAM` and, once they answered, one PUBLISH of the doorbell ring carrying them
-// (what append-batch.ts sends on one Redis), against one EVALSHA that runs the same XADDs and
-// publishes the same ring itself. G streams, a flush every EVERY ms, two subscribers (the edges),
+// (what append-batch.ts sent on one Redis until session 11), against one EVALSHA that runs the same XADDs and
+// publishes the same ring itself, and against the pipeline carrying the PUBLISH after its XADDs
+// ("inline", session 11). G streams, a flush every EVERY ms, two subscribers (the edges),
 // phases interleaved on a fresh redis-server. Prints Redis CPU (INFO cpu) per token.
-// Usage: node bench/micro/flush-script.mjs redis://… [ROUNDS=3] [PHASE_MS=4000] [PER=60]
+// Usage: [HOWS=pipeline,script,inline] node bench/micro/flush-script.mjs redis://… [ROUNDS=3] [PHASE_MS=4000] [PER=60]
 const { Redis } = await import('ioredis');
 const { everyUntil, median, redisCpu } = await import('./common.mjs');
 const [url, rounds = '3', phaseMs = '4000', perArg = '60'] = process.argv.slice(2);
@@ -60,6 +61,12 @@ async function phase(how) {
       const p = r.pipeline();
       for (const b of batch) p.xadd(b.key, 'NOMKSTREAM', b.entryId, b.f, b.v);
       p.exec().then(() => r.publish('fs:bell', ring));
+    } else if (how === 'inline') {
+      // What append-batch.ts sends on one Redis since session 11: the ring in the same pipeline.
+      const p = r.pipeline();
+      for (const b of batch) p.xadd(b.key, 'NOMKSTREAM', b.entryId, b.f, b.v);
+      p.publish('fs:bell', ring);
+      p.exec();
     } else {
       const fallback = JSON.stringify({ w: 'bench', n: ringNo, e: [], g: batch.map((b) => b.id) });
       const args = ['fs:bell', ring, fallback];
@@ -71,15 +78,17 @@ async function phase(how) {
   return (((await cpu()) - c0) * 1e6) / n;
 }
 
-const seen = { pipeline: [], script: [] };
+const HOWS = (process.env.HOWS ?? 'pipeline,script,inline').split(',');
+const seen = Object.fromEntries(HOWS.map((h) => [h, []]));
 for (let i = 0; i < Number(rounds); i++) {
-  for (const how of i % 2 ? ['script', 'pipeline'] : ['pipeline', 'script']) {
+  // Rotated each round, so no phase always follows the same one.
+  for (const how of HOWS.map((_, k) => HOWS[(k + i) % HOWS.length])) {
     const v = await phase(how);
     seen[how].push(v);
     console.log(`round ${i + 1} ${how.padEnd(8)} Redis µs per token ${v.toFixed(2)}`);
   }
 }
-for (const how of ['pipeline', 'script']) console.log(`median ${how.padEnd(8)} Redis µs per token ${median(seen[how]).toFixed(2)}`);
-console.log(`script / pipeline ${(median(seen.script) / median(seen.pipeline)).toFixed(2)} (rings received ${received})`);
+for (const how of HOWS) console.log(`median ${how.padEnd(8)} Redis µs per token ${median(seen[how]).toFixed(2)}, ×${(median(seen[how]) / median(seen[HOWS[0]])).toFixed(2)} of ${HOWS[0]}`);
+console.log(`rings received ${received}`);
 await admin.flushall();
 for (const c of [r, admin, ...subs]) c.disconnect();
