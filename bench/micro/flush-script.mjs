@@ -88,7 +88,8 @@ for (let i = 0; i < Number(rounds); i++) {
     console.log(`round ${i + 1} ${how.padEnd(8)} Redis µs per token ${v.toFixed(2)}`);
   }
 }
-for (const how of HOWS) console.log(`median ${how.padEnd(8)} Redis µs per token ${median(seen[how]).toFixed(2)}, ×${(median(seen[how]) / median(seen[HOWS[0]])).toFixed(2)} of ${HOWS[0]}`);
+for (const how of HOWS)
+  console.log(`median ${how.padEnd(8)} Redis µs per token ${median(seen[how]).toFixed(2)}, ×${(median(seen[how]) / median(seen[HOWS[0]])).toFixed(2)} of ${HOWS[0]}`);
 console.log(`rings received ${received}`);
 await admin.flushall();
 for (const c of [r, admin, ...subs]) c.disconnect();
