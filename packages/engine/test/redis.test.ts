@@ -246,45 +246,52 @@ describe("redis: the provisional ring (sent in the flush's own pipeline, with it
         const f = m.f as Record<string, number> | undefined;
         return f?.[g.meta.id] === fence && (m.e as unknown[][]).some((e) => e[0] === g.meta.id && e[1] === offset && String(e[3]).endsWith(text));
       });
-    return { ...g, got, tail, sub, messages, rang };
+    /** `append` is refused with `error`, its token was rung provisionally all the same, and the tail delivered none of it. */
+    const refusedUndelivered = async (append: Promise<unknown>, error: new (...args: never[]) => Error, text: string) => {
+      const before = [...got];
+      await expect(append).rejects.toBeInstanceOf(error);
+      await waitUntil(() => rang(2, text, g.fence));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(got).toEqual(before);
+    };
+    const close = async () => {
+      sub.disconnect();
+      await tail.close();
+    };
+    return { ...g, got, messages, refusedUndelivered, close };
   }
 
   it('a writer fenced out by a newer claim: its refused XADD was rung, and no tail delivers it (the claim announced its fence first)', async () => {
-    const { a, b, meta, fence, got, tail, sub, messages, rang } = await followed(`tokencast:provisional-fenced-${++n}`);
+    const { a, b, meta, fence, got, messages, refusedUndelivered, close } = await followed(`tokencast:provisional-fenced-${++n}`);
     try {
       const fence2 = (await b.store.claim(meta.id, 'p2'))?.fence as number;
       expect(messages).toContainEqual({ c: meta.id, f: fence2 });
       // a does not know: its next token goes by the fast path, refused, with its ring beside it.
-      await expect(a.store.append(meta.id, fence, 1, [tok(' stale')])).rejects.toBeInstanceOf(FencedError);
-      await waitUntil(() => rang(2, ' stale', fence));
+      await refusedUndelivered(a.store.append(meta.id, fence, 1, [tok(' stale')]), FencedError, ' stale');
       await b.store.append(meta.id, fence2, 1, [tok(' fresh')]);
       await waitUntil(() => got.length === 2);
       await new Promise((r) => setTimeout(r, 100));
       expect(got).toEqual(['1one', '2 fresh']);
     } finally {
-      sub.disconnect();
-      await tail.close();
+      await close();
     }
   });
 
   it('a generation deleted while written: its refused XADD was rung, and no tail delivers it (the deletion was announced first)', async () => {
-    const { a, b, meta, fence, got, tail, sub, messages, rang } = await followed(`tokencast:provisional-gone-${++n}`);
+    const { a, b, meta, fence, got, messages, refusedUndelivered, close } = await followed(`tokencast:provisional-gone-${++n}`);
     try {
       expect(await b.store.delete(meta.id)).toBe(true);
       expect(messages).toContainEqual({ d: meta.id });
-      await expect(a.store.append(meta.id, fence, 1, [tok(' ghost')])).rejects.toBeInstanceOf(MissingGenerationError);
-      await waitUntil(() => rang(2, ' ghost', fence));
-      await new Promise((r) => setTimeout(r, 300));
+      await refusedUndelivered(a.store.append(meta.id, fence, 1, [tok(' ghost')]), MissingGenerationError, ' ghost');
       expect(got).toEqual(['1one']);
     } finally {
-      sub.disconnect();
-      await tail.close();
+      await close();
     }
   });
 
   it('a tail whose subscription ended forgets the fences it knew: a claim made meanwhile (its notice lost) is read again before a ring is trusted', async () => {
     const name = `tokencast:provisional-resub-${++n}`;
-    const { a, client, prefix, meta, fence, metaKey, events, got, tail, sub, rang } = await followed(name);
+    const { a, client, prefix, meta, fence, metaKey, events, got, refusedUndelivered, close } = await followed(name);
     try {
       const tailSub = String(await client.client('LIST'))
         .split('\n')
@@ -303,13 +310,10 @@ describe("redis: the provisional ring (sent in the flush's own pipeline, with it
       const until = Date.now() + 5_000;
       while ((await subscribers()) < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await new Promise((r) => setTimeout(r, 200)); // the sweep after the subscription is confirmed
-      await expect(a.store.append(meta.id, fence, 1, [tok(' stale')])).rejects.toBeInstanceOf(FencedError);
-      await waitUntil(() => rang(2, ' stale', fence));
-      await new Promise((r) => setTimeout(r, 300));
+      await refusedUndelivered(a.store.append(meta.id, fence, 1, [tok(' stale')]), FencedError, ' stale');
       expect(got).toEqual(['1one']);
     } finally {
-      sub.disconnect();
-      await tail.close();
+      await close();
     }
   });
 
