@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestRedis, useRedis } from '../../../test/support/redis.js';
-import { createRedisEngine, type Engine, FencedError, MissingGenerationError, OffsetMismatchError } from '../src/index.js';
+import { createRedisEngine, type Engine, FencedError, MissingGenerationError, OffsetMismatchError, StoreFullError } from '../src/index.js';
 import { end, engineConformance, newMeta, tok } from './conformance.js';
 import { appendAfterLoss, writersAcrossProcesses } from './writers.js';
 
@@ -313,6 +313,25 @@ describe("redis: the provisional ring (sent in the flush's own pipeline, with it
       await refusedUndelivered(a.store.append(meta.id, fence, 1, [tok(' stale')]), FencedError, ' stale');
       expect(got).toEqual(['1one']);
     } finally {
+      await close();
+    }
+  });
+
+  it('a store full (OOM under noeviction) refuses the XADDs and their ring together: no tail delivers a token that was not stored', async () => {
+    const { a, client, meta, fence, got, messages, close } = await followed(`tokencast:provisional-oom-${++n}`);
+    try {
+      await client.config('SET', 'maxmemory', '1');
+      await expect(a.store.append(meta.id, fence, 1, [tok(' full')])).rejects.toBeInstanceOf(StoreFullError);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(messages.filter((m) => JSON.stringify(m).includes(' full'))).toEqual([]);
+      expect(got).toEqual(['1one']);
+      // Room again: the same offset takes the next event, and the tail delivers that one.
+      await client.config('SET', 'maxmemory', '0');
+      await a.store.append(meta.id, fence, 1, [tok(' roomy')]);
+      await waitUntil(() => got.length === 2);
+      expect(got).toEqual(['1one', '2 roomy']);
+    } finally {
+      await client.config('SET', 'maxmemory', '0');
       await close();
     }
   });

@@ -209,23 +209,29 @@ export class AppendBatcher {
   }
 
   /**
-   * One Redis: the whole flush is one pipeline, so Redis wakes once for it (each wake costs it
-   * about 100 µs of CPU on a small VM, whatever it carries: bench/results/micro-2026-12-03.md).
-   * The plain XADDs, then the provisional ring of their events with their fences (bell.ts: a
-   * refused one was fenced out or deleted, which readers were told of first), then the append.lua
-   * calls, each of which publishes the ring of what it wrote. Rings are numbered in the order they
-   * are sent; one connection keeps that order.
+   * One Redis: the whole flush is one pipeline, so Redis wakes once for it (a wake costs Redis
+   * tens of µs of CPU on a small VM whatever it carries: bench/results/micro-2026-12-03.md). In
+   * it, a transaction of the plain XADDs and the provisional ring of their events with their
+   * fences (bell.ts: an XADD refused at run time was fenced out or its stream deleted, which
+   * readers were told of first; one refused for memory, OOM under noeviction, aborts the whole
+   * transaction, ring included, since Redis refuses it while queuing), then the append.lua calls,
+   * each of which publishes the ring of what it wrote. Rings are numbered in the order they are
+   * sent; one connection keeps that order.
    */
   private sendAll(fast: PendingAppend[], careful: PendingAppend[]): void {
     const bell = this.opts.bellChannel;
     const pipeline = this.cmd.pipeline();
+    const ringed = bell !== null && fast.length > 0;
+    // An inline transaction (ioredis sends MULTI and EXEC as part of the pipeline).
+    if (ringed) (pipeline as unknown as { multi(): void }).multi();
     for (const p of fast) this.queueFast(pipeline, p);
-    if (bell !== null && fast.length > 0) {
+    if (ringed) {
       const fences: Record<string, number> = {};
       for (const p of fast) fences[p.id] = (p.fast as FastAppend).fence;
       const provisional = ringOf(fast.map((p) => ({ id: p.id, last: (p.fast as FastAppend).offset, events: p.events })));
       this.rings += 1; // numbered before it is sent: a ring that fails leaves a gap readers notice (they sweep)
       pipeline.publish(bell, formatRing({ ...provisional, fences, writer: this.writer, n: this.rings }));
+      pipeline.exec();
     }
     const calls: PendingAppend[][] = [];
     for (let i = 0; i < careful.length; i += this.opts.maxPerCall) calls.push(careful.slice(i, i + this.opts.maxPerCall));
@@ -233,8 +239,11 @@ export class AppendBatcher {
     if (fast.length === 0 && calls.length === 0) return;
     pipeline.exec().then(
       (results) => {
-        let i = this.settleFast(fast, results, 0);
-        if (bell !== null && fast.length > 0) i += 1; // the ring's reply
+        let i = 0;
+        if (ringed) {
+          this.settleFast(fast, transactionResults(results, fast.length), 0);
+          i = fast.length + 3; // MULTI, the XADDs, the ring, EXEC
+        } else i = this.settleFast(fast, results, 0);
         for (const batch of calls) this.settleCareful(batch, results?.[i++] ?? [new Error('no reply to the append'), null]);
       },
       (err: unknown) => {
@@ -371,6 +380,24 @@ export class AppendBatcher {
 }
 
 type PipelineResults = [error: Error | null, result: unknown][] | null;
+
+/**
+ * The replies of the first `n` commands of a transaction that opens a pipeline (MULTI, the n
+ * commands, one more, EXEC), as a pipeline gives them: EXEC's reply holds them, each an error or
+ * a value; a transaction refused while queuing (EXECABORT) gives each its own queuing error (OOM).
+ */
+function transactionResults(results: PipelineResults, n: number): PipelineResults {
+  const exec = results?.[n + 2];
+  const replies = exec?.[1];
+  const out: [Error | null, unknown][] = [];
+  for (let k = 0; k < n; k++) {
+    if (Array.isArray(replies)) {
+      const v: unknown = replies[k];
+      out.push(v instanceof Error ? [v, null] : [null, v]);
+    } else out.push([results?.[1 + k]?.[0] ?? exec?.[0] ?? new Error('no reply to the append'), null]);
+  }
+  return out;
+}
 
 /**
  * What append.lua's ring says of one generation once written (its header): its events at
