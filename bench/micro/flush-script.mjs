@@ -2,9 +2,9 @@
 // `XADD … NOMKSTREAM` and, once they answered, one PUBLISH of the doorbell ring carrying them
 // (what append-batch.ts sent on one Redis until session 11), against one EVALSHA that runs the same XADDs and
 // publishes the same ring itself, and against the pipeline carrying the PUBLISH after its XADDs
-// ("inline", session 11). G streams, a flush every EVERY ms, two subscribers (the edges),
+// ("inline", session 11), and the same inside MULTI … EXEC ("multi"). G streams, a flush every EVERY ms, two subscribers (the edges),
 // phases interleaved on a fresh redis-server. Prints Redis CPU (INFO cpu) per token.
-// Usage: [HOWS=pipeline,script,inline] node bench/micro/flush-script.mjs redis://… [ROUNDS=3] [PHASE_MS=4000] [PER=60]
+// Usage: [HOWS=pipeline,script,inline,multi] node bench/micro/flush-script.mjs redis://… [ROUNDS=3] [PHASE_MS=4000] [PER=60]
 const { Redis } = await import('ioredis');
 const { everyUntil, median, redisCpu } = await import('./common.mjs');
 const [url, rounds = '3', phaseMs = '4000', perArg = '60'] = process.argv.slice(2);
@@ -61,6 +61,15 @@ async function phase(how) {
       const p = r.pipeline();
       for (const b of batch) p.xadd(b.key, 'NOMKSTREAM', b.entryId, b.f, b.v);
       p.exec().then(() => r.publish('fs:bell', ring));
+    } else if (how === 'multi') {
+      // The same in a transaction (what append-batch.ts sends on one Redis): refused for memory
+      // while queuing, the XADDs and the ring go together.
+      const p = r.pipeline();
+      p.multi();
+      for (const b of batch) p.xadd(b.key, 'NOMKSTREAM', b.entryId, b.f, b.v);
+      p.publish('fs:bell', ring);
+      p.exec();
+      p.exec();
     } else if (how === 'inline') {
       // What append-batch.ts sends on one Redis since session 11: the ring in the same pipeline.
       const p = r.pipeline();
