@@ -32,6 +32,14 @@ afterAll(async () => {
   for (const e of opened) await e.close();
 });
 
+/** The ids of the connections named `name` (CLIENT LIST), to kill them. */
+async function clientIds(client: Redis, name: string): Promise<string[]> {
+  return String(await client.client('LIST'))
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+}
+
 /** Two engines on one fresh prefix, as two producer processes on one Redis. */
 async function pair(name = 'tokencast:writers') {
   const r = need();
@@ -63,11 +71,7 @@ describe('redis: the fast append after a reconnect', () => {
     for (let k = 0; k < 6; k++) await a.store.append(meta.id, fence, k, [tok(String(k))]);
     // A Redis restart that lost the newest 2 events: they go, the last id goes back, and every
     // connection drops (one transaction, so no append slips in between).
-    const list = String(await client.client('LIST'));
-    const writerIds = list
-      .split('\n')
-      .filter((line) => line.includes(` name=${name}:writer `))
-      .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+    const writerIds = await clientIds(client, `${name}:writer`);
     expect(writerIds.length).toBeGreaterThan(0);
     const tx = client.multi().xdel(events, `6-${fence}`, `5-${fence}`).xsetid(events, `4-${fence}`);
     for (const w of writerIds) tx.client('KILL', 'ID', w);
@@ -165,10 +169,7 @@ describe('redis: the doorbell (a pub/sub channel)', () => {
       tail.add(meta.id, 0);
       await a.store.append(meta.id, fence, 0, [tok('one')]);
       await waitUntil(() => got.length === 1);
-      const subscribers = String(await client.client('LIST'))
-        .split('\n')
-        .filter((line) => line.includes(` name=${name}:tokencast:tail `))
-        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+      const subscribers = await clientIds(client, `${name}:tokencast:tail`);
       expect(subscribers).toHaveLength(1);
       // Killed, and an append lands while it is away: its ring reaches nobody.
       await client
@@ -293,10 +294,7 @@ describe("redis: the provisional ring (sent in the flush's own pipeline, with it
     const name = `tokencast:provisional-resub-${++n}`;
     const { a, client, prefix, meta, fence, metaKey, events, got, refusedUndelivered, close } = await followed(name);
     try {
-      const tailSub = String(await client.client('LIST'))
-        .split('\n')
-        .filter((line) => line.includes(` name=${name}:tokencast:tail `))
-        .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string);
+      const tailSub = await clientIds(client, `${name}:tokencast:tail`);
       expect(tailSub).toHaveLength(1);
       // A takeover while the tail's subscription is down, done as claim-2.lua does it but
       // unannounced (the notice would have been lost anyway), in one transaction with the kill.

@@ -18,7 +18,7 @@
  * them and in one transaction with them (a write refused while queuing, OOM, refuses the ring
  * too), so it costs Redis no wake of its own (issue #13), whether or not they were taken. f gives
  * the fence each generation's events were written with. Once run, a plain XADD is refused only when
- * newer claim fenced its writer out or the generation was deleted; both are announced on the same
+ * a newer claim fenced its writer out or the generation was deleted; both are announced on the same
  * channel as they take effect (notices, below), so a reader that knows a generation's current
  * fence and finds another in f reads the stream instead of trusting the ring (tail.ts). A ring
  * without f (append.lua's, a cluster's) is confirmed: it carries only what was written.
