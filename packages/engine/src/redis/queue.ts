@@ -221,7 +221,8 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
-    await this.flushAcks().catch(() => {}); // unsent, the jobs are reclaimed and found ended
+    // Never rejects (a failed batch rejects its callers); unsent, the jobs are reclaimed and found ended.
+    await this.flushAcks();
     await this.flushRecent();
     this.blocking?.disconnect(false);
     this.blocking = null;
