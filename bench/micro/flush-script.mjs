@@ -71,7 +71,7 @@ async function phase(how) {
       p.exec();
       p.exec();
     } else if (how === 'inline') {
-      // What append-batch.ts sends on one Redis since session 11: the ring in the same pipeline.
+      // The ring in the same pipeline, without the transaction append-batch.ts wraps it in (multi).
       const p = r.pipeline();
       for (const b of batch) p.xadd(b.key, 'NOMKSTREAM', b.entryId, b.f, b.v);
       p.publish('fs:bell', ring);
